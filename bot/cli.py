@@ -1,0 +1,125 @@
+"""The `firebreak` command line: serve, console, db, config checks (features add their own groups)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import typer
+
+from bot.errors import ConfigError
+
+cli = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="firebreak: AI-safety incident response in Slack.")
+db_cli = typer.Typer(no_args_is_help=True, help="Database migrations.")
+config_cli = typer.Typer(no_args_is_help=True, help="Validate configuration files.")
+cli.add_typer(db_cli, name="db")
+cli.add_typer(config_cli, name="config")
+
+
+def _settings():
+    from bot.settings import Settings
+
+    return Settings()
+
+
+def _fail(message: str) -> None:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@cli.command()
+def serve(
+    http: bool = typer.Option(False, "--http", help="HTTP mode even when SLACK_APP_TOKEN is set."),
+    port: int = typer.Option(int(os.environ.get("PORT", "3000")), "--port", help="HTTP port."),
+    host: str = typer.Option("0.0.0.0", "--host", help="HTTP bind address."),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Run the bot: Socket Mode when SLACK_APP_TOKEN is set, else HTTP (/slack/events, /healthz)."""
+    _logging(verbose)
+    from bot.runtime import serve as run
+
+    try:
+        run(_settings(), http=http, host=host, port=port)
+    except ConfigError as err:
+        _fail(f"firebreak will not start: the configuration is invalid.\n{err}")
+
+
+@cli.command()
+def console(
+    user: str = typer.Option("U0ALICE", "--user", help="The Slack user id you act as."),
+    database_url: str = typer.Option(None, "--database-url", help="Defaults to DATABASE_URL or ./firebreak.db."),
+) -> None:
+    """Use the bot locally with no Slack account: type /incident commands, see what the bot would post."""
+    from bot.console import run_console
+
+    settings = _settings()
+    if database_url:
+        settings = settings.model_copy(update={"database_url": database_url})
+    try:
+        run_console(settings, user=user)
+    except ConfigError as err:
+        _fail(f"firebreak will not start: the configuration is invalid.\n{err}")
+
+
+@db_cli.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head")) -> None:
+    """Apply migrations to DATABASE_URL."""
+    from bot.db import Database
+    from bot.migrate import current, upgrade
+
+    db = Database(_settings().database_url)
+    upgrade(db.engine, revision)
+    typer.echo(f"database at revision {current(db.engine)}")
+    db.dispose()
+
+
+@db_cli.command("current")
+def db_current() -> None:
+    """Show the database's migration revision."""
+    from bot.db import Database
+    from bot.migrate import current
+
+    db = Database(_settings().database_url)
+    typer.echo(current(db.engine) or "(empty database)")
+    db.dispose()
+
+
+@config_cli.command("check")
+def config_check(
+    config_file: Path = typer.Option(None, "--config", help="Defaults to FIREBREAK_CONFIG."),
+    rules_file: Path = typer.Option(None, "--rules", help="Defaults to FIREBREAK_SEVERITY_RULES or the shipped rubric."),
+) -> None:
+    """Validate the organization config and the severity rubric."""
+    from bot.config import load_config
+    from bot.severity import load_rules
+
+    settings = _settings()
+    problems = []
+    for label, loader, path in (("config", load_config, config_file or settings.config_file),
+                                ("severity rules", load_rules, rules_file or settings.severity_rules_file)):
+        try:
+            loader(path)
+            typer.echo(f"ok: {label} ({path or 'default'})")
+        except ConfigError as err:
+            problems.append(str(err))
+    if problems:
+        _fail("\n".join(problems))
+
+
+def main() -> None:
+    try:
+        cli()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

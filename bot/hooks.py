@@ -1,0 +1,42 @@
+"""In-process signals between features: 'an incident opened', 'severity changed', 'contained', ...
+
+Features subscribe in their `register()`; the lifecycle emits after its transaction commits. A failing
+subscriber is logged and never stops the others or the command that emitted.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+# Known signals and the keyword arguments they carry (all also get `incident_id` and `actor`).
+OPENED = "incident_opened"          # channel_id
+SEVERITY_CHANGED = "severity_changed"  # old, new
+ROLE_ASSIGNED = "role_assigned"     # role, user_id, acknowledged
+STATUS_POSTED = "status_posted"
+CONTAINED = "incident_contained"
+RESOLVED = "incident_resolved"
+REOPENED = "incident_reopened"
+
+
+class Hooks:
+    def __init__(self) -> None:
+        self._subscribers: dict[str, list[Callable[..., Any]]] = defaultdict(list)
+
+    def on(self, signal: str, fn: Callable[..., Any]) -> None:
+        self._subscribers[signal].append(fn)
+
+    def emit(self, signal: str, **kwargs: Any) -> None:
+        for fn in list(self._subscribers.get(signal, ())):
+            try:
+                fn(**kwargs)
+            except Exception:  # noqa: BLE001 - one feature's failure must not break another's
+                log.exception("subscriber %s of %s failed", getattr(fn, "__qualname__", fn), signal)
+
+# Containment (issue 4) emits these; kwargs: lever, action_id, dry_run.
+LEVER_APPLIED = "lever_applied"
+LEVER_REVERTED = "lever_reverted"

@@ -1,0 +1,81 @@
+"""Slack-facing flows shared by several transports (slash command, modal, shortcut, tabletop):
+open-and-provision, escalation notices, and 'after a change' refreshes. Handlers call these after the
+domain transaction has committed."""
+
+from __future__ import annotations
+
+from bot import hooks, incidents, timeline
+from bot.context import AppContext
+from bot.escalation import targets
+from bot.incidents import OpenRequest
+from bot.models.timeline import BOT_ACTOR
+from bot.slack import ops
+from bot.slack.summary import exercise_tag
+
+
+def open_and_provision(ctx: AppContext, req: OpenRequest) -> tuple[int, str | None, str]:
+    """Open the incident (committed first), then create its channel, pin the summary, announce it.
+
+    Returns (number, channel id or None, the classification sentence).
+    """
+    with ctx.db.session() as session:
+        incident = incidents.open_incident(session, ctx.clock, ctx.rules, req)
+        number = incident.id
+        explanation = f"{incident.sev} because " + " and ".join(incident.reasons)
+        tag = exercise_tag(incident)
+        title, private, exercise = incident.title, incident.private, incident.is_exercise
+    assert number is not None
+    created = ops.create_incident_channel(ctx, number, title, private=private, exercise=exercise)
+    channel_id = None
+    if created:
+        channel_id, name = created
+        with ctx.db.session() as session:
+            incident = incidents.get(session, number, lock=True)
+            incident.channel_id, incident.channel_name = channel_id, name
+            session.add(incident)
+            timeline.record(session, ctx.clock, number, "channel_created", f"Channel #{name} created",
+                            actor=BOT_ACTOR, data={"channel": channel_id, "name": name, "private": private})
+        if req.reporter_id and req.reporter_id != BOT_ACTOR:
+            ops.safe_call(ctx, number, "conversations.invite", ctx.client.conversations_invite,
+                          channel=channel_id, users=req.reporter_id)
+        ops.refresh(ctx, number)
+        if req.source_permalink:
+            ops.post(ctx, number, channel_id, f"{tag}Opened from this message: {req.source_permalink}")
+    visibility = "private channel" if private else f"<#{channel_id}>" if channel_id else "no channel"
+    ops.announce(ctx, number, f"{tag}:rotating_light: INC-{number} opened by <@{req.reporter_id}>: *{title}* — "
+                 f"{explanation}. Channel: {visibility}.")
+    notify_escalation(ctx, number, actor=req.reporter_id, initial=True)
+    ctx.hooks.emit(hooks.OPENED, ctx=ctx, incident_id=number, actor=req.reporter_id, channel_id=channel_id)
+    return number, channel_id, explanation
+
+
+def notify_escalation(ctx: AppContext, incident_id: int, *, actor: str, initial: bool = False) -> list[str]:
+    """Tell the configured escalation targets for the incident's current severity and category."""
+    with ctx.db.session() as session:
+        incident = incidents.get(session, incident_id)
+        found = targets(ctx.config, ctx.rules, incident)
+        channel, sev, tag = incident.channel_id, incident.sev, exercise_tag(incident)
+    notified = []
+    for target in found:
+        if channel and target.users:
+            ops.safe_call(ctx, incident_id, "conversations.invite (escalation)", ctx.client.conversations_invite,
+                          channel=channel, users=",".join(sorted(target.users)))
+        mentions = target.mentions()
+        if mentions:
+            ops.post(ctx, incident_id, channel,
+                     f"{tag}:loudspeaker: {mentions} — you are on the escalation path for this {sev} incident "
+                     f"({target.reason}).")
+            notified.append(mentions)
+    if notified:
+        with ctx.db.session() as session:
+            timeline.record(session, ctx.clock, incident_id, "escalation_notified",
+                            f"Notified {', '.join(notified)}" + (" on open" if initial else ""),
+                            actor=actor, data={"targets": notified})
+    return notified
+
+
+def after_change(ctx: AppContext, incident_id: int, channel_message: str | None) -> None:
+    """Post what everyone needs to know in the incident channel, then refresh the summary and topic."""
+    if channel_message:
+        ops.post_in_incident(ctx, incident_id, channel_message)
+    ops.refresh(ctx, incident_id)

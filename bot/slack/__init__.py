@@ -1,0 +1,1 @@
+"""Adapters and renderers for Slack: the Web API client, channel provisioning, Block Kit views."""

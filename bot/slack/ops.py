@@ -1,0 +1,133 @@
+"""Slack side effects of the lifecycle. A failed Slack call never loses the incident or its timeline:
+the failure is recorded on the timeline (without secrets) and the flow carries on."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from typing import Any
+
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from bot import incidents, timeline
+from bot.context import AppContext
+from bot.models.timeline import BOT_ACTOR
+
+log = logging.getLogger(__name__)
+
+MAX_CHANNEL_NAME = 80
+_SLUG_BAD = re.compile(r"[^a-z0-9_-]+")
+
+
+def slugify(title: str, max_len: int) -> str:
+    slug = _SLUG_BAD.sub("-", title.lower()).strip("-_")
+    slug = re.sub(r"-{2,}", "-", slug)
+    return slug[:max_len].rstrip("-_") or "incident"
+
+
+def channel_name(number: int, title: str, *, exercise: bool = False, suffix: str = "") -> str:
+    """`inc-<n>-<slug>`: lowercase letters, digits, hyphens and underscores, at most 80 characters."""
+    prefix = f"inc-{number}-" + ("exercise-" if exercise else "")
+    room = MAX_CHANNEL_NAME - len(prefix) - len(suffix)
+    return prefix + slugify(title, max(room, 1)) + suffix
+
+
+def slack_error_text(err: Exception) -> str:
+    if isinstance(err, SlackApiError):
+        return str(err.response.get("error") or "unknown_error")
+    return type(err).__name__
+
+
+def safe_call(ctx: AppContext, incident_id: int | None, what: str, fn: Callable[..., Any], /,
+              **kwargs: Any) -> Any | None:
+    """Call a Slack method; on failure (after the client's own retries) record it and return None."""
+    try:
+        return fn(**kwargs)
+    except (SlackApiError, SlackClientError, OSError) as err:
+        error = slack_error_text(err)
+        log.warning("Slack %s failed for INC-%s: %s", what, incident_id, error)
+        if incident_id is not None:
+            with ctx.db.session() as session:
+                timeline.record(session, ctx.clock, incident_id, "slack_error", f"Slack {what} failed: {error}",
+                                actor=BOT_ACTOR, data={"what": what, "error": error})
+        return None
+
+
+def create_incident_channel(ctx: AppContext, incident_id: int, title: str, *, private: bool,
+                            exercise: bool) -> tuple[str, str] | None:
+    """Create the channel, adding a suffix when the name is taken. Returns (id, name) or None."""
+    last_error = ""
+    for attempt in range(6):
+        suffix = "" if attempt == 0 else f"-{attempt + 1}"
+        name = channel_name(incident_id, title, exercise=exercise, suffix=suffix)
+        try:
+            resp = ctx.client.conversations_create(name=name, is_private=private)
+            channel = resp["channel"]
+            return channel["id"], channel["name"]
+        except SlackApiError as err:
+            last_error = slack_error_text(err)
+            if last_error != "name_taken":
+                break
+        except (SlackClientError, OSError) as err:
+            last_error = slack_error_text(err)
+            break
+    with ctx.db.session() as session:
+        timeline.record(session, ctx.clock, incident_id, "slack_error",
+                        f"Slack conversations.create failed: {last_error}", actor=BOT_ACTOR,
+                        data={"what": "conversations.create", "error": last_error})
+    return None
+
+
+def post(ctx: AppContext, incident_id: int | None, channel: str | None, text: str,
+         blocks: list[dict] | None = None, what: str = "chat.postMessage") -> str | None:
+    """Post a message; returns its ts or None."""
+    if not channel:
+        return None
+    kwargs: dict[str, Any] = {"channel": channel, "text": text}
+    if blocks:
+        kwargs["blocks"] = blocks
+    resp = safe_call(ctx, incident_id, what, ctx.client.chat_postMessage, **kwargs)
+    return resp["ts"] if resp else None
+
+
+def post_in_incident(ctx: AppContext, incident_id: int, text: str, blocks: list[dict] | None = None) -> str | None:
+    with ctx.db.session() as session:
+        incident = incidents.get(session, incident_id)
+        channel = incident.channel_id
+        if incident.is_exercise and not text.startswith("[EXERCISE]"):
+            text = "[EXERCISE] " + text
+    return post(ctx, incident_id, channel, text, blocks)
+
+
+def announce(ctx: AppContext, incident_id: int, text: str, blocks: list[dict] | None = None) -> None:
+    post(ctx, incident_id, ctx.settings.announce_channel, text, blocks, what="announcement")
+
+
+def refresh(ctx: AppContext, incident_id: int) -> None:
+    """Bring the pinned summary and the channel topic up to date with the database."""
+    from bot.slack.summary import summary_blocks, summary_fallback, topic_text
+
+    with ctx.db.session() as session:
+        incident = incidents.get(session, incident_id)
+        blocks = summary_blocks(ctx, session, incident)
+        text = summary_fallback(incident)
+        topic = topic_text(incident, incidents.roles(session, incident_id))
+        channel, ts = incident.channel_id, incident.summary_ts
+    if not channel:
+        return
+    if ts:
+        safe_call(ctx, incident_id, "chat.update (pinned summary)", ctx.client.chat_update,
+                  channel=channel, ts=ts, text=text, blocks=blocks)
+    else:
+        resp = safe_call(ctx, incident_id, "chat.postMessage (summary)", ctx.client.chat_postMessage,
+                         channel=channel, text=text, blocks=blocks)
+        if resp:
+            ts = resp["ts"]
+            with ctx.db.session() as session:
+                incident = incidents.get(session, incident_id, lock=True)
+                incident.summary_ts = ts
+                session.add(incident)
+            safe_call(ctx, incident_id, "pins.add", ctx.client.pins_add, channel=channel, timestamp=ts)
+    safe_call(ctx, incident_id, "conversations.setTopic", ctx.client.conversations_setTopic,
+              channel=channel, topic=topic)
