@@ -1,4 +1,5 @@
 """Repro cases as evidence: the modal, hashing, timeline, redaction in Slack, reveal, list, shortcut, limits."""
+# ruff: noqa: F811 - pytest fixtures imported from tests.evidence_fixtures
 
 from __future__ import annotations
 

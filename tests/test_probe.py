@@ -1,4 +1,5 @@
 """Probes: `/incident probe`, the proof check as the containment layer calls it, faults, bounds, safety."""
+# ruff: noqa: F811 - pytest fixtures imported from tests.evidence_fixtures
 
 from __future__ import annotations
 
