@@ -361,3 +361,19 @@ def test_probe_outside_an_incident_shows_usage(evidence_harness, model) -> None:
 def test_fake_model_refuses_unknown_modes(model: FakeModelEndpoint) -> None:
     with pytest.raises(ValueError, match="unknown mode"):
         model.switch("sometimes")
+
+
+def test_an_unexpected_probe_error_is_not_proof(evidence_harness, model, monkeypatch) -> None:
+    h = evidence_harness()
+    channel = open_incident(h)
+    add_case(h, channel, harmful_case())
+    model.switch("refusing")
+
+    def broken(*_a, **_k):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("bot.evidence.probe._record", broken)
+    result = _contain_like_the_containment_layer(h, 1, _action())
+    assert result is not None and not result.effective
+    assert result.summary == "probe failed (RuntimeError); containment is not proven"
+    assert _incident(h).contained_at is None

@@ -8,6 +8,7 @@ the incident channel. Callers must not hold a database transaction while calling
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from bot.context import AppContext
@@ -16,9 +17,17 @@ from bot.models.timeline import BOT_ACTOR
 from bot.proof import Proof
 from bot.slack import ops
 
+log = logging.getLogger(__name__)
+
 
 def proof_check(ctx: AppContext, incident_id: int, action: dict[str, Any]) -> Proof | None:
-    outcome = probe.run_probe(ctx, incident_id, trigger="lever", actor=BOT_ACTOR, action=action)
+    try:
+        outcome = probe.run_probe(ctx, incident_id, trigger="lever", actor=BOT_ACTOR, action=action)
+    except Exception as err:  # noqa: BLE001 - an error in the probe must read as "not proven", never as proof
+        log.exception("probe after lever %s failed for INC-%s", action.get("lever"), incident_id)
+        return Proof(effective=False, at=ctx.clock.now(),
+                     summary=f"probe failed ({type(err).__name__}); containment is not proven",
+                     details={"source": "probe", "outcome": "inconclusive", "error": type(err).__name__})
     if outcome is None:
         return None
     lever = action.get("lever") or "the lever"
