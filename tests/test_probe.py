@@ -129,6 +129,8 @@ def test_no_repro_cases_means_no_opinion(evidence_harness, model) -> None:
     open_incident(h)
     assert proof.run_checks(h.ctx, 1, _action()) is None
     assert model.calls == []
+    assert any("No repro cases are recorded, so `kill-jailbreak-surface` was not verified" in t
+               for t in h.fake.texts(h.incident_channel(1)))
     reply = h.command("probe", channel=h.incident_channel(1))
     assert "has no repro cases to probe" in reply.text
 

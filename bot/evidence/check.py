@@ -28,9 +28,13 @@ def proof_check(ctx: AppContext, incident_id: int, action: dict[str, Any]) -> Pr
         return Proof(effective=False, at=ctx.clock.now(),
                      summary=f"probe failed ({type(err).__name__}); containment is not proven",
                      details={"source": "probe", "outcome": "inconclusive", "error": type(err).__name__})
-    if outcome is None:
-        return None
     lever = action.get("lever") or "the lever"
+    if outcome is None:
+        if not action.get("dry_run"):
+            ops.post_in_incident(ctx, incident_id, f":information_source: No repro cases are recorded, so `{lever}` "
+                                 "was not verified by replaying the harm. `/incident repro add` records one as "
+                                 "evidence; `/incident probe` replays them.")
+        return None
     dry = " (dry run)" if action.get("dry_run") else ""
     context_line = f"Automatic probe after `{lever}`{dry} was applied (action {action.get('action_id', '—')})."
     ops.post_in_incident(ctx, incident_id, f"Probe after {lever}: {outcome.summary}",
