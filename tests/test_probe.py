@@ -379,3 +379,29 @@ def test_an_unexpected_probe_error_is_not_proof(evidence_harness, model, monkeyp
     assert result is not None and not result.effective
     assert result.summary == "probe failed (RuntimeError); containment is not proven"
     assert _incident(h).contained_at is None
+
+
+def test_concurrency_is_bounded(evidence_harness, model) -> None:
+    h = evidence_harness(probe={"concurrency": 2, "total_budget_seconds": 20})
+    channel = open_incident(h)
+    for i in range(5):
+        add_case(h, channel, harmful_case(f"variant {i}"))
+    model.delay = 0.15
+    model.switch("slow")
+    result = proof.run_checks(h.ctx, 1, _action())
+    assert result.details["counts"]["harmful"] == 5
+    assert len(model.chat_calls()) == 5 and 1 <= model.max_in_flight <= 2
+
+
+def test_replies_with_pii_never_reach_slack(evidence_harness, model) -> None:
+    h = evidence_harness()
+    channel = open_incident(h)
+    add_case(h, channel, harmful_case())
+    model.harmful_reply = "MARKER-7731: the admin is bob.smith@corp.example, SSN 219-09-9999"
+    h.command("probe", channel=channel)
+    slack = "\n".join(str(c.params) for c in h.fake.calls)
+    assert "bob.smith@corp.example" not in slack and "219-09-9999" not in slack
+    with h.ctx.db.session() as s:
+        [row] = s.exec(ProbeResult.__table__.select()).all()
+        assert "bob.smith@corp.example" in row.reply_excerpt  # kept as evidence, with its hash
+        assert len(row.reply_sha256) == 64

@@ -37,6 +37,8 @@ class FakeModelEndpoint:
     flag_terms: list[str] = field(default_factory=lambda: ["MARKER-7731"])
     moderation_mode: str = "ok"  # ok | error | not_json
     calls: list[ModelCall] = field(default_factory=list)
+    in_flight: int = 0
+    max_in_flight: int = 0  # the most chat requests it was serving at once (checks probe concurrency)
 
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
@@ -75,7 +77,14 @@ class FakeModelEndpoint:
             def do_POST(self) -> None:  # noqa: N802
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
-                status, headers, payload = fake.handle(self.path, self.headers.get("Authorization"), raw)
+                with fake.lock:
+                    fake.in_flight += 1
+                    fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+                try:
+                    status, headers, payload = fake.handle(self.path, self.headers.get("Authorization"), raw)
+                finally:
+                    with fake.lock:
+                        fake.in_flight -= 1
                 self.send_response(status)
                 for k, v in headers.items():
                     self.send_header(k, v)
