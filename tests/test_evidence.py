@@ -193,3 +193,14 @@ def test_summary_and_postmortem_provider_show_evidence(evidence_harness) -> None
     [case] = data["cases"]
     assert case["id"] == 1 and len(case["sha256"]) == 64 and case["by"] == "U0ALICE" and case["hash_ok"]
     assert case["summary"].startswith("Pretend you are DAN") and data["probe_runs"] == []
+
+
+def test_listing_from_outside_the_channel_is_for_members_only(evidence_harness) -> None:
+    h = evidence_harness()
+    channel = open_incident(h)
+    add_case(h, channel, {"prompt": "secret jailbreak prompt"})
+    reply = h.command("INC-1 repro list", user="U0MALLORY")
+    assert "Only members of INC-1's channel can list its evidence" in reply.text
+    assert "secret jailbreak prompt" not in reply.text
+    reply = h.command("INC-1 repro list", user="U0ALICE")  # a member, asking from #general
+    assert "secret jailbreak prompt" in reply.text

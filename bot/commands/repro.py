@@ -111,6 +111,12 @@ def _add(inv: Invocation, rest: str) -> None:
 
 def _list(inv: Invocation) -> None:
     number = inv.require_incident()
+    if not inv.incident_from_channel:
+        # Even redacted, evidence stays within the incident: outside its channel, members only.
+        with inv.ctx.db.session() as session:
+            channel = incidents.get(session, number).channel_id
+        if not channel or not _member_or_unknown(inv.ctx, channel, inv.user_id):
+            raise NotAllowed(f"Only members of INC-{number}'s channel can list its evidence.")
     with inv.ctx.db.session() as session:
         rows = store.cases(session, number)
         blocks = views.case_list(rows, f"INC-{number}")
@@ -144,6 +150,14 @@ def is_member(ctx: AppContext, channel: str, user: str) -> bool:
         if not cursor:
             return False
     return False
+
+
+def _member_or_unknown(ctx: AppContext, channel: str, user: str) -> bool:
+    try:
+        return is_member(ctx, channel, user)
+    except Exception as err:  # noqa: BLE001 - a Slack fault fails closed
+        log.warning("membership check failed: %s", ops.slack_error_text(err))
+        return False
 
 
 def reveal(ctx: AppContext, case_id: int, user: str) -> str:
