@@ -405,3 +405,31 @@ def test_replies_with_pii_never_reach_slack(evidence_harness, model) -> None:
         [row] = s.exec(ProbeResult.__table__.select()).all()
         assert "bob.smith@corp.example" in row.reply_excerpt  # kept as evidence, with its hash
         assert len(row.reply_sha256) == 64
+
+
+def test_cases_over_the_per_run_limit_are_inconclusive_not_dropped(evidence_harness, model) -> None:
+    h = evidence_harness(probe={"max_cases": 1})
+    channel = open_incident(h)
+    add_case(h, channel, harmful_case("one"))
+    add_case(h, channel, harmful_case("two"))
+    model.switch("refusing")
+    result = proof.run_checks(h.ctx, 1, _action())
+    assert not result.effective and "over the limit of 1 cases per probe" in result.summary
+    assert len(model.chat_calls()) == 1
+
+
+def test_postmortem_lists_probe_runs(evidence_harness, model) -> None:
+    h = evidence_harness()
+    channel = open_incident(h)
+    add_case(h, channel, harmful_case())
+    h.command("probe", channel=channel)
+    model.switch("refusing")
+    proof.run_checks(h.ctx, 1, _action())
+    from bot.postmortem_data import collect
+
+    with h.ctx.db.session() as s:
+        runs = collect(h.ctx, s, incidents.get(s, 1))["evidence"]["probe_runs"]
+    assert [(r["trigger"], r["outcome"], r["lever"]) for r in runs] == [
+        ("command", "not_effective", None), ("lever", "effective", "kill-jailbreak-surface")]
+    assert runs[1]["counts"]["refused"] == 1 and runs[1]["results"][0]["verdict"] == "refused"
+    assert runs[1]["endpoints"] == ["prod-chat"] and runs[1]["at"].tzinfo is not None
