@@ -126,7 +126,7 @@ def test_reveal_is_limited_to_channel_members_and_audited(evidence_harness) -> N
     channel = open_incident(h)
     add_case(h, channel, {"prompt": PII_PROMPT})
     posted = [m for m in h.fake.history(channel) if "added as evidence" in m.text][0]
-    assert "Reveal (incident members)" in str(posted.blocks)
+    assert "Reveal full case (incident members)" in str(posted.blocks)
 
     outsider = h.click("firebreak_evidence_reveal", "1", user="U0MALLORY", channel=channel, message_ts=posted.ts)
     assert "Only members of the incident channel" in outsider.text
@@ -204,3 +204,13 @@ def test_listing_from_outside_the_channel_is_for_members_only(evidence_harness) 
     assert "secret jailbreak prompt" not in reply.text
     reply = h.command("INC-1 repro list", user="U0ALICE")  # a member, asking from #general
     assert "secret jailbreak prompt" in reply.text
+
+
+def test_reveal_is_offered_only_when_something_is_hidden(evidence_harness) -> None:
+    h = evidence_harness()
+    channel = open_incident(h)
+    add_case(h, channel, {"prompt": "short and clean"})
+    add_case(h, channel, {"prompt": "x " * 400})
+    posts = [m for m in h.fake.history(channel) if "added as evidence" in m.text]
+    assert "Reveal full case" not in str(posts[0].blocks)
+    assert "Reveal full case" in str(posts[1].blocks)

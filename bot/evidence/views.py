@@ -46,9 +46,12 @@ def case_blocks(row: ReproCase, *, heading: str) -> list[dict[str, Any]]:
         meta.append("tool call recorded")
     blocks = [render.section("\n".join(lines)), render.context(" · ".join(meta))]
     note = describe(counts)
-    if note:
+    clipped = any(len(" ".join(t.split())) > PREVIEW_CHARS for t in (row.prompt, row.harmful_output)) \
+        or bool(row.tool_call)
+    if note or clipped:
         blocks.append({"type": "actions", "block_id": f"reveal_{row.id}", "elements": [
-            render.button("Reveal (incident members)", REVEAL_ACTION, str(row.id))]})
+            render.button("Reveal full case (incident members)", REVEAL_ACTION, str(row.id))]})
+    if note:
         blocks.append(render.context(f":lock: Redacted for Slack: {note}. The stored evidence is unchanged."))
     return blocks
 
