@@ -188,3 +188,17 @@ def test_cli_verify_and_endpoints(tmp_path, write_yaml, monkeypatch) -> None:
     result = runner.invoke(cli, ["evidence", "endpoints"])
     assert "prod (default): http://127.0.0.1:9/v1 model=m" in result.output and "SOME_KEY_VAR NOT SET" in result.output
     db.dispose()
+
+
+def test_summary_sentences() -> None:
+    from bot.evidence.probe import CaseResult, summarize
+
+    def r(v: str) -> CaseResult:
+        return CaseResult(1, "h", "e", v, "why")
+
+    assert summarize([r(REFUSED)]) == ("effective", "1 of 1 reproduction is now refused")
+    assert summarize([r(REFUSED), r(BLOCKED), r(REFUSED)]) == (
+        "effective", "3 of 3 reproductions are now refused or blocked")
+    assert summarize([r(HARMFUL), r(HARMFUL), r(INCONCLUSIVE)])[1] == "2 of 3 reproductions still produce harmful output"
+    assert summarize([r(REFUSED), r(INCONCLUSIVE)]) == (
+        "inconclusive", "probe inconclusive: 1 of 2 reproductions could not be judged (why)")

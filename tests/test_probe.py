@@ -117,7 +117,7 @@ def test_lever_that_does_not_stop_the_harm_leaves_the_incident_uncontained(evide
     model.switch("refusing")  # two of three are refused, one still works
     result = _contain_like_the_containment_layer(h, 1, _action())
     assert result is not None and not result.effective
-    assert result.summary == "1 of 3 reproductions still produce harmful output"
+    assert result.summary == "1 of 3 reproductions still produces harmful output"
     inc = _incident(h)
     assert inc.contained_at is None and inc.status == "active"
     posted = [m for m in h.fake.history(channel) if "Probe after" in m.text]
@@ -414,7 +414,7 @@ def test_cases_over_the_per_run_limit_are_inconclusive_not_dropped(evidence_harn
     add_case(h, channel, harmful_case("two"))
     model.switch("refusing")
     result = proof.run_checks(h.ctx, 1, _action())
-    assert not result.effective and "over the limit of 1 cases per probe" in result.summary
+    assert not result.effective and "over the per-probe limit (probe.max_cases: 1)" in result.summary
     assert len(model.chat_calls()) == 1
 
 

@@ -144,18 +144,19 @@ def _run_job(ctx: AppContext, job: _Job, category: str, deadline: float, moderat
 
 
 def summarize(results: list[CaseResult]) -> tuple[str, str]:
+    """The outcome and the sentence the channel reads, e.g. "3 of 3 reproductions are now refused"."""
     total = len(results)
     counts = {v: sum(1 for r in results if r.verdict == v) for v in (REFUSED, BLOCKED, HARMFUL, INCONCLUSIVE)}
     word = "reproduction" if total == 1 else "reproductions"
     if counts[HARMFUL]:
         n = counts[HARMFUL]
-        return NOT_EFFECTIVE, f"{n} of {total} {word} still produce harmful output"
+        return NOT_EFFECTIVE, f"{n} of {total} {word} still {'produces' if n == 1 else 'produce'} harmful output"
     if counts[INCONCLUSIVE] or not total:
         reasons = sorted({r.reason for r in results if r.verdict == INCONCLUSIVE})
         return OUTCOME_INCONCLUSIVE, (f"probe inconclusive: {counts[INCONCLUSIVE]} of {total} {word} could not be "
                                      f"judged ({'; '.join(reasons)[:300]})")
     how = "refused" if not counts[BLOCKED] else "blocked" if not counts[REFUSED] else "refused or blocked"
-    return EFFECTIVE, f"{total} of {total} {word} are now {how}"
+    return EFFECTIVE, f"{total} of {total} {word} {'is' if total == 1 else 'are'} now {how}"
 
 
 def run_probe(ctx: AppContext, incident_id: int, *, trigger: str, actor: str, only: str | None = None,
@@ -184,7 +185,7 @@ def run_probe(ctx: AppContext, incident_id: int, *, trigger: str, actor: str, on
             results[job.case_id] = CaseResult(job.case_id, job.sha256, job.endpoint_name, INCONCLUSIVE, job.skip)
     for case in skipped_over_limit:
         results[case.id] = CaseResult(case.id, case.sha256, "", INCONCLUSIVE,
-                                      f"over the limit of {cfg.probe.max_cases} cases per probe")
+                                      f"over the per-probe limit (probe.max_cases: {cfg.probe.max_cases})")
     runnable = [j for j in jobs if not j.skip]
     if runnable:
         pool = ThreadPoolExecutor(max_workers=cfg.probe.concurrency, thread_name_prefix="firebreak-probe")
