@@ -37,6 +37,8 @@ FEATURES = [
     "bot.commands.close",
     "bot.commands.listing",
     "bot.commands.reactions",
+    "bot.commands.repro",
+    "bot.commands.probe",
 ]
 
 
