@@ -82,14 +82,15 @@ def _find_run(inv: Invocation) -> tuple[int, int]:
             incidents.get(session, inv.incident_id)
             run = runner.run_for_incident(session, inv.incident_id)
             if run is None:
-                raise NotFound(f"INC-{inv.incident_id} is not a tabletop exercise.")
+                raise NotFound(f"INC-{inv.incident_id} is not a tabletop exercise.", usage=USAGE)
         else:
             run = runner.active_in_sandbox(session, inv.channel_id)
             if run is None:
                 raise NotFound("No exercise is running here. Start one in a sandbox channel with "
-                               "`/incident tabletop start <scenario>`; `/incident tabletop list` shows scenarios.")
+                               "`/incident tabletop start <scenario>`; `/incident tabletop list` shows scenarios.",
+                               usage=USAGE)
         if run.state == ENDED:
-            raise NotFound(f"The exercise INC-{run.incident_id} has already ended.")
+            raise NotFound(f"The exercise INC-{run.incident_id} has already ended.", usage=USAGE)
         assert run.id is not None
         return run.id, run.incident_id
 

@@ -211,9 +211,15 @@ def deliver(ctx: AppContext, run_id: int, index: int, *, trigger: str) -> bool:
             last = index == len(scenario.injects) - 1
     except IntegrityError:
         return False  # delivered concurrently by the other trigger
-    post(ctx, incident_id, channel,
-         f":incoming_envelope: *Inject {index + 1} of {len(scenario.injects)}* "
-         f"(+{format_duration(inject.at)}): {inject.text}")
+    ts = post(ctx, incident_id, channel,
+              f":incoming_envelope: *Inject {index + 1} of {len(scenario.injects)}* "
+              f"(+{format_duration(inject.at)}): {inject.text}")
+    if ts:
+        with ctx.db.session() as session:
+            row = session.exec(select(InjectDelivery).where(InjectDelivery.run_id == run_id,
+                                                            InjectDelivery.inject_index == index)).one()
+            row.message_ts = ts
+            session.add(row)
     if last:
         post(ctx, incident_id, channel, ":hourglass: That was the last inject. Keep working the incident; the "
              "facilitator ends the exercise with `/incident tabletop end` to get the scorecard.")

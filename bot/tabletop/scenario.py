@@ -26,6 +26,7 @@ from bot.errors import ConfigError, UsageError
 
 SHIPPED_DIR = Path(__file__).with_name("scenarios")
 KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{1,62}$")
+INJECT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
 SUFFIXES = (".yml", ".yaml")
 
@@ -113,8 +114,8 @@ class Inject(BaseModel):
     @field_validator("id")
     @classmethod
     def _id(cls, value: str) -> str:
-        if not KEY.match(value):
-            raise ValueError("use lowercase letters, digits, - or _ (2 to 63 characters)")
+        if not INJECT_ID.match(value):
+            raise ValueError("use lowercase letters, digits, - or _ (at most 63 characters)")
         return value
 
 
