@@ -174,7 +174,12 @@ def test_pause_resume_and_next(sandbox: Harness, clock: ManualClock) -> None:
     assert all(r.message_ts for r in rows)
     assert [e.kind for e in events(h, "exercise_paused") + events(h, "exercise_resumed")] == [
         "exercise_paused", "exercise_resumed"]
-    assert "already paused" not in h.command("tabletop resume", user=FACIL, channel=SANDBOX).text
+    reply = h.command("tabletop resume", user=FACIL, channel=SANDBOX)
+    assert "The exercise is running, not paused." in reply.text
+    h.command("tabletop end", user=FACIL, channel=SANDBOX)
+    with h.ctx.db.session() as s:
+        card = s.exec(select(Scorecard)).one().data
+    assert card["paused"] == 30 * 60 and card["duration"] == 7 * 60
 
 
 def test_only_facilitator_controls(sandbox: Harness) -> None:
@@ -273,3 +278,17 @@ def test_exercise_pages_real_people_only_when_the_scenario_opts_in(make_sandbox)
     h.command("open A real problem --category jailbreak", user="U0MAYA")
     with h.ctx.db.session() as s:
         assert runner.pages_allowed(s, 2) is True  # real incidents always page
+
+
+def test_reschedule_after_restart(sandbox: Harness, clock: ManualClock) -> None:
+    h = sandbox
+    h.command("tabletop start jailbreak-viral", user=FACIL, channel=SANDBOX)
+    h.command("tabletop next", user=FACIL, channel=SANDBOX)
+    timers = h.ctx.services["timers"]
+    timers.cancel_prefix("inc-1:")  # what a restart does to in-memory timers
+    assert runner.reschedule_running(h.ctx) == 1
+    assert [t.key for t in timers.pending("inc-1:")] == [f"inc-1:inject:{i}" for i in range(1, 5)]
+    clock.advance(hours=1)
+    assert timers.run_due() == 4
+    assert len(events(h, "inject_posted")) == 5
+    assert "That was the last inject" in h.fake.texts(h.incident_channel(1))[-1]

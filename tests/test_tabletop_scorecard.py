@@ -141,3 +141,19 @@ def test_template_renders_the_numbers_with_the_exercise_banner() -> None:
     assert blocks[0]["text"]["text"] == "[EXERCISE] Scorecard — Drill"
     assert all(len(b.get("text", {}).get("text", "")) <= 3000 for b in blocks)
     assert "*Key times*" in "\n".join(b["text"]["text"] for b in blocks if b["type"] == "section")
+
+
+def test_paused_time_does_not_count() -> None:
+    paused = [Fact(at(0), "severity_classified", {"severity": 1}), Fact(at(2), "inject_posted", {"inject": "a"}),
+              Fact(at(3), "exercise_paused", {}), Fact(at(33), "exercise_resumed", {}),
+              Fact(at(35), "acknowledged", {}), Fact(at(36), "step_done", {"step": "preserve-evidence"}),
+              Fact(at(38), "status_update", {}), Fact(at(40), "contained", {})]
+    c = card(facts=paused, ended=at(45))
+    assert c["paused"] == 30 * 60 and c["duration"] == 15 * 60
+    assert c["acknowledge"]["seconds"] == 5 * 60
+    assert c["containment"] == {"mttc": 10 * 60, "target": 1800, "met": True}
+    assert c["status"]["longest_gap"] == 8 * 60 and c["status"]["kept"]
+    step = c["injects"][0]["answers"][1]
+    assert step["seconds"] == 4 * 60 and step["on_time"]  # 34m of wall time, 4m of exercise time
+    assert c["runbook"]["on_time"] == ["preserve-evidence"]
+    assert "15m of exercise time (paused 30m, not counted)" in scorecard_markdown(c)

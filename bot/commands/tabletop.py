@@ -61,7 +61,8 @@ def _start(inv: Invocation, rest: str) -> None:
     if extra:
         raise UsageError(f"Unexpected words after the scenario name: `{extra}`.", usage=USAGE)
     if not runner.is_sandbox(ctx.config, inv.channel_id, inv.channel_name):
-        raise NotAllowed(runner.sandbox_description(ctx.config) + " This channel is not one of them.")
+        raise NotAllowed(runner.sandbox_description(ctx.config) + " This channel is not one of them.",
+                         usage=USAGE)
     scenario = catalog_for(ctx).get(key)
     with ctx.db.session() as session:
         running = runner.active_in_sandbox(session, inv.channel_id)

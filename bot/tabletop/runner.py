@@ -183,6 +183,16 @@ def schedule(ctx: AppContext, session: Session, run: ExerciseRun) -> None:
                       run_id=run.id, index=i)
 
 
+def reschedule_running(ctx: AppContext) -> int:
+    """Re-create the inject timers of every running exercise (after a restart with in-memory timers; the
+    durable scheduler keeps them by itself). Injects overdue by then are delivered at the next run_due."""
+    with ctx.db.session() as session:
+        runs = list(session.exec(select(ExerciseRun).where(ExerciseRun.state == RUNNING)))
+        for run in runs:
+            schedule(ctx, session, run)
+    return len(runs)
+
+
 def unschedule(ctx: AppContext, incident_id: int) -> None:
     ctx.services["timers"].cancel_prefix(incident_key(incident_id, "inject:"))
 

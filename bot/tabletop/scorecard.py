@@ -83,17 +83,43 @@ def _secs(delta: timedelta | None) -> int | None:
     return None if delta is None else int(delta.total_seconds())
 
 
+def pauses(facts: list[Fact], ended: datetime) -> list[tuple[datetime, datetime]]:
+    """Intervals the facilitator paused the exercise (exercise_paused … exercise_resumed)."""
+    out, since = [], None
+    for f in facts:
+        if f.kind == "exercise_paused" and since is None:
+            since = f.at
+        elif f.kind == "exercise_resumed" and since is not None:
+            out.append((since, f.at))
+            since = None
+    if since is not None:
+        out.append((since, ended))
+    return out
+
+
+def active_span(paused: list[tuple[datetime, datetime]]):
+    """b - a, not counting paused time: a pause for lunch does not count against the team."""
+
+    def span(a: datetime, b: datetime) -> timedelta:
+        overlap = sum((min(b, e) - max(a, s) for s, e in paused if min(b, e) > max(a, s)), timedelta(0))
+        return (b - a) - overlap
+
+    return span
+
+
 def compute(scenario: Scenario, *, ref: str, started: datetime, detected: datetime, ended: datetime,
             facts: list[Fact], opening_severity: int, runbook_steps: list[dict] | None = None) -> dict[str, Any]:
     """Every number of the scorecard as a JSON-safe dict (stored, rendered by the template)."""
     facts = sorted(facts, key=lambda f: f.at)
-    rel = lambda t: _secs(t - started) if t else None  # noqa: E731
+    paused = pauses(facts, ended)
+    span = active_span(paused)
+    rel = lambda t: _secs(span(started, t)) if t else None  # noqa: E731
     track = severity_track(facts, opening_severity)
     ack = next((f.at for f in facts if f.kind == "acknowledged"), None)
     reached = (started if track[0][1] <= scenario.expected_severity else
                next((at for at, sev in track[1:] if sev <= scenario.expected_severity), None))
     contained = next((f.at for f in facts if f.kind == "contained"), None)
-    mttc = contained - detected if contained else None
+    mttc = span(detected, contained) if contained else None
     target = scenario.target_mttc
 
     # Injects and their expected responses.
@@ -104,7 +130,7 @@ def compute(scenario: Scenario, *, ref: str, started: datetime, detected: dateti
         answers = []
         for exp in inj.expects:
             hit, ahead = _answer(exp, at, facts, track) if at else (None, False)
-            delay = hit - at if (hit and at) else None
+            delay = span(at, hit) if (hit and at) else None
             answers.append({"expects": exp.describe(), "kind": exp.kind, "answered": hit is not None,
                             "ahead": ahead, "seconds": _secs(delay),
                             "on_time": delay is not None and delay <= inj.within})
@@ -113,12 +139,12 @@ def compute(scenario: Scenario, *, ref: str, started: datetime, detected: dateti
     expected_answers = [a for i in injects if i["posted"] is not None for a in i["answers"]]
 
     # Runbook steps: from the runbook provider when it is present, else from the timeline.
-    runbook = _runbook(scenario, facts, posted, runbook_steps)
+    runbook = _runbook(scenario, facts, posted, runbook_steps, span)
 
     # Status-update cadence: every gap (start → first update → … → end) within the cadence.
     updates = [f.at for f in facts if f.kind == "status_update" and started <= f.at <= ended]
     points = [started, *updates, ended]
-    gaps = [b - a for a, b in zip(points, points[1:], strict=False)]
+    gaps = [span(a, b) for a, b in zip(points, points[1:], strict=False)]
     over = [g for g in gaps if g > scenario.status_cadence]
     status = {"count": len(updates), "cadence": _secs(scenario.status_cadence),
               "longest_gap": _secs(max(gaps)) if gaps else 0, "gaps_over": len(over), "kept": not over}
@@ -128,7 +154,8 @@ def compute(scenario: Scenario, *, ref: str, started: datetime, detected: dateti
     card: dict[str, Any] = {
         "scenario": {"key": scenario.key, "title": scenario.title, "category": scenario.category},
         "incident": ref,
-        "started": started.isoformat(), "ended": ended.isoformat(), "duration": _secs(ended - started),
+        "started": started.isoformat(), "ended": ended.isoformat(), "duration": _secs(span(started, ended)),
+        "paused": _secs(sum((e - s for s, e in paused), timedelta(0))),
         "acknowledge": {"seconds": rel(ack)},
         "severity": {"expected": scenario.expected_severity, "initial": track[0][1], "final": track[-1][1],
                      "reached_seconds": rel(reached)},
@@ -147,7 +174,7 @@ def compute(scenario: Scenario, *, ref: str, started: datetime, detected: dateti
 
 
 def _runbook(scenario: Scenario, facts: list[Fact], posted: dict[str, datetime],
-             steps: list[dict] | None) -> dict[str, Any]:
+             steps: list[dict] | None, span: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"on_time": [], "late": [], "skipped": [], "missed": [], "source": "timeline"}
     if steps:
         out["source"] = "runbooks"
@@ -162,20 +189,22 @@ def _runbook(scenario: Scenario, facts: list[Fact], posted: dict[str, datetime],
         return out
     done = {f.data.get("step"): f for f in facts if f.kind == "step_done"}
     skipped = {f.data.get("step"): f for f in facts if f.kind == "step_skipped"}
-    deadlines: dict[str, datetime | None] = {}
+    # Each expected step is due within its inject's window (paused time not counted).
+    windows: dict[str, tuple[datetime, timedelta] | None] = {}
     for inj in scenario.injects:
         for exp in inj.expects:
-            if exp.kind == "step" and exp.step not in deadlines:
+            if exp.kind == "step" and exp.step not in windows:
                 at = posted.get(inj.id)
-                deadlines[exp.step] = at + inj.within if at else None  # type: ignore[index]
+                windows[exp.step] = (at, inj.within) if at else None  # type: ignore[index]
     for step, fact in done.items():
-        due = deadlines.get(step)
-        out["late" if due and fact.at > due else "on_time"].append(str(step))
+        window = windows.get(step)
+        late = window is not None and fact.at > window[0] and span(window[0], fact.at) > window[1]
+        out["late" if late else "on_time"].append(str(step))
     for step, fact in skipped.items():
         if step not in done:
             reason = fact.data.get("reason")
             out["skipped"].append(str(step) + (f" ({reason})" if reason else ""))
-    out["missed"] = [s for s, due in deadlines.items() if due and s not in done and s not in skipped]
+    out["missed"] = [s for s, w in windows.items() if w and s not in done and s not in skipped]
     return out
 
 
