@@ -292,3 +292,21 @@ def test_reschedule_after_restart(sandbox: Harness, clock: ManualClock) -> None:
     assert timers.run_due() == 4
     assert len(events(h, "inject_posted")) == 5
     assert "That was the last inject" in h.fake.texts(h.incident_channel(1))[-1]
+
+
+def test_slack_failure_on_an_inject_is_recorded_not_lost(sandbox: Harness, clock: ManualClock) -> None:
+    h = sandbox
+    h.command("tabletop start model-regression-release", user=FACIL, channel=SANDBOX)
+    h.fake.fail_next("chat.postMessage", "channel_not_found")
+    clock.advance(minutes=5)
+    assert h.ctx.services["timers"].run_due() == 1
+    errors = events(h, "slack_error")
+    assert [e.data["error"] for e in errors] == ["channel_not_found"]
+    assert [e.data["inject"] for e in events(h, "inject_posted")] == ["eval-gap"]
+    with h.ctx.db.session() as s:
+        assert s.exec(select(InjectDelivery)).one().message_ts is None
+
+
+def test_help_lists_tabletop(harness: Harness) -> None:
+    assert "/incident tabletop start <scenario> | next | pause | resume | end | list" in \
+        harness.command("help").text
