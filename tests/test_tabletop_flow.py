@@ -37,7 +37,7 @@ def make_sandbox(make_harness: Callable[..., Harness], write_yaml, tmp_path: Pat
                 (directory / name).write_text(data if isinstance(data, str) else yaml.safe_dump(data))
             kwargs["scenarios_dir"] = directory
         h = make_harness(**kwargs)
-        h.fake.add_channel("tabletop-drills", channel_id=SANDBOX)
+        h.fake.add_channel("tabletop-drills", channel_id=SANDBOX, members=["U0MAYA", "U0RAJ", FACIL])
         return h
 
     return make
@@ -73,6 +73,7 @@ def test_full_exercise_injects_responders_scorecard(sandbox: Harness, clock: Man
     assert "Started *Jailbreak campaign going viral* as INC-1" in reply.text
     channel = h.incident_channel(1)
     assert h.fake.channels[channel]["name"].startswith("inc-1-exercise-")
+    assert {"U0MAYA", "U0RAJ", FACIL} <= h.fake.channels[channel]["members"]  # the players are in
     with h.ctx.db.session() as s:
         incident = s.get(Incident, 1)
         run = runner.run_for_incident(s, 1)
@@ -142,6 +143,7 @@ def test_full_exercise_injects_responders_scorecard(sandbox: Harness, clock: Man
         for m in h.fake.history(ch):
             assert m.text.startswith("[EXERCISE]"), (ch, m.text)
     assert h.ctx.services["timers"].pending("inc-1:") == []
+    assert events(h, "slack_error") == []
 
 
 def test_pause_resume_and_next(sandbox: Harness, clock: ManualClock) -> None:

@@ -146,6 +146,8 @@ def start(ctx: AppContext, scenario: Scenario, *, facilitator: str, sandbox_chan
                               "sandbox": sandbox_channel, "injects": len(scenario.injects)})
         schedule(ctx, session, run)
     assert run_id is not None
+    if channel:
+        invite_sandbox_members(ctx, number, sandbox_channel, channel)
     post(ctx, number, channel, f"Tabletop exercise: {scenario.title}", briefing_blocks(scenario, facilitator,
                                                                                          explanation))
     where = f"<#{channel}>" if channel else "(no channel could be created; see the announcement)"
@@ -153,6 +155,19 @@ def start(ctx: AppContext, scenario: Scenario, *, facilitator: str, sandbox_chan
          f":performing_arts: <@{facilitator}> started the tabletop *{scenario.title}* as INC-{number}: {where}. "
          f"{len(scenario.injects)} injects over {format_duration(scenario.duration)}.")
     return Started(run_id, number, channel)
+
+
+def invite_sandbox_members(ctx: AppContext, incident_id: int, sandbox: str, channel: str) -> None:
+    """Bring the people of the sandbox channel (the players) into the exercise channel."""
+    def members(ch: str) -> set[str]:
+        resp = ops.safe_call(ctx, incident_id, "conversations.members", ctx.client.conversations_members,
+                             channel=ch, limit=1000)
+        return set(resp.get("members") or []) if resp else set()
+
+    missing = sorted(members(sandbox) - members(channel))
+    if missing:
+        ops.safe_call(ctx, incident_id, "conversations.invite (players)", ctx.client.conversations_invite,
+                      channel=channel, users=",".join(missing[:1000]))
 
 
 def briefing_blocks(scenario: Scenario, facilitator: str, explanation: str) -> list[dict]:
