@@ -313,3 +313,14 @@ def test_slack_failure_on_an_inject_is_recorded_not_lost(sandbox: Harness, clock
 def test_help_lists_tabletop(harness: Harness) -> None:
     assert "/incident tabletop start <scenario> | next | pause | resume | end | list" in \
         harness.command("help").text
+
+
+def test_private_sandbox_is_recognised_by_its_real_name(make_sandbox) -> None:
+    h = make_sandbox()
+    private = h.fake.add_channel("tabletop-private", channel_id="G0PRIVATE", private=True)
+    body, key = h.command_body("tabletop start jailbreak-viral", user=FACIL, channel=private)
+    body = body.replace("channel_name=tabletop-private", "channel_name=privategroup")
+    assert "channel_name=privategroup" in body
+    reply = h.command("", body=body)
+    assert "Started *Jailbreak campaign going viral* as INC-1" in " ".join(
+        c.params.get("text", "") for c in reply.calls if c.method == "response_url")

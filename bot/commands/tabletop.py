@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from slack_bolt import App
+from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot import incidents
 from bot.commands import Invocation, split_first
@@ -60,7 +61,7 @@ def _start(inv: Invocation, rest: str) -> None:
         raise UsageError("Name the scenario to start; `/incident tabletop list` shows them.", usage=USAGE)
     if extra:
         raise UsageError(f"Unexpected words after the scenario name: `{extra}`.", usage=USAGE)
-    if not runner.is_sandbox(ctx.config, inv.channel_id, inv.channel_name):
+    if not runner.is_sandbox(ctx.config, inv.channel_id, _channel_name(inv)):
         raise NotAllowed(runner.sandbox_description(ctx.config) + " This channel is not one of them.",
                          usage=USAGE)
     scenario = catalog_for(ctx).get(key)
@@ -73,6 +74,16 @@ def _start(inv: Invocation, rest: str) -> None:
     where = f"<#{started.channel_id}>" if started.channel_id else "(no channel: Slack refused; see the timeline)"
     inv.reply(f":performing_arts: Started *{scenario.title}* as INC-{started.incident_id} in {where}. "
               f"{len(scenario.injects)} injects are scheduled; `next` fast-forwards, `pause`/`resume`, `end` scores.")
+
+
+def _channel_name(inv: Invocation) -> str:
+    """Slack sends `privategroup` (or nothing) as the name of a private channel: ask for the real one."""
+    if inv.channel_name and inv.channel_name not in ("privategroup", "directmessage", "mpdm"):
+        return inv.channel_name
+    try:
+        return inv.ctx.client.conversations_info(channel=inv.channel_id)["channel"]["name"]
+    except (SlackApiError, SlackClientError, OSError, KeyError, TypeError):
+        return inv.channel_name
 
 
 def _find_run(inv: Invocation) -> tuple[int, int]:

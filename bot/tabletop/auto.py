@@ -54,6 +54,7 @@ class AutoResult:
     postmortem_path: Path | None
     postmortem_note: str
     outcomes: list[Outcome] = field(default_factory=list)
+    slack_api_url: str = ""  # the local Slack stand-in the run talked to
 
 
 def _first_line(text: str) -> str:
@@ -135,6 +136,7 @@ def run_auto(key: str, *, out_dir: Path, settings: Settings | None = None, scena
         transcript_path = out_dir / "transcript.txt"
         transcript_path.write_text(_transcript(h, [sandbox, channel]), encoding="utf-8")
         postmortem_path = None
+        slack_url = h.fake.url
         if isinstance(draft, str):
             postmortem_path = out_dir / "postmortem.md"
             postmortem_path.write_text(draft, encoding="utf-8")
@@ -147,7 +149,7 @@ def run_auto(key: str, *, out_dir: Path, settings: Settings | None = None, scena
     console.print(f"\n[bold]Scorecard[/]  {scorecard_path}\n[bold]Transcript[/] {transcript_path}")
     console.print(f"[bold]Postmortem[/] {postmortem_path}" if postmortem_path else f"[yellow]{note}[/]")
     console.print(f"[dim]Database   {database_url}[/]")
-    return AutoResult(number, card, scorecard_path, transcript_path, postmortem_path, note, outcomes)
+    return AutoResult(number, card, scorecard_path, transcript_path, postmortem_path, note, outcomes, slack_url)
 
 
 def _play(h: Any, channel: str, action: Action) -> Outcome:

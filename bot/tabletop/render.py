@@ -33,13 +33,15 @@ def scorecard_markdown(card: dict[str, Any]) -> str:
 
 
 def to_mrkdwn(markdown: str) -> str:
-    """Markdown -> Slack mrkdwn: headings become bold lines, **bold** becomes *bold*."""
+    """Markdown -> Slack mrkdwn: headings become bold lines, **bold** becomes *bold*, lists get bullets."""
     lines = []
     for line in markdown.splitlines():
         m = re.match(r"^#{1,6}\s+(.*)$", line)
         if m:
             line = f"*{m.group(1)}*"
         line = re.sub(r"\*\*(.+?)\*\*", r"*\1*", line)
+        line = re.sub(r"^- ", "• ", line)
+        line = re.sub(r"^  - ", "    ◦ ", line)
         lines.append(line)
     return "\n".join(lines)
 
