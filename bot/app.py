@@ -39,6 +39,7 @@ FEATURES = [
     "bot.commands.reactions",
     "bot.commands.repro",
     "bot.commands.probe",
+    "bot.commands.tabletop",
 ]
 
 

@@ -11,6 +11,7 @@ import typer
 
 from bot.errors import ConfigError
 from bot.evidence.cli import evidence_cli
+from bot.tabletop.cli import scenarios_cli, tabletop_cli
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="firebreak: AI-safety incident response in Slack.")
@@ -19,6 +20,8 @@ config_cli = typer.Typer(no_args_is_help=True, help="Validate configuration file
 cli.add_typer(db_cli, name="db")
 cli.add_typer(config_cli, name="config")
 cli.add_typer(evidence_cli, name="evidence")
+cli.add_typer(tabletop_cli, name="tabletop")
+cli.add_typer(scenarios_cli, name="scenarios")
 
 
 def _settings():
