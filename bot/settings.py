@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     severity_rules_file: Path | None = Field(None, validation_alias=_env("FIREBREAK_SEVERITY_RULES"))
     slack_timeout_seconds: float = Field(10.0, validation_alias=_env("FIREBREAK_SLACK_TIMEOUT"))
     worker_threads: int = Field(8, validation_alias=_env("FIREBREAK_WORKER_THREADS"))
+    # An organization's own postmortem templates (postmortem.md.j2, regulator_summary.md.j2).
+    templates_dir: Path | None = Field(None, validation_alias=_env("FIREBREAK_TEMPLATES_DIR"))
 
     def api_url(self) -> str:
         url = self.slack_api_url
