@@ -37,6 +37,10 @@ FEATURES = [
     "bot.commands.close",
     "bot.commands.listing",
     "bot.commands.reactions",
+    "bot.commands.postmortem",
+    "bot.commands.actions",
+    "bot.commands.metrics",
+    "bot.home",
 ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
@@ -17,6 +18,8 @@ db_cli = typer.Typer(no_args_is_help=True, help="Database migrations.")
 config_cli = typer.Typer(no_args_is_help=True, help="Validate configuration files.")
 cli.add_typer(db_cli, name="db")
 cli.add_typer(config_cli, name="config")
+cli.command("postmortem")(importlib.import_module("bot.postmortem.cli").postmortem)
+cli.command("metrics")(importlib.import_module("bot.metrics.cli").metrics)
 
 
 def _settings():

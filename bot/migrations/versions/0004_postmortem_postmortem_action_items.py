@@ -4,11 +4,11 @@ Revision ID: 0004_postmortem
 Revises: 0001_core
 Create Date: 2026-11-24 06:36:20.509293
 """
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import bot.db
+from alembic import op
 
+import bot.db
 
 revision = '0004_postmortem'
 down_revision = '0001_core'
