@@ -46,6 +46,11 @@ def _when(value: Any, fmt: str = "%Y-%m-%d %H:%M:%S UTC") -> str:
     return value.strftime(fmt) if value is not None else "—"
 
 
+def _cell(value: Any) -> str:
+    """Text safe inside a Markdown table cell: no pipes breaking columns, no line breaks."""
+    return " ".join(str(value).split()).replace("|", "\\|")
+
+
 @lru_cache(maxsize=8)
 def environment(paths: tuple[Path, ...]) -> jinja2.Environment:
     env = jinja2.Environment(
@@ -59,6 +64,7 @@ def environment(paths: tuple[Path, ...]) -> jinja2.Environment:
     )
     env.filters["duration"] = format_duration
     env.filters["when"] = _when
+    env.filters["cell"] = _cell
     return env
 
 
