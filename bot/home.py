@@ -42,7 +42,10 @@ def home_view(ctx: AppContext) -> dict[str, Any]:
     now = ctx.clock.now()
     with ctx.db.session() as session:
         total = incidents.count_open(session)
-        lines = [incident_line(ctx, inc) for inc in incidents.list_open(session, limit=SHOWN)]
+        # Most severe first; within a severity, the uncontained (timer still running) before the contained.
+        rows = sorted(incidents.list_open(session, limit=SHOWN),
+                      key=lambda i: (i.severity, i.contained_at is not None, i.opened_at, i.id))
+        lines = [incident_line(ctx, inc) for inc in rows]
         report = compute(session, since=now - timedelta(days=30), weekly=False)
     blocks: list[dict] = [render.header(f"Open incidents ({total})")]
     if lines:
