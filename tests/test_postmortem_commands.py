@@ -172,3 +172,13 @@ def test_cli_bad_incident(harness: Harness, tmp_path: Path, monkeypatch, ref: st
     assert not out.exists()
 
 
+
+
+def test_installed_wheel_uses_the_packaged_templates(harness: Harness, clock, monkeypatch, tmp_path: Path) -> None:
+    """Outside a source checkout (no top-level templates/), the copy inside the package renders the draft."""
+    from bot.postmortem import render_draft, templates
+
+    monkeypatch.setattr(templates, "REPOSITORY", tmp_path / "site-packages" / "templates")
+    assert templates.search_path(None) == [PACKAGED]
+    open_jailbreak(harness, clock)
+    assert render_draft(harness.ctx, 1).startswith("# Postmortem: INC-1")

@@ -29,6 +29,11 @@ class TemplateProblem(FirebreakError):
     """A template is missing or broken; the message names the template, its file and the line."""
 
 
+def in_checkout() -> bool:
+    """Running from the source tree (or an editable install), not from an installed wheel."""
+    return REPOSITORY.is_dir() and (REPOSITORY.parent / "pyproject.toml").is_file()
+
+
 def search_path(org_dir: Path | None) -> list[Path]:
     paths: list[Path] = []
     if org_dir is not None:
@@ -36,7 +41,7 @@ def search_path(org_dir: Path | None) -> list[Path]:
         if not org_dir.is_dir():
             raise TemplateProblem(f"FIREBREAK_TEMPLATES_DIR `{org_dir}` is not a directory.")
         paths.append(org_dir)
-    if REPOSITORY.is_dir():
+    if in_checkout():
         paths.append(REPOSITORY)
     paths.append(PACKAGED)
     return paths
