@@ -22,10 +22,14 @@ def events(h: Harness, kind: str) -> list:
         return timeline.events(s, 1, kinds=[kind])
 
 
+def open_incident(h: Harness) -> str:
+    h.command("open Eval regression on refusals --category model_regression")
+    return h.incident_channel(1)
+
+
 @pytest.fixture
 def channel(db_harness: Harness) -> str:
-    db_harness.command("open Eval regression on refusals --category model_regression")
-    return db_harness.incident_channel(1)
+    return open_incident(db_harness)
 
 
 def test_add_list_done(db_harness: Harness, channel: str, clock) -> None:
@@ -74,11 +78,18 @@ def test_actions_after_resolution(harness: Harness) -> None:
     ("action done 7", "INC-1 has no action item #7"),
     ("actions please", "takes no arguments"),
 ])
-def test_bad_input_writes_nothing(db_harness: Harness, channel: str, text: str, message: str) -> None:
-    reply = db_harness.command(text, channel=channel)
+def test_bad_input_writes_nothing(harness: Harness, text: str, message: str) -> None:
+    reply = harness.command(text, channel=open_incident(harness))
     assert message in reply.text
     assert "Usage:" in reply.text or "has no action item" in reply.text
-    assert rows(db_harness) == [] and events(db_harness, "action_added") == []
+    assert rows(harness) == [] and events(harness, "action_added") == []
+
+
+def test_bad_input_rolls_back_on_both_databases(db_harness: Harness, channel: str) -> None:
+    db_harness.command("action add Something", channel=channel)
+    reply = db_harness.command("action done 2", channel=channel)
+    assert "INC-1 has no action item #2" in reply.text
+    assert [r.done_at for r in rows(db_harness)] == [None] and events(db_harness, "action_done") == []
 
 
 def test_done_twice_is_a_conflict(harness: Harness) -> None:
