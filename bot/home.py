@@ -34,8 +34,10 @@ def incident_line(ctx: AppContext, inc: Any) -> str:
     ack = "" if inc.acknowledged_at else " · *no IC yet*"
     where = "private" if inc.private else (f"<#{inc.channel_id}>" if inc.channel_id else "—")
     tag = "[EXERCISE] " if inc.is_exercise else ""
+    # The Home tab is seen by everyone in the workspace: a private incident's title stays in its channel.
+    title = "_private incident_" if inc.private else render.clip(inc.title, 80)
     return (f"{SEV_EMOJI[inc.severity]} *{inc.ref}* {tag}{inc.sev} · {STATUS_LABEL[inc.status]} · "
-            f"{render.clip(inc.title, 80)} · {timer}{ack} · {where}")
+            f"{title} · {timer}{ack} · {where}")
 
 
 def home_view(ctx: AppContext) -> dict[str, Any]:

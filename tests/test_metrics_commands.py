@@ -112,15 +112,18 @@ def test_app_home(db_harness: Harness, clock) -> None:
     h = db_harness
     seed(h, clock)
     h.command("open Prompt injection in retrieved doc --sev 1 --category prompt_injection")
+    h.command("open Customer emails leaked to another tenant --sev 4 --category data_leakage --private")
     clock.advance(minutes=70)
     h.event({"type": "app_home_opened", "user": "U0CAROL", "tab": "home", "channel": "D0CAROL"})
     view = h.fake.home_views["U0CAROL"]
     assert view["type"] == "home"
     text = "\n".join(block_text(b) for b in view["blocks"])
-    assert "Open incidents (6)" in text
+    assert "Open incidents (7)" in text
+    assert "Customer emails leaked" not in text and "*INC-7* SEV4 · Active · _private incident_" in text
     inc_lines = [line for line in text.split("\n") if "*INC-" in line]
     # SEV1 first, the uncontained one (timer running) before the contained ones; then SEV2, SEV3
-    assert [line.split("*")[1] for line in inc_lines] == ["INC-6", "INC-1", "INC-2", "INC-4", "INC-5", "INC-3"]
+    assert [line.split("*")[1] for line in inc_lines] == ["INC-6", "INC-1", "INC-2", "INC-4", "INC-5", "INC-3",
+                                                                  "INC-7"]
     assert "MTTC running 1h 10m / target 1h :rotating_light: over target · *no IC yet*" in inc_lines[0]
     assert "[EXERCISE]" in text
     assert "*SEV1* · median 20m · mean 20m · 2 contained, 1 open · target 1h" in text
