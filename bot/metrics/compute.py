@@ -114,66 +114,50 @@ def _weight(i: Any, n: Any, num: int, den: int) -> ColumnElement:
     )
 
 
-def _interval_stats(session: Session, where: list[ColumnElement], groups: list[ColumnElement],
-                    metric: str) -> dict[tuple, tuple[int, float | None, float | None, float | None]]:
-    """{group key: (done, mean, median, p90)} for incidents whose interval has ended."""
-    end_name, start_name = METRICS[metric]
-    end, start = getattr(Incident, end_name), getattr(Incident, start_name)
+def _group_stats(session: Session, where: list[ColumnElement], groups: list[ColumnElement],
+                 metrics: tuple[str, ...] = tuple(METRICS)) -> dict[tuple, Row]:
+    """One query: per group, the incident count and, for each metric, done/open/mean/median/p90.
+
+    Each metric is ranked within (group, whether it has ended), so the ended values are numbered 0..n-1
+    whatever order a database gives NULLs; rows whose interval has not ended add NULL to the sums, which
+    SUM and AVG ignore.
+    """
     labelled = [g.label(f"g{k}") for k, g in enumerate(groups)]
-    inner = (select(*labelled, seconds_between(end, start).label("v"))
-             .where(*where, end.is_not(None)).subquery())
+    values = []
+    for m in metrics:
+        end_name, start_name = METRICS[m]
+        values.append(seconds_between(getattr(Incident, end_name), getattr(Incident, start_name)).label(m))
+    inner = select(*labelled, *values).where(*where).subquery()
     part = [inner.c[f"g{k}"] for k in range(len(groups))]
-    ranked = select(
-        *part, inner.c.v,
-        (func.row_number().over(partition_by=part or None, order_by=inner.c.v) - 1).label("i"),
-        func.count().over(partition_by=part or None).label("n"),
-    ).subquery()
+    ranks = []
+    for m in metrics:
+        v = inner.c[m]
+        ranks.append((func.row_number().over(partition_by=[*part, v.is_(None)], order_by=v) - 1).label(f"i_{m}"))
+        ranks.append(func.count(v).over(partition_by=part or None).label(f"n_{m}"))
+    ranked = select(*part, *(inner.c[m] for m in metrics), *ranks).subquery()
     rpart = [ranked.c[f"g{k}"] for k in range(len(groups))]
-    i, n, v = ranked.c.i, ranked.c.n, ranked.c.v
-    query = select(
-        *rpart, func.max(n), func.avg(v),
-        func.sum(v * _weight(i, n, 1, 2)), func.sum(v * _weight(i, n, 9, 10)),
-    )
+    cols: list[ColumnElement] = [func.count()]
+    for m in metrics:
+        v, i, n = ranked.c[m], ranked.c[f"i_{m}"], ranked.c[f"n_{m}"]
+        cols += [func.count(v), func.avg(v), func.sum(v * _weight(i, n, 1, 2)), func.sum(v * _weight(i, n, 9, 10))]
+    query = select(*rpart, *cols)
     if rpart:
         query = query.group_by(*rpart)
-    out = {}
+    out: dict[tuple, Row] = {}
+    width = len(groups)
     for row in session.execute(query):
-        key = tuple(row[: len(groups)])
-        count = int(row[len(groups)] or 0)
-        if count:
-            mean, median, p90 = (float(x) for x in row[len(groups) + 1:])
-            out[key] = (count, mean, median, p90)
+        total = int(row[width])
+        if not total:
+            continue
+        result = Row(severity=None, category=None, incidents=total)
+        for k, m in enumerate(metrics):
+            done, mean, median, p90 = row[width + 1 + 4 * k: width + 5 + 4 * k]
+            done = int(done or 0)
+            result.stats[m] = Stat(done=done, open=total - done,
+                                   **({"mean": float(mean), "median": float(median), "p90": float(p90)}
+                                      if done else {}))
+        out[tuple(row[:width])] = result
     return out
-
-
-def _counts(session: Session, where: list[ColumnElement], groups: list[ColumnElement]) -> dict[tuple, list[int]]:
-    """{group key: [incidents, acknowledged, contained, resolved]}"""
-    query = select(*groups, func.count(), func.count(Incident.acknowledged_at),
-                   func.count(Incident.contained_at), func.count(Incident.resolved_at)).where(*where)
-    if groups:
-        query = query.group_by(*groups)
-    out = {}
-    for row in session.execute(query):
-        total = int(row[len(groups)])
-        if total:
-            out[tuple(row[: len(groups)])] = [int(x) for x in row[len(groups):]]
-    return out
-
-
-def _rows(session: Session, where: list[ColumnElement], groups: list[ColumnElement]) -> dict[tuple, Row]:
-    counts = _counts(session, where, groups)
-    ended_index = {"mttd": 0, "mtta": 1, "mttc": 2, "mttr": 3}
-    rows: dict[tuple, Row] = {}
-    per_metric = {m: _interval_stats(session, where, groups, m) for m in METRICS}
-    for key, (total, acked, contained, resolved) in counts.items():
-        ended = [total, acked, contained, resolved]
-        row = Row(severity=None, category=None, incidents=total)
-        for metric in METRICS:
-            done, mean, median, p90 = per_metric[metric].get(key, (0, None, None, None))
-            row.stats[metric] = Stat(done=done, open=total - ended[ended_index[metric]],
-                                     mean=mean, median=median, p90=p90)
-        rows[key] = row
-    return rows
 
 
 def compute(session: Session, *, since: datetime | None = None, until: datetime | None = None,
@@ -185,13 +169,13 @@ def compute(session: Session, *, since: datetime | None = None, until: datetime 
     """
     where = _filters(since=since, until=until, severity=severity, category=category,
                      include_exercises=include_exercises)
-    overall = _rows(session, where, []).get((), None) or Row(None, None, 0, {m: Stat() for m in METRICS})
+    overall = _group_stats(session, where, []).get(()) or Row(None, None, 0, {m: Stat() for m in METRICS})
     by_sev = []
-    for (sev,), row in sorted(_rows(session, where, [Incident.severity]).items()):
+    for (sev,), row in sorted(_group_stats(session, where, [Incident.severity]).items()):
         row.severity = sev
         by_sev.append(row)
     by_cat = []
-    for (sev, cat), row in sorted(_rows(session, where, [Incident.severity, Incident.category]).items()):
+    for (sev, cat), row in sorted(_group_stats(session, where, [Incident.severity, Incident.category]).items()):
         row.severity, row.category = sev, cat
         by_cat.append(row)
     weeks = _weekly(session, where) if weekly else []
@@ -201,15 +185,8 @@ def compute(session: Session, *, since: datetime | None = None, until: datetime 
 
 
 def _weekly(session: Session, where: list[ColumnElement]) -> list[WeekPoint]:
-    groups = [week_start(Incident.opened_at), Incident.severity]
-    stats = _interval_stats(session, where, groups, "mttc")
-    counts = _counts(session, where, groups)
-    points = []
-    for key, (total, _acked, contained, _resolved) in counts.items():
-        done, mean, median, _p90 = stats.get(key, (0, None, None, None))
-        points.append(WeekPoint(week=date.fromisoformat(str(key[0])), severity=int(key[1]), contained=contained,
-                                open=total - contained, mean=mean, median=median))
+    rows = _group_stats(session, where, [week_start(Incident.opened_at), Incident.severity], ("mttc",))
+    points = [WeekPoint(week=date.fromisoformat(str(week)), severity=int(sev), contained=r.stats["mttc"].done,
+                        open=r.stats["mttc"].open, mean=r.stats["mttc"].mean, median=r.stats["mttc"].median)
+              for (week, sev), r in rows.items()]
     return sorted(points, key=lambda p: (p.week, p.severity))
-
-
-__all__ = ["compute", "MetricsReport", "Row", "Stat", "WeekPoint", "METRICS", "LABELS", "DEFINITIONS"]
