@@ -40,6 +40,10 @@ FEATURES = [
     "bot.commands.repro",
     "bot.commands.probe",
     "bot.commands.tabletop",
+    "bot.commands.postmortem",
+    "bot.commands.actions",
+    "bot.commands.metrics",
+    "bot.home",
 ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
@@ -22,6 +23,8 @@ cli.add_typer(config_cli, name="config")
 cli.add_typer(evidence_cli, name="evidence")
 cli.add_typer(tabletop_cli, name="tabletop")
 cli.add_typer(scenarios_cli, name="scenarios")
+cli.command("postmortem")(importlib.import_module("bot.postmortem.cli").postmortem)
+cli.command("metrics")(importlib.import_module("bot.metrics.cli").metrics)
 
 
 def _settings():

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     # An organization's own tabletop scenarios (added to the shipped ones; same key replaces).
     scenarios_dir: Path | None = Field(None, validation_alias=_env("FIREBREAK_SCENARIOS_DIR"))
     worker_threads: int = Field(8, validation_alias=_env("FIREBREAK_WORKER_THREADS"))
+    # An organization's own postmortem templates (postmortem.md.j2, regulator_summary.md.j2).
+    templates_dir: Path | None = Field(None, validation_alias=_env("FIREBREAK_TEMPLATES_DIR"))
 
     def api_url(self) -> str:
         url = self.slack_api_url

@@ -173,17 +173,17 @@ class FakeSlack:
     # ----- request handling -------------------------------------------------------------------------
     def handle(self, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict[str, str], Any]:
         parsed = urlparse(path)
+        if parsed.path.startswith("/upload/"):  # raw file bytes (binary for images): never parsed as a form
+            file_id = parsed.path.rsplit("/", 1)[-1]
+            with self.lock:
+                if file_id in self.files:
+                    self.files[file_id]["content"] = raw
+            return 200, {}, {"ok": True}
         params = self._params(headers, raw, parsed.query)
         if parsed.path.startswith("/response/"):
             with self.lock:
                 self.calls.append(Call("response_url", params, time.time()))
                 self.responses.append({"key": parsed.path.rsplit("/", 1)[-1], **params})
-            return 200, {}, {"ok": True}
-        if parsed.path.startswith("/upload/"):
-            file_id = parsed.path.rsplit("/", 1)[-1]
-            with self.lock:
-                if file_id in self.files:
-                    self.files[file_id]["content"] = raw
             return 200, {}, {"ok": True}
         method = parsed.path.removeprefix("/api/")
         with self.lock:
