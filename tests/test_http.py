@@ -56,3 +56,15 @@ def test_bad_missing_or_stale_signatures_get_401_and_run_nothing(served, problem
     h.wait()
     assert counts(h) == (0, 0, 0)
     assert not h.fake.calls_to("conversations.create")
+
+
+def test_command_text_containing_payload_is_handled_over_http(served) -> None:
+    # Bolt's own form parser drops any body containing "payload"; firebreak's adapter must not.
+    h, server = served
+    body, _ = h.command_body("open Exfiltration payloads hidden in retrieved pages --category prompt_injection")
+    resp = httpx.post(server.url + "/slack/events", content=body,
+                      headers=h.sign(body, "application/x-www-form-urlencoded"))
+    assert resp.status_code == 200
+    h.wait()
+    assert counts(h)[0] == 1
+    assert any("Opened *INC-1*" in r.get("text", "") for r in h.fake.responses)

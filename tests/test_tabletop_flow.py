@@ -117,7 +117,11 @@ def test_full_exercise_injects_responders_scorecard(sandbox: Harness, clock: Man
 
     reply = h.command("tabletop end", user=FACIL, channel=SANDBOX)
     assert "ended; the scorecard is posted" in reply.text
-    assert "No postmortem draft: the postmortem feature (bot.postmortem) is not installed" in reply.text
+    assert "Postmortem draft (with the exercise banner) uploaded to the exercise channel as `INC-1-postmortem.md`" \
+        in reply.text
+    uploaded = [f for f in h.fake.files.values() if f["name"] == "INC-1-postmortem.md"]
+    assert uploaded and channel in uploaded[0]["channels"]
+    assert b"EXERCISE" in uploaded[0]["content"]
     with h.ctx.db.session() as s:
         sc = s.exec(select(Scorecard)).one()
         card = sc.data

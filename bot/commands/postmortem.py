@@ -50,37 +50,51 @@ def intervals_line(ctx: AppContext, incident) -> str:
             f"MTTR {fmt(t.mttr)}")
 
 
-def postmortem(inv: Invocation) -> None:
-    ctx = inv.ctx
-    parsed = parse_flags(inv.args, values=set(), switches={"regulator"}, usage=USAGE)
-    if parsed.words:
-        raise UsageError(f"Unexpected `{' '.join(parsed.words)}`.", usage=USAGE)
-    number = inv.require_incident()
-    regulator = bool(parsed.flags.get("regulator"))
+def publish(ctx: AppContext, number: int, *, actor: str, regulator: bool = False,
+            fallback_channel: str | None = None) -> str | None:
+    """Render the draft (or regulator summary), upload it to the incident channel, record it on the
+    timeline and post the key intervals. Returns the file name, or None when the upload failed (recorded)."""
     if regulator:
         markdown = render_regulator_summary(ctx, number)
     else:
         markdown = render_draft(ctx, number, names=slack_names(ctx))
     with ctx.db.session() as session:
         incident = incidents.get(session, number)
-        ref, channel = incident.ref, incident.channel_id or inv.channel_id
+        ref, channel = incident.ref, incident.channel_id or fallback_channel
         still_open = incident.is_open
         line = intervals_line(ctx, incident)
+        tag = "[EXERCISE] " if incident.is_exercise else ""
     kind = "regulator summary" if regulator else "postmortem draft"
     filename = f"{ref}-{'regulator-summary' if regulator else 'postmortem'}.md"
     resp = safe_call(ctx, number, f"files.upload ({kind})", ctx.client.files_upload_v2, channel=channel,
-                     content=markdown, filename=filename, title=f"{ref} {kind}")
+                     content=markdown, filename=filename, title=f"{tag}{ref} {kind}",
+                     initial_comment=f"{tag}{kind.capitalize()} for {ref}")
     if resp is None:
-        inv.reply(f":warning: Uploading the {kind} to Slack failed (recorded on the timeline). "
-                  f"`firebreak postmortem {ref} -o {filename}` writes it from the command line.")
-        return
+        return None
     file_id = (resp.get("files") or [{}])[0].get("id") if hasattr(resp, "get") else None
     with ctx.db.session() as session:
         timeline.record(session, ctx.clock, number, "postmortem_drafted", f"{kind.capitalize()} generated",
-                        actor=inv.user_id, data={"file_id": file_id, "regulator": regulator})
+                        actor=actor, data={"file_id": file_id, "regulator": regulator})
     note = " _The incident is still open: the draft is marked as such._" if still_open else ""
     post_in_incident(ctx, number, f":page_facing_up: {kind.capitalize()} for {ref} uploaded above "
-                                  f"(requested by <@{inv.user_id}>). {line}.{note}")
+                                  f"(requested by <@{actor}>). {line}.{note}")
+    return filename
+
+
+def postmortem(inv: Invocation) -> None:
+    parsed = parse_flags(inv.args, values=set(), switches={"regulator"}, usage=USAGE)
+    if parsed.words:
+        raise UsageError(f"Unexpected `{' '.join(parsed.words)}`.", usage=USAGE)
+    number = inv.require_incident()
+    regulator = bool(parsed.flags.get("regulator"))
+    kind = "regulator summary" if regulator else "postmortem draft"
+    filename = publish(inv.ctx, number, actor=inv.user_id, regulator=regulator, fallback_channel=inv.channel_id)
+    ref = f"INC-{number}"
+    if filename is None:
+        name = f"{ref}-{'regulator-summary' if regulator else 'postmortem'}.md"
+        inv.reply(f":warning: Uploading the {kind} to Slack failed (recorded on the timeline). "
+                  f"`firebreak postmortem {ref} -o {name}` writes it from the command line.")
+        return
     inv.reply(f"Uploaded the {kind} for {ref} as `{filename}`.")
 
 

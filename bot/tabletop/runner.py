@@ -373,7 +373,15 @@ def end(ctx: AppContext, run_id: int, *, actor: str) -> Ended:
     if resolved:
         ctx.hooks.emit(hooks.RESOLVED, ctx=ctx, incident_id=incident_id, actor=actor)
     draft, note = render_postmortem(ctx, incident_id)
-    post(ctx, incident_id, channel, f":memo: {note}")
+    if draft is not None:
+        from bot.commands.postmortem import publish
+
+        filename = publish(ctx, incident_id, actor=actor)
+        note = (f"Postmortem draft (with the exercise banner) uploaded to the exercise channel as `{filename}`."
+                if filename else "The postmortem draft could not be uploaded to Slack (recorded on the timeline); "
+                f"`firebreak postmortem INC-{incident_id} -o FILE` writes it.")
+    else:
+        post(ctx, incident_id, channel, f":memo: {note}")
     c = card["containment"]
     verdict = "met" if c["met"] else "missed" if c["mttc"] is not None else "not contained"
     post(ctx, incident_id, sandbox,
