@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 
+from bot.containment.cli import levers_cli
 from bot.errors import ConfigError
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False,
@@ -17,6 +18,7 @@ db_cli = typer.Typer(no_args_is_help=True, help="Database migrations.")
 config_cli = typer.Typer(no_args_is_help=True, help="Validate configuration files.")
 cli.add_typer(db_cli, name="db")
 cli.add_typer(config_cli, name="config")
+cli.add_typer(levers_cli, name="levers")
 
 
 def _settings():
