@@ -79,6 +79,7 @@ def contain(inv: Invocation) -> None:
     number = inv.require_incident()
     name, reason = parsed.words[0], " ".join(parsed.words[1:])
     dry = bool(parsed.flags.get("dry-run"))
+    service(ctx).lever(name, usage=CONTAIN_USAGE)
     start_pull(ctx, inv.client, number=number, lever_name=name, user_id=inv.user_id, channel_id=inv.channel_id,
                channel_name=inv.channel_name, trigger_id=inv.trigger_id, reason=reason, dry_run=dry,
                answer=inv.reply)
@@ -141,7 +142,7 @@ def revert(inv: Invocation) -> None:
         raise UsageError("Name the lever to revert.", usage=REVERT_USAGE)
     number = inv.require_incident()
     svc = service(ctx)
-    lever = svc.lever(words[0])
+    lever = svc.lever(words[0], usage=REVERT_USAGE)
     inv.reply(f"Reverting `{lever.name}` on INC-{number}…")
     result = svc.revert(number, lever.name, actor=inv.user_id, channel_id=inv.channel_id,
                         reason=words[1] if len(words) > 1 else "")

@@ -132,11 +132,11 @@ class ContainmentService:
         self.runtime.http.close()
 
     # ----- lookups and rules ---------------------------------------------------------------------------
-    def lever(self, name: str) -> Lever:
+    def lever(self, name: str, *, usage: str | None = None) -> Lever:
         lever = self.registry.get(name)
         if lever is None:
             known = ", ".join(f"`{n}`" for n in self.registry.names()) or "none are configured"
-            raise NotFound(f"There is no lever `{name}`. Levers: {known}.")
+            raise NotFound(f"There is no lever `{name}`. Levers: {known}.", usage=usage)
         return lever
 
     def kind(self, lever: Lever) -> LeverKind:
