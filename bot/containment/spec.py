@@ -127,7 +127,11 @@ class Lever(BaseModel):
         # Validate `target` against the model its type needs, so errors name the right keys.
         if isinstance(data, dict) and isinstance(data.get("target"), dict):
             model = WebhookTarget if data.get("type") == "webhook" else FlagTarget
-            data = {**data, "target": model.model_validate(data["target"])}
+            try:
+                data = {**data, "target": model.model_validate(data["target"])}
+            except ValidationError as err:
+                raise ValueError("; ".join(
+                    "target." + ".".join(str(p) for p in e["loc"]) + f": {e['msg']}" for e in err.errors())) from None
         return data
 
     @model_validator(mode="after")
