@@ -32,6 +32,8 @@ CONTAIN_USAGE = "/incident contain <lever> [<reason>] [--dry-run]"
 REVERT_USAGE = "/incident revert <lever> [<reason>]"
 PULL_ACTION = "firebreak_lever_pull"
 CONFIRM_VIEW = "firebreak_lever_confirm"
+CONFIRM_BUTTON = "firebreak_lever_confirm_button"
+CANCEL_BUTTON = "firebreak_lever_cancel"
 REVERT_ACTION = "firebreak_lever_revert"
 LEAVE_ACTION = "firebreak_lever_leave"
 
@@ -98,9 +100,13 @@ def start_pull(ctx: AppContext, client: WebClient, *, number: int, lever_name: s
         view = confirmation_view(ctx, number, lever, reason, why_dry, meta)
         resp = ops.safe_call(ctx, number, "views.open (lever confirmation)", client.views_open,
                              trigger_id=trigger_id, view=view)
-        if resp is None:
-            answer(f":warning: Slack would not open the confirmation for `{lever.name}`; nothing was pulled. "
-                   f"Try again, or set `confirm: false` on the lever.")
+        if resp is not None:
+            return
+    if lever.confirm:
+        # No modal (no trigger_id, or Slack refused it): confirm with buttons in an ephemeral message instead.
+        meta = {"incident": number, "lever": lever.name, "reason": reason[:500], "dry_run": dry_run,
+                "channel": channel_id, "channel_name": channel_name, "step": step}
+        answer(f"Pull `{lever.name}` on INC-{number}?", blocks=confirmation_blocks(ctx, number, lever, why_dry, meta))
         return
     answer(f"Pulling `{lever.name}` on INC-{number}…")
     result = svc.pull(number, lever.name, actor=user_id, reason=reason, dry_run=dry_run, channel_id=channel_id,
@@ -114,6 +120,17 @@ def result_text(name: str, result) -> str:
     if result.error:
         return f":red_circle: `{name}`: {result.outcome.replace('_', ' ')} — {result.error}"
     return f"`{name}` {result.outcome}" + (" — the incident is now contained." if result.contained else ".")
+
+
+def confirmation_blocks(ctx: AppContext, number: int, lever, why_dry: str | None,
+                        meta: dict[str, Any]) -> list[dict]:
+    change = service(ctx).plan(lever)
+    dry = f"\n:test_tube: *Dry run* ({why_dry}): nothing will be called." if why_dry else ""
+    return [render.section(f"*Pull lever `{lever.name}` on INC-{number}?* This will {change}.{dry}"),
+            {"type": "actions", "block_id": "lever_confirm", "elements": [
+                render.button("Dry run" if why_dry else "Pull lever", CONFIRM_BUTTON, json.dumps(meta),
+                              style="danger"),
+                render.button("Cancel", CANCEL_BUTTON, json.dumps({"lever": lever.name}))]}]
 
 
 def confirmation_view(ctx: AppContext, number: int, lever, reason: str, why_dry: str | None,
@@ -151,10 +168,11 @@ def revert(inv: Invocation) -> None:
 
 
 # ----- interactive components ------------------------------------------------------------------------------
-def _ephemeral(client: WebClient, channel: str | None, user: str, text: str) -> None:
+def _ephemeral(client: WebClient, channel: str | None, user: str, text: str,
+               blocks: list[dict] | None = None) -> None:
     if channel:
         try:
-            client.chat_postEphemeral(channel=channel, user=user, text=text)
+            client.chat_postEphemeral(channel=channel, user=user, text=text, **({"blocks": blocks} if blocks else {}))
         except Exception:  # noqa: BLE001
             log.warning("could not tell %s: %s", user, text)
 
@@ -175,17 +193,12 @@ def register_actions(app: App, ctx: AppContext) -> None:
         try:
             start_pull(ctx, client, number=number, lever_name=name, user_id=user, channel_id=channel,
                        channel_name=None, trigger_id=body.get("trigger_id"), reason="", dry_run=False,
-                       answer=lambda text: _ephemeral(client, channel, user, text), step=value.get("step"))
+                       answer=lambda text, blocks=None: _ephemeral(client, channel, user, text, blocks),
+                       step=value.get("step"))
         except FirebreakError as err:
             _ephemeral(client, channel, user, error_text(err))
 
-    @app.view(CONFIRM_VIEW)
-    def confirmed(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        ack()
-        user = body["user"]["id"]
-        meta = json.loads(body["view"].get("private_metadata") or "{}")
-        values = body["view"].get("state", {}).get("values", {})
-        reason = ((values.get("reason") or {}).get("value") or {}).get("value") or meta.get("reason") or ""
+    def pull_confirmed(client: WebClient, user: str, meta: dict[str, Any], reason: str) -> None:
         channel = meta.get("channel")
         try:
             result = service(ctx).pull(int(meta["incident"]), meta["lever"], actor=user, reason=reason.strip(),
@@ -194,6 +207,27 @@ def register_actions(app: App, ctx: AppContext) -> None:
             _ephemeral(client, channel, user, result_text(meta["lever"], result))
         except FirebreakError as err:
             _ephemeral(client, channel, user, error_text(err))
+
+    @app.view(CONFIRM_VIEW)
+    def confirmed(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        meta = json.loads(body["view"].get("private_metadata") or "{}")
+        values = body["view"].get("state", {}).get("values", {})
+        reason = ((values.get("reason") or {}).get("value") or {}).get("value") or meta.get("reason") or ""
+        pull_confirmed(client, body["user"]["id"], meta, reason)
+
+    @app.action(CONFIRM_BUTTON)
+    def confirmed_by_button(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        ack()
+        meta = json.loads(body["actions"][0].get("value") or "{}")
+        respond(text=f"Pulling `{meta.get('lever')}`…", replace_original=True)
+        pull_confirmed(client, body["user"]["id"], meta, meta.get("reason") or "")
+
+    @app.action(CANCEL_BUTTON)
+    def cancelled(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        lever = json.loads(body["actions"][0].get("value") or "{}").get("lever")
+        respond(text=f"Cancelled: `{lever}` was not pulled.", replace_original=True)
 
     @app.action(REVERT_ACTION)
     def revert_button(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:

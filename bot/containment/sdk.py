@@ -32,9 +32,10 @@ def build_context(spec: EvalContext) -> Context:
 
 
 class SdkVerifier:
-    def __init__(self, settings: Settings, *, start_wait: float = 5.0) -> None:
+    def __init__(self, settings: Settings, *, start_wait: float | None = None) -> None:
         self.settings = settings
-        self.start_wait = start_wait
+        # How long creating a client may block waiting for the first `put`; `wait_for` keeps polling after.
+        self.start_wait = start_wait if start_wait is not None else min(5.0, settings.lever_verify_timeout_seconds)
         self._clients: dict[str, LDClient] = {}
         self._lock = threading.Lock()
         self.created = 0  # how many clients were built (tests check reuse)
