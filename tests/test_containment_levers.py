@@ -247,3 +247,59 @@ def test_effective_proof_sets_contained_at_to_its_time(make_ld, fake_ld, clock) 
     h.command("contain kill-staging", channel=channel)
     assert incident(h).contained_at == proved
     assert "MTTC: 9m" in h.summary(1)
+
+
+def test_outside_the_channel_only_members_may_pull(make_ld, fake_ld) -> None:
+    h = make_ld()
+    open_incident(h)  # U0ALICE opened it and is in the channel
+    before = counts(h)
+    reply = h.command("contain INC-1 kill-staging", user="U0STRANGER")
+    assert "Only people in INC-1's channel may pull `kill-staging`" in reply.text
+    assert counts(h) == before and fake_ld.external_requests() == 0
+    h.command("contain INC-1 kill-staging", user="U0ALICE")
+    assert rows(h)[0].by == "U0ALICE" and len(fake_ld.patches) == 1
+
+
+def test_leave_it_on_resolve_records_the_choice(make_ld, fake_ld) -> None:
+    h = make_ld()
+    channel = open_incident(h)
+    h.command("contain strict-moderation", channel=channel)
+    h.submit_view(h.last_view(), {})
+    h.command("resolve done", channel=channel)
+    ask = [m for m in h.fake.history(channel) if "still pulled" in m.text][0]
+    assert "Incident commander" in ask.text  # no IC assigned: addressed to the role
+    reply = h.click("firebreak_lever_leave", json.dumps({"incident": 1, "lever": "strict-moderation"}),
+                    channel=channel, message_ts=ask.ts, user="U0BOB")
+    assert "<@U0BOB> left `strict-moderation` in place." in reply.text
+    assert fake_ld.env("moderation-strictness")["fallthrough"] == {"variation": 1}
+    with h.ctx.db.session() as s:
+        assert any("leave lever `strict-moderation`" in e.text for e in timeline.events(s, 1, kinds=["note"]))
+
+
+def test_many_simultaneous_pulls_make_one_request(make_ld, fake_ld, db_url) -> None:
+    import threading
+
+    from bot.errors import Conflict
+
+    h = make_ld(database_url=db_url)
+    channel = open_incident(h)
+    svc = h.ctx.services["containment"]
+    barrier = threading.Barrier(4)
+    outcomes: list[str] = []
+
+    def go(user: str) -> None:
+        barrier.wait()
+        try:
+            outcomes.append(svc.pull(1, "kill-browsing", actor=user, channel_id=channel).outcome)
+        except Conflict as err:
+            outcomes.append(err.message)
+
+    threads = [threading.Thread(target=go, args=(f"U0USER{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(fake_ld.patches) == 1 and fake_ld.count("patch") == 1
+    assert outcomes.count("verified") == 1
+    refused = [o for o in outcomes if o != "verified"]
+    assert len(refused) == 3 and all("already pulled on INC-1 by <@U0USER" in o for o in refused)

@@ -121,16 +121,16 @@ class KillLever(_FlagLever):
 
     def _apply(self, lever: Lever, pull: Pull) -> Applied:
         t = lever.flag
-        before, attempts = self.api.get_flag(t.project, t.flag, t.environment)
+        before, _ = self.api.get_flag(t.project, t.flag, t.environment)
         was_on = bool(env_state(before, t.environment).get("on"))
-        after, more = self.api.patch(t.project, t.flag, t.environment, [{"kind": "turnFlagOff"}],
+        after, attempts = self.api.patch(t.project, t.flag, t.environment, [{"kind": "turnFlagOff"}],
                                      comment_for(pull, lever, "kill switch"))
         state = env_state(after, t.environment)
         if state.get("on"):
             raise LeverError(f"LaunchDarkly accepted the change but `{t.flag}` is still on in {t.environment}",
-                             attempts=attempts + more)
+                             attempts=attempts)
         note = "" if was_on else " (it was already off)"
-        return Applied(attempts=attempts + more, previous={"on": was_on},
+        return Applied(attempts=attempts, previous={"on": was_on},
                        detail=f"`{t.flag}` is OFF in {t.environment} (version {state.get('version', '?')}){note}")
 
     def _verify(self, lever: Lever, pull: Pull, applied: Applied) -> Verified:
@@ -176,8 +176,8 @@ class VariationLever(_FlagLever):
 
     def _apply(self, lever: Lever, pull: Pull) -> Applied:
         t = lever.flag
-        before, attempts = self.api.get_flag(t.project, t.flag, t.environment)
-        index, variation = find_variation(before, t.variation)
+        before, _ = self.api.get_flag(t.project, t.flag, t.environment)
+        _, variation = find_variation(before, t.variation)
         state = env_state(before, t.environment)
         previous = {"on": bool(state.get("on")), "fallthrough": state.get("fallthrough") or {},
                     "variations": [{"_id": v.get("_id"), "value": v.get("value")} for v in before["variations"]]}
@@ -185,10 +185,10 @@ class VariationLever(_FlagLever):
                                                "variationId": variation["_id"]}]
         if not previous["on"]:
             instructions.append({"kind": "turnFlagOn"})
-        after, more = self.api.patch(t.project, t.flag, t.environment, instructions,
-                                     comment_for(pull, lever, f"serve `{t.variation}` to everyone"))
+        after, attempts = self.api.patch(t.project, t.flag, t.environment, instructions,
+                                         comment_for(pull, lever, f"serve `{t.variation}` to everyone"))
         new_state = env_state(after, t.environment)
-        return Applied(attempts=attempts + more, previous=previous, expected={"value": variation.get("value")},
+        return Applied(attempts=attempts, previous=previous, expected={"value": variation.get("value")},
                        detail=f"`{t.flag}` serves `{t.variation}` to everyone in {t.environment} "
                               f"(version {new_state.get('version', '?')}; was {_describe(previous)})")
 

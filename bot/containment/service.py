@@ -32,7 +32,7 @@ from bot.durations import format_duration
 from bot.errors import Conflict, NotAllowed, NotFound
 from bot.incidents import ROLE_ALIASES, ROLES
 from bot.models import ContainmentAction, Incident
-from bot.models.containment import APPLIED, DRY_RUN, FAILED, LIVE_OUTCOMES, NOT_EFFECTIVE, REQUESTED, VERIFIED
+from bot.models.containment import APPLIED, DRY_RUN, FAILED, NOT_EFFECTIVE, REQUESTED, VERIFIED
 from bot.models.timeline import BOT_ACTOR
 from bot.permissions import usergroups
 from bot.slack import ops, render
@@ -109,6 +109,11 @@ def state_label(a: ContainmentAction | None) -> str:
             DRY_RUN: "dry run recorded"}.get(a.outcome, a.outcome)
 
 
+def _role_key(name: str) -> str:
+    key = name.strip().lower().replace("-", "_")
+    return ROLE_ALIASES.get(key, key)
+
+
 def _since(start: datetime | None, end: datetime | None) -> str:
     return f"+{format_duration(end - start)}" if start and end else "—"
 
@@ -174,19 +179,13 @@ class ContainmentService:
                 return
             raise NotAllowed(f"Only people in {incident.ref}'s channel may pull `{lever.name}`; join "
                              f"<#{incident.channel_id}> first.")
-        others: list[str] = []
-        for who in lever.allowed:
-            key = ROLE_ALIASES.get(who.lower().replace("-", "_"), who.lower().replace("-", "_"))
-            if key in ROLES:
-                if roles.get(key) == user_id:
-                    return
-            else:
-                others.append(who)
+        others = [who for who in lever.allowed if _role_key(who) not in ROLES]
+        if any(roles.get(_role_key(who)) == user_id for who in lever.allowed):
+            return
         if others and usergroups(self.ctx).contains(others, user_id):
             return
-        names = ", ".join(f"the {ROLES[k].lower()}" if k in ROLES else f"`{w}`"
-                          for w in lever.allowed
-                          for k in [ROLE_ALIASES.get(w.lower().replace('-', '_'), w.lower().replace('-', '_'))])
+        names = ", ".join(f"the {ROLES[_role_key(w)].lower()}" if _role_key(w) in ROLES else f"`{w}`"
+                          for w in lever.allowed)
         raise NotAllowed(f"You may not pull `{lever.name}`: it is limited to {names}.")
 
     def precheck(self, incident_id: int, lever_name: str, user_id: str, channel_id: str | None,
@@ -348,7 +347,7 @@ class ContainmentService:
                             f"{error}", actor=BOT_ACTOR, data=self._data(lever, aid, pull.dry_run, error=error,
                                                                          phase=phase))
         if phase == "apply":
-            text = (f":red_circle: Lever *{lever.name}* FAILED — nothing was changed as far as firebreak knows, and "
+            text = (f":red_circle: Lever *{lever.name}* FAILED — firebreak could not make the change, so "
                     f"{pull.incident['ref']} is *not* contained.\nError: {error}\n"
                     f"Manual fallback: {kind.fallback(lever)}")
         else:
@@ -407,7 +406,7 @@ class ContainmentService:
         try:
             done = kind.revert(lever, pull, previous)
         except Exception as exc:  # noqa: BLE001
-            return self._revert_failed(lever, kind, pull, exc)
+            return self._revert_failed(lever, kind, pull, exc, previous)
         with self.ctx.db.session() as session:
             row = session.get(ContainmentAction, aid)
             row.reverted_at, row.slot, row.revert_error = clock.now(), None, None
@@ -423,7 +422,8 @@ class ContainmentService:
         ops.refresh(self.ctx, incident_id)
         return PullResult(aid, "reverted", dry)
 
-    def _revert_failed(self, lever: Lever, kind: LeverKind, pull: Pull, exc: Exception) -> PullResult:
+    def _revert_failed(self, lever: Lever, kind: LeverKind, pull: Pull, exc: Exception,
+                       previous: dict[str, Any]) -> PullResult:
         n, aid = pull.incident["id"], pull.action_id
         if isinstance(exc, LeverError):
             error = self.runtime.redact(exc.message) or ""
@@ -438,7 +438,7 @@ class ContainmentService:
                                                                          phase="revert"))
         ops.post_in_incident(self.ctx, n, f":red_circle: Reverting lever *{lever.name}* FAILED: {error}\n"
                                           f"It is still in place. By hand: "
-                                          f"{kind.revert_plan(lever, {})} — {kind.fallback(lever)}")
+                                          f"{kind.revert_plan(lever, previous)} — {kind.fallback(lever)}")
         return PullResult(aid, FAILED, pull.dry_run, error=error)
 
     def standing(self, incident_id: int) -> list[tuple[Lever, ContainmentAction]]:
@@ -447,7 +447,6 @@ class ContainmentService:
         with self.ctx.db.session() as session:
             for row in actions(session, incident_id):
                 lever = self.registry.get(row.lever)
-                if lever and row.slot and not row.reverted_at and row.outcome in (*LIVE_OUTCOMES, DRY_RUN) \
-                        and row.outcome != REQUESTED:
+                if lever and row.slot and row.outcome in (APPLIED, VERIFIED, NOT_EFFECTIVE, DRY_RUN):
                     out.append((lever, row))
         return out
