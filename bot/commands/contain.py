@@ -16,7 +16,8 @@ from slack_sdk import WebClient
 from bot import hooks, incidents, timeline
 from bot.commands import Invocation, error_text
 from bot.commands.args import parse_flags
-from bot.containment.service import ContainmentService, action_dict, actions, current_action, state_label
+from bot.containment.records import action_dict, actions, current_action, state_label
+from bot.containment.service import ContainmentService
 from bot.containment.spec import load_levers
 from bot.context import AppContext
 from bot.durations import format_duration

@@ -12,18 +12,20 @@ from __future__ import annotations
 
 import fnmatch
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import httpx
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from bot import hooks, incidents, proof, timeline
 from bot.containment.base import LeverKind, Pull
 from bot.containment.launchdarkly import KillLever, VariationLever
+from bot.containment.records import actions, current_action, state_label
 from bot.containment.retry import LeverError, RetryPolicy
+from bot.containment.runtime import Runtime
 from bot.containment.sdk import SdkVerifier
 from bot.containment.spec import Lever, LeverRegistry
 from bot.containment.webhook import WebhookLever
@@ -40,30 +42,6 @@ from bot.slack import ops, render
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class Runtime:
-    """What lever types need from the outside: settings, clock, an HTTP client, retries, the SDK verifier."""
-
-    settings: Any
-    clock: Any
-    http: httpx.Client
-    retry: RetryPolicy
-    sdk: SdkVerifier
-    secrets: set[str] = field(default_factory=set)
-
-    def redact(self, text: str | None) -> str | None:
-        if not text:
-            return text
-        values = set(self.secrets)
-        token = self.settings.launchdarkly_api_token
-        if token is not None and token.get_secret_value():
-            values.add(token.get_secret_value())
-        values.update(k.get_secret_value() for k in self.settings.launchdarkly_sdk_keys.values())
-        for value in sorted((v for v in values if v and len(v) >= 4), key=len, reverse=True):
-            text = text.replace(value, "[redacted]")
-        return text
-
-
 @dataclass(frozen=True)
 class PullResult:
     action_id: int
@@ -71,42 +49,6 @@ class PullResult:
     dry_run: bool
     contained: bool = False
     error: str | None = None
-
-
-def action_dict(a: ContainmentAction) -> dict[str, Any]:
-    """The postmortem shape (bot/postmortem_data.py, "containment")."""
-    return {"lever": a.lever, "type": a.type, "target": a.target, "requested_at": a.requested_at,
-            "applied_at": a.applied_at, "verified_at": a.verified_at, "reverted_at": a.reverted_at, "by": a.by,
-            "outcome": a.outcome, "error": a.error, "attempts": a.attempts, "dry_run": a.dry_run}
-
-
-def current_action(session: Session, incident_id: int, lever: str, *, dry_run: bool | None = None
-                   ) -> ContainmentAction | None:
-    query = select(ContainmentAction).where(ContainmentAction.incident_id == incident_id,
-                                            ContainmentAction.lever == lever,
-                                            ContainmentAction.slot.is_not(None))  # type: ignore[union-attr]
-    if dry_run is not None:
-        query = query.where(ContainmentAction.slot == ("dry" if dry_run else "live"))
-    rows = list(session.exec(query.order_by(ContainmentAction.id)))
-    live = [r for r in rows if r.slot == "live"]
-    return (live or rows or [None])[-1]
-
-
-def actions(session: Session, incident_id: int) -> list[ContainmentAction]:
-    return list(session.exec(select(ContainmentAction).where(ContainmentAction.incident_id == incident_id)
-                             .order_by(ContainmentAction.id)))
-
-
-def state_label(a: ContainmentAction | None) -> str:
-    if a is None:
-        return "not pulled"
-    if a.reverted_at:
-        return "reverted"
-    if a.reverted_by and a.slot:
-        return "reverting"
-    return {REQUESTED: "being applied", APPLIED: "applied (not verified)", VERIFIED: "applied and verified",
-            NOT_EFFECTIVE: "applied but NOT effective", FAILED: "failed",
-            DRY_RUN: "dry run recorded"}.get(a.outcome, a.outcome)
 
 
 def _role_key(name: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,15 +33,15 @@ def template_env() -> SandboxedEnvironment:
 
 
 class Renderer:
-    def __init__(self, variables: dict[str, Any], secrets: set[str]) -> None:
+    def __init__(self, variables: dict[str, Any], remember: Callable[[str], None]) -> None:
         self.variables = variables
-        self.secrets = secrets
+        self.remember = remember
 
     def _secret(self, name: str) -> str:
         value = os.environ.get(str(name))
         if not value:
             raise LeverError(f"environment variable {name} (used by the lever's template) is not set", attempts=0)
-        self.secrets.add(value)
+        self.remember(value)
         return value
 
     def text(self, template: str, where: str) -> str:
@@ -101,7 +102,7 @@ class WebhookLever(LeverKind):
         return lever.webhook.revert is not None
 
     def _send(self, lever: Lever, pull: Pull, spec: HttpRequestSpec, default_url: str, label: str) -> tuple[int, int]:
-        r = Renderer(variables(lever, pull), self.runtime.secrets)
+        r = Renderer(variables(lever, pull), self.runtime.remember_secret)
         url = r.text(spec.url or default_url, f"{label}.url")
         headers = {k: r.text(v, f"{label}.headers.{k}") for k, v in spec.headers.items()}
         kwargs: dict[str, Any] = {"headers": headers}
@@ -126,7 +127,7 @@ class WebhookLever(LeverKind):
         spec: VerifySpec | None = lever.webhook.verify
         if spec is None:
             return Verified(at=None, detail="not verified", skipped="the lever has no verify request")
-        r = Renderer(variables(lever, pull), self.runtime.secrets)
+        r = Renderer(variables(lever, pull), self.runtime.remember_secret)
         url = r.text(spec.url or lever.webhook.url, "target.verify.url")
         headers = {k: r.text(v, f"target.verify.headers.{k}") for k, v in spec.headers.items()}
         http: httpx.Client = self.runtime.http
