@@ -125,3 +125,24 @@ def test_missing_secret_is_a_clear_failure(make_harness, write_yaml, tool, monke
     h.command("contain revoke-code-exec", channel=channel)
     assert tool.received == []
     assert "environment variable TOOL_TOKEN (used by the lever's template) is not set" in h.fake.texts(channel)[-1]
+
+
+def test_webhook_dry_run_sends_nothing_and_revert_without_request_is_refused(make_harness, write_yaml, tool,
+                                                                              monkeypatch) -> None:
+    monkeypatch.setenv("TOOL_TOKEN", SECRET)
+    spec = levers(tool.url)
+    spec["levers"].append({"name": "rollback-prompt", "type": "webhook", "confirm": False, "on_resolve": "leave",
+                           "target": {"url": tool.url + "/prompts/rollback", "method": "PUT",
+                                      "body": {"enabled": False}}})
+    h = make_harness(levers_file=write_yaml("levers.yml", spec))
+    channel = open_incident(h)
+    h.command("contain revoke-code-exec --dry-run", channel=channel)
+    assert tool.received == [] and tool.enabled is True
+    assert f"would send PUT {tool.url}/permissions/code-exec" in h.fake.texts(channel)[-1]
+    h.command("revert revoke-code-exec", channel=channel)  # a dry-run pull reverts as a dry run
+    assert tool.received == []
+    h.command("contain rollback-prompt", channel=channel)
+    assert len(tool.received) == 1
+    reply = h.command("revert rollback-prompt", channel=channel)
+    assert "`rollback-prompt` has no revert request; undo it by hand" in reply.text
+    assert len(tool.received) == 1
