@@ -96,7 +96,7 @@ def start_pull(ctx: AppContext, client: WebClient, *, number: int, lever_name: s
     lever, why_dry = svc.precheck(number, lever_name, user_id, channel_id, dry_run=dry_run,
                                   channel_name=channel_name)
     if lever.confirm and trigger_id:
-        meta = {"incident": number, "lever": lever.name, "reason": reason, "dry_run": dry_run,
+        meta = {"incident": number, "lever": lever.name, "reason": reason[:1000], "dry_run": dry_run,
                 "channel": channel_id, "channel_name": channel_name, "step": step}
         view = confirmation_view(ctx, number, lever, reason, why_dry, meta)
         resp = ops.safe_call(ctx, number, "views.open (lever confirmation)", client.views_open,

@@ -1,4 +1,4 @@
-"""containment actions
+"""containment: containment actions (lever pulls)
 
 Revision ID: 0003_containment
 Revises: 0001_core
