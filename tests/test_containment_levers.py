@@ -303,3 +303,29 @@ def test_many_simultaneous_pulls_make_one_request(make_ld, fake_ld, db_url) -> N
     assert outcomes.count("verified") == 1
     refused = [o for o in outcomes if o != "verified"]
     assert len(refused) == 3 and all("already pulled on INC-1 by <@U0USER" in o for o in refused)
+
+
+def test_unique_slot_catches_a_pull_the_checks_missed(make_ld, fake_ld, db_url, clock) -> None:
+    """If another process inserts between our check and our insert, the database refuses the second row."""
+    from bot.errors import Conflict
+
+    h = make_ld(database_url=db_url)
+    channel = open_incident(h)
+    with h.ctx.db.session() as s:
+        s.add(ContainmentAction(incident_id=1, lever="kill-browsing", type="launchdarkly_kill", by="U0BOB",
+                                slot="live", outcome="applied", requested_at=clock.now()))
+    svc = h.ctx.services["containment"]
+    real = svc._refuse_if_current
+    calls = {"n": 0}
+
+    def blind_then_real(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] <= 2:  # the pre-check and the locked check both miss the other row
+            return None
+        return real(*args, **kwargs)
+
+    svc._refuse_if_current = blind_then_real
+    with pytest.raises(Conflict) as err:
+        svc.pull(1, "kill-browsing", actor="U0ALICE", channel_id=channel)
+    assert "already pulled on INC-1 by <@U0BOB>" in err.value.message
+    assert fake_ld.external_requests() == 0 and len(rows(h)) == 1
