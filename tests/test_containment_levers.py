@@ -62,12 +62,16 @@ def assert_dry(h: Harness, fake_ld, channel: str) -> None:
 
 def test_dry_run_flag_sends_nothing(make_ld, fake_ld) -> None:
     h = make_ld()
+    checked: list[dict] = []
+    proof.register_check(h.ctx, lambda ctx, n, action: checked.append(action) or
+                         proof.Proof(True, ctx.clock.now(), "would be refused"))
     channel = open_incident(h)
     h.command("contain kill-browsing --dry-run", channel=channel)
     view = h.last_view()
     assert "Dry run" in json.dumps(view)
     h.submit_view(view, {})
-    assert_dry(h, fake_ld, channel)
+    assert_dry(h, fake_ld, channel)  # an effective proof does not contain a dry run
+    assert checked[0]["dry_run"] is True and checked[0]["lever"] == "kill-browsing"
     # a dry run does not block the real pull
     h.command("contain kill-browsing", channel=channel)
     h.submit_view(h.last_view(), {})

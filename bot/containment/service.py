@@ -224,6 +224,10 @@ class ContainmentService:
             ops.post_in_incident(self.ctx, n, f"[DRY RUN] :test_tube: Lever *{lever.name}* recorded: "
                                               f"{applied.detail}. Nothing was sent; the incident is not marked "
                                               "contained.")
+            # Proof checks still run, flagged as a dry run (evidence probes then only reach exercise-safe
+            # endpoints); whatever they say, a dry run never contains anything.
+            proof.run_checks(self.ctx, n, {"lever": lever.name, "action_id": aid, "applied_at": applied_at,
+                                           "verified_at": None, "dry_run": True})
             ops.refresh(self.ctx, n)
             return PullResult(aid, DRY_RUN, True)
         ops.post_in_incident(self.ctx, n, f":large_orange_circle: Lever *{lever.name}* applied "
