@@ -44,6 +44,7 @@ FEATURES = [
     "bot.commands.actions",
     "bot.commands.metrics",
     "bot.home",
+    "bot.commands.contain",
 ]
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 
+from bot.containment.cli import levers_cli
 from bot.errors import ConfigError
 from bot.evidence.cli import evidence_cli
 from bot.tabletop.cli import scenarios_cli, tabletop_cli
@@ -25,6 +26,7 @@ cli.add_typer(tabletop_cli, name="tabletop")
 cli.add_typer(scenarios_cli, name="scenarios")
 cli.command("postmortem")(importlib.import_module("bot.postmortem.cli").postmortem)
 cli.command("metrics")(importlib.import_module("bot.metrics.cli").metrics)
+cli.add_typer(levers_cli, name="levers")
 
 
 def _settings():

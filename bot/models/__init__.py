@@ -9,3 +9,4 @@ from bot.models.postmortem import ActionItem  # noqa: F401
 from bot.models.requests import ProcessedRequest  # noqa: F401
 from bot.models.tabletop import ExerciseRun, InjectDelivery, Scorecard  # noqa: F401
 from bot.models.timeline import TimelineEvent  # noqa: F401
+from bot.models.containment import ContainmentAction  # noqa: F401
