@@ -37,6 +37,7 @@ FEATURES = [
     "bot.commands.close",
     "bot.commands.listing",
     "bot.commands.reactions",
+    "bot.commands.runbook",
 ]
 
 

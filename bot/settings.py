@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     config_file: Path | None = Field(None, validation_alias=_env("FIREBREAK_CONFIG"))
     severity_rules_file: Path | None = Field(None, validation_alias=_env("FIREBREAK_SEVERITY_RULES"))
     slack_timeout_seconds: float = Field(10.0, validation_alias=_env("FIREBREAK_SLACK_TIMEOUT"))
+    # An organization's own runbooks (YAML), added to the shipped ones; a runbook with a shipped key replaces it.
+    runbooks_dir: Path | None = Field(None, validation_alias=_env("FIREBREAK_RUNBOOKS_DIR"))
     worker_threads: int = Field(8, validation_alias=_env("FIREBREAK_WORKER_THREADS"))
 
     def api_url(self) -> str:
