@@ -140,6 +140,23 @@ def do_assign(ctx: AppContext, incident_id: int, step_id: str, user: str, actor:
 
 # ----- slash subcommands ---------------------------------------------------------------------------------
 
+def with_usage(usage: str):
+    """Domain errors (unknown step, already done, not in the incident) also show the command's usage."""
+    def wrap(fn):
+        def run(inv: Invocation) -> None:
+            try:
+                fn(inv)
+            except FirebreakError as err:
+                if err.usage is None:
+                    err.usage = usage
+                raise
+        run.__name__ = fn.__name__
+        run.__doc__ = fn.__doc__
+        return run
+    return wrap
+
+
+@with_usage(RUNBOOK_USAGE)
 def runbook_command(inv: Invocation) -> None:
     ctx = inv.ctx
     number = inv.require_incident()
@@ -174,6 +191,7 @@ def runbook_command(inv: Invocation) -> None:
               + (f", {len(change.dropped)} dropped." if change.dropped else "."))
 
 
+@with_usage(STEP_USAGE)
 def step_command(inv: Invocation) -> None:
     ctx = inv.ctx
     number = inv.require_incident()
