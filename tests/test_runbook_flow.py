@@ -290,3 +290,22 @@ def test_postmortem_provider_shape(harness: Harness, clock) -> None:
     assert row["due_at"].isoformat() == "2026-01-05T09:10:00+00:00"
     assert rows["harden"]["late"] is False and rows["harden"]["state"] == "pending"
     assert rows["kill-switch"]["required"] is False
+
+
+def test_slack_failures_are_recorded_and_never_lose_the_step(harness: Harness) -> None:
+    h = harness
+    channel = open_incident(h)
+    msg = checklist_message(h, channel)
+    h.fake.fail_next("chat.update", "internal_error")
+    h.click(checklist.DONE_ACTION, value("assign-roles"), channel=channel, message_ts=msg.ts)
+    assert step_row(h, "assign-roles").state == "done"
+    errors = [e for e in events(h, "slack_error") if "runbook checklist" in e.text]
+    assert errors and errors[0].data["error"] == "internal_error"
+    # The next change brings the message up to date.
+    h.command("step confirm-severity done", channel=channel)
+    assert "2/22 done" in message_text(checklist_message(h, channel))
+    # A deleted checklist message is posted afresh rather than lost.
+    h.fake.messages[channel] = [m for m in h.fake.messages[channel] if m.ts != msg.ts]
+    h.command("step classify-vector done", channel=channel)
+    fresh = checklist_message(h, channel)
+    assert fresh.ts != msg.ts and "3/22 done" in message_text(fresh)

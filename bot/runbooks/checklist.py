@@ -13,6 +13,8 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
+from slack_sdk.errors import SlackApiError, SlackClientError
+
 from bot import incidents
 from bot.context import AppContext
 from bot.models import Incident
@@ -115,6 +117,12 @@ def blocks_for(ctx: AppContext, session: Any, incident: Incident) -> tuple[str, 
                         f"Pull lever: {row.lever}", LEVER_ACTION,
                         json.dumps({"incident": incident.id, "lever": row.lever, "step": row.step_id},
                                    separators=(",", ":")), style="danger")
+                    lever_button["confirm"] = {
+                        "title": {"type": "plain_text", "text": "Pull this lever?"},
+                        "text": {"type": "mrkdwn", "text": render.clip(
+                            f"Pull containment lever `{row.lever}` for {incident.ref}?", 300)},
+                        "confirm": {"type": "plain_text", "text": "Pull it"},
+                        "deny": {"type": "plain_text", "text": "Cancel"}, "style": "danger"}
                     lever_line = f"\nContainment lever: `{row.lever}`"
                 else:
                     lever_line = f"\nLever `{row.lever}` — not configured here"
@@ -163,15 +171,31 @@ def publish(ctx: AppContext, incident_id: int) -> str | None:
         if not channel:
             return None
         if ts:
-            done = ops.safe_call(ctx, incident_id, "chat.update (runbook checklist)", ctx.client.chat_update,
-                                 channel=channel, ts=ts, text=text, blocks=blocks)
-            return ts if done else None
+            try:
+                ctx.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+                return ts
+            except SlackApiError as err:
+                if ops.slack_error_text(err) != "message_not_found":
+                    ops.safe_call(ctx, incident_id, "chat.update (runbook checklist)", _raise, err=err)
+                    return None
+            except (SlackClientError, OSError) as err:
+                ops.safe_call(ctx, incident_id, "chat.update (runbook checklist)", _raise, err=err)
+                return None
+            # Someone deleted the checklist message: post a fresh one.
+            with ctx.db.session() as session:
+                record = session.get(RunbookChecklist, incident_id)
+                if record is not None:
+                    session.delete(record)
         ts = ops.post(ctx, incident_id, channel, text, blocks, what="chat.postMessage (runbook checklist)")
         if ts:
             with ctx.db.session() as session:
                 session.add(RunbookChecklist(incident_id=incident_id, channel_id=channel, message_ts=ts,
                                              posted_at=ctx.clock.now()))
         return ts
+
+
+def _raise(err: Exception) -> None:
+    raise err
 
 
 def progress_text(ctx: AppContext, session: Any, incident: Incident) -> str:

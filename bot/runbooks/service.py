@@ -188,6 +188,8 @@ def reevaluate(session: Session, clock: Clock, library: Library, incident: Incid
         timeline.record(session, clock, incident.id, "runbook_updated",
                         f"Runbook re-evaluated for SEV{old} → SEV{new}", actor=actor,
                         data={"old": old, "new": new, "runbooks": [c.runbook for c in changes],
+                              "added": [s for c in changes for s in c.added],
+                              "dropped": [s for c in changes for s in c.dropped],
                               "changes": [line for c in changes for line in c.lines()]})
     session.flush()
     return changes
