@@ -212,6 +212,8 @@ def test_runbook_use_switches_and_keeps_completed_steps(harness: Harness) -> Non
     assert "preserve-source" not in text
     reply = h.command("runbook use bias --add", channel=channel)
     assert "Runbook `bias` added" in reply.text
+    assert step_row(h, "assign-roles").runbook_key == "data_leakage"  # a shared pending step stays where it was
+    assert step_row(h, "measure-disparity").state == "pending"
     text = message_text(checklist_message(h, channel))
     assert "PII or data leakage in model outputs + Bias or unfair outcomes" in text
     assert "measure-disparity" in text or "measure-disparity" in h.command("runbook", channel=channel).text

@@ -93,6 +93,7 @@ def _attach(session: Session, clock: Clock, incident: Incident, runbook: Runbook
     existing = {s.step_id: s for s in all_steps(session, incident.id)}
     wanted = {s.id: s for s in runbook.steps_for(incident.severity)}
     detached_keys = {a.runbook_key for a in detach}
+    staying = {a.runbook_key for a in active_attachments(session, incident.id)} - detached_keys
     for att in detach:
         att.detached_at, att.detached_by = now, actor
         session.add(att)
@@ -106,8 +107,8 @@ def _attach(session: Session, clock: Clock, incident: Incident, runbook: Runbook
         RunbookAttachment.incident_id == incident.id)).all()) + 1) * 1000
     for index, step in enumerate(runbook.steps_for(incident.severity)):
         row = existing.get(step.id)
-        if row is not None and row.state in (DONE, SKIPPED):
-            change.kept.append(step.id)
+        if row is not None and (row.state in (DONE, SKIPPED) or (row.state == PENDING and row.runbook_key in staying)):
+            change.kept.append(step.id)  # finished, or pending under a runbook that stays attached
             continue
         if row is None:
             row = RunbookStep(incident_id=incident.id, step_id=step.id, started_at=now, owner_role=step.owner)
