@@ -122,7 +122,8 @@ def do_finish(ctx: AppContext, incident_id: int, step_id: str, user_id: str, *, 
     return f"`{step}` {'skipped' if skip else 'done'}."
 
 
-def do_assign(ctx: AppContext, incident_id: int, step_id: str, user: str, actor: str) -> str:
+def assign_step(ctx: AppContext, incident_id: int, step_id: str, user: str, actor: str) -> tuple[str, str]:
+    """The checked part of Assign: the step exists and is pending, the user is in the incident; committed."""
     with ctx.db.session() as session:
         incidents.require_open(incidents.get(session, incident_id))
         service.find_step(session, incident_id, step_id)  # unknown step first: a clearer answer
@@ -131,10 +132,18 @@ def do_assign(ctx: AppContext, incident_id: int, step_id: str, user: str, actor:
                          "them a role first.")
     with ctx.db.session() as session:
         row, _previous = service.assign(session, ctx.clock, incident_id, step_id, user, actor=actor)
-        step, text = row.step_id, row.text
+        return row.step_id, row.text
+
+
+def after_assign(ctx: AppContext, incident_id: int, step: str, text: str, user: str, actor: str) -> None:
     ops.post_in_incident(ctx, incident_id, f":bust_in_silhouette: <@{user}> now owns `{step}` "
                          f"({render.clip(text, 160)}) — handed off by <@{actor}>.")
     checklist.publish(ctx, incident_id)
+
+
+def do_assign(ctx: AppContext, incident_id: int, step_id: str, user: str, actor: str) -> str:
+    step, text = assign_step(ctx, incident_id, step_id, user, actor)
+    after_assign(ctx, incident_id, step, text, user, actor)
     return f"<@{user}> owns `{step}`."
 
 
@@ -323,12 +332,14 @@ def register_interactions(app: App, ctx: AppContext) -> None:
         if not user:
             ack(response_action="errors", errors={"user": "Choose who should own the step."})
             return
+        number, actor = int(meta["incident"]), body["user"]["id"]
         try:
-            do_assign(ctx, int(meta["incident"]), str(meta["step"]), user, body["user"]["id"])
+            step, text = assign_step(ctx, number, str(meta["step"]), user, actor)
         except FirebreakError as err:
             ack(response_action="errors", errors={"user": err.message})
             return
         ack()
+        after_assign(ctx, number, step, text, user, actor)
 
 
 # ----- registration --------------------------------------------------------------------------------------
