@@ -128,7 +128,7 @@ def _lines(node: yaml.Node, path: Path_, out: dict[Path_, int], dups: list[tuple
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key_node, value_node in node.value:
-            key = key_node.value
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else "(complex key)"
             if key in seen:
                 dups.append((path + (key,), key_node.start_mark.line + 1))
             seen.add(key)
@@ -227,7 +227,13 @@ def parse_runbook(text: str, file: str, categories: Iterable[str], *, origin: st
     check = _Checker(file, lines)
     for path, line in dups:
         check.problems.append(Problem(file, line, _dotted(path), "duplicate key (the later value would win)"))
-    data = yaml.safe_load(text)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problems.append(Problem(file, mark.line + 1 if mark else None, "",
+                                f"not valid YAML: {getattr(exc, 'problem', None) or exc}"))
+        return None
     if not isinstance(data, dict):
         check.add((), "the top level must be a mapping with key, title, applies_to and phases")
         problems.extend(check.problems)
@@ -257,7 +263,7 @@ def parse_runbook(text: str, file: str, categories: Iterable[str], *, origin: st
             check.add(("applies_to", "categories"), "is required: a list of incident categories")
         else:
             for i, cat in enumerate(raw):
-                if cat not in known_categories:
+                if not isinstance(cat, str) or cat not in known_categories:
                     check.add(("applies_to", "categories", i),
                               f"unknown category `{cat}` (known: {', '.join(sorted(known_categories))})")
                 elif cat in cats:
@@ -295,7 +301,7 @@ def _parse_phases(check: _Checker, phases: list, runbook_sevs: frozenset[int]) -
             continue
         check.unknown_keys(phase, PHASE_KEYS, ppath)
         name = phase.get("phase")
-        if name not in PHASES:
+        if not isinstance(name, str) or name not in PHASES:
             check.add(ppath + ("phase",), f"unknown phase `{name}` (phases, in order: {', '.join(PHASES)})")
             name = None
         elif name in seen_phases:
@@ -336,7 +342,7 @@ def _parse_step(check: _Checker, item: Any, path: Path_, phase: str, runbook_sev
     owner = item.get("owner")
     if owner is None:
         check.add(path + ("owner",), f"is required: one of the roles {', '.join(ROLES)}")
-    elif owner not in ROLES:
+    elif not isinstance(owner, str) or owner not in ROLES:
         check.add(path + ("owner",), f"unknown role `{owner}` (roles: {', '.join(ROLES)})")
     required = item.get("required", True)
     if not isinstance(required, bool):
