@@ -34,6 +34,7 @@ def test_late_steps_are_nudged_once_then_again_at_escalation(harness: Harness, c
     with h.ctx.db.session() as session:
         nudged = timeline.events(session, 1, kinds=["step_nudged"])
     assert {e.data["step"] for e in nudged} == {"assign-roles", "confirm-severity"}
+    assert ":alarm_clock: 2 overdue" in h.summary(1)
     assert all(e.data["user"] == "U0BOB" and e.data["runbook"] == "jailbreak" for e in nudged)
 
     # Running again (or the durable scheduler calling it twice) nudges nothing new.

@@ -108,6 +108,7 @@ def nudge_overdue(ctx: AppContext, incident_id: int, **_ignored: object) -> list
     from bot.runbooks import checklist
 
     checklist.publish(ctx, incident_id)
+    ops.refresh(ctx, incident_id)  # the pinned summary counts overdue steps
     return [item[0] for item in late]
 
 
