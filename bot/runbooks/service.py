@@ -307,10 +307,12 @@ def owner_label(row: RunbookStep, roles: dict[str, str]) -> str:
 
 
 def is_late(row: RunbookStep, now: datetime) -> bool:
+    """Finished after its due time, or still pending at or after it (the moment a nudge may fire)."""
     if row.due_at is None:
         return False
-    end = row.finished_at if row.state != PENDING else now
-    return end is not None and end > row.due_at
+    if row.state == PENDING:
+        return now >= row.due_at
+    return row.finished_at is not None and row.finished_at > row.due_at
 
 
 def progress(rows: list[RunbookStep], now: datetime) -> dict[str, int]:
