@@ -311,3 +311,30 @@ def test_slack_failures_are_recorded_and_never_lose_the_step(harness: Harness) -
     h.command("step classify-vector done", channel=channel)
     fresh = checklist_message(h, channel)
     assert fresh.ts != msg.ts and "3/22 done" in message_text(fresh)
+
+
+def test_timeline_shows_each_steps_start_and_finish(harness: Harness, clock) -> None:
+    """Done when: the timeline alone tells when each step started and finished, including steps that an
+    escalation added later."""
+    h = harness
+    h.command("open Jailbreak prompt circulating --category jailbreak --sev 3")
+    channel = h.incident_channel(1)
+    h.command("ic <@U0ALICE>", channel=channel)
+    clock.advance(minutes=25)
+    h.command("step reproduce done", channel=channel)
+    clock.advance(minutes=5)
+    h.command("sev 2 reproduced on production", channel=channel)
+    clock.advance(minutes=20)
+    h.command("step block-abusers skip no single source; rate limits already apply", channel=channel)
+
+    started: dict[str, str] = {}
+    finished: dict[str, tuple[str, str]] = {}
+    for e in events(h, "runbook_attached", "runbook_updated", "step_done", "step_skipped"):
+        if e.kind in ("runbook_attached", "runbook_updated"):
+            for step in e.data["added"]:
+                started.setdefault(step, e.at.strftime("%H:%M"))
+        else:
+            finished[e.data["step"]] = (e.kind, e.at.strftime("%H:%M"))
+    assert started["reproduce"] == "09:00" and finished["reproduce"] == ("step_done", "09:25")
+    assert started["block-abusers"] == "09:30" and finished["block-abusers"] == ("step_skipped", "09:50")
+    assert set(finished) <= set(started)
