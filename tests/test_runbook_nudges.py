@@ -76,3 +76,14 @@ def test_resolved_incident_is_not_nudged(harness: Harness, clock) -> None:
     clock.advance(hours=5)
     assert nudges.nudge_overdue(h.ctx, 1) == []
     assert nudge_posts(h, channel) == []
+
+
+def test_resolving_closes_the_checklist_buttons(harness: Harness) -> None:
+    h = harness
+    h.command("open Leaked system prompt --category data_leakage --sev 2")
+    channel = h.incident_channel(1)
+    h.command("ic <@U0ALICE>", channel=channel)
+    h.command("resolve prompt was public already", channel=channel)
+    msg = next(m for m in h.fake.history(channel) if m.text.startswith("INC-1 runbook:"))
+    assert not [b for b in msg.blocks if b["type"] == "actions" or "accessory" in b]
+    assert "Not finished when INC-1 was resolved" in "\n".join(b.get("text", {}).get("text", "") for b in msg.blocks)

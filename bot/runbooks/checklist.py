@@ -95,7 +95,7 @@ def blocks_for(ctx: AppContext, session: Any, incident: Incident) -> tuple[str, 
     pending_total = sum(1 for r in rows if r.state == PENDING)
     # Fixed blocks: 2 above, one per phase, one spare for the overflow note. Each pending step with buttons: 2.
     room = render.MAX_BLOCKS - len(blocks) - len(by_phase) - 1
-    with_buttons = min(pending_total, max(room, 0) // 2)
+    with_buttons = min(pending_total, max(room, 0) // 2) if incident.is_open else 0
     shown = 0
     overflow: list[str] = []
     for phase, label in PHASES.items():
@@ -141,7 +141,9 @@ def blocks_for(ctx: AppContext, session: Any, incident: Incident) -> tuple[str, 
                 actions.append(lever_button)
             blocks.append({"type": "actions", "block_id": f"step-actions:{row.step_id}", "elements": actions})
     if overflow:
-        text = "*More pending steps* (finish them with `/incident step <id> done`):\n" + "\n".join(overflow)
+        head = ("*More pending steps* (finish them with `/incident step <id> done`):" if incident.is_open
+                else f"*Not finished when {incident.ref} was resolved* (`/incident reopen` to work on them):")
+        text = head + "\n" + "\n".join(overflow)
         blocks.append(render.section(render.clip(text)))
     if not rows:
         blocks.append(render.section("No steps apply. `/incident runbooks` lists the runbooks; "
