@@ -338,3 +338,22 @@ def test_timeline_shows_each_steps_start_and_finish(harness: Harness, clock) -> 
     assert started["reproduce"] == "09:00" and finished["reproduce"] == ("step_done", "09:25")
     assert started["block-abusers"] == "09:30" and finished["block-abusers"] == ("step_skipped", "09:50")
     assert set(finished) <= set(started)
+
+
+def test_buttons_on_a_finished_step_or_resolved_incident_answer_privately(harness: Harness) -> None:
+    h = harness
+    channel = open_incident(h)
+    msg = checklist_message(h, channel)
+    h.command("step reproduce done", channel=channel, user="U0BOB")
+    views = len(h.fake.views)
+    h.click(checklist.SKIP_ACTION, value("reproduce"), channel=channel, message_ts=msg.ts)
+    assert len(h.fake.views) == views  # no modal
+    assert h.fake.ephemerals[-1]["text"].startswith(":warning: Step `reproduce` was already done by <@U0BOB>")
+    h.command("ic <@U0ALICE>", channel=channel)
+    h.command("resolve duplicate of INC-0", channel=channel)
+    before = len(events(h))
+    h.click(checklist.DONE_ACTION, value("blast-radius"), channel=channel, message_ts=msg.ts)
+    assert "INC-1 is resolved" in h.fake.ephemerals[-1]["text"]
+    h.click(checklist.ASSIGN_ACTION, value("blast-radius"), channel=channel, message_ts=msg.ts)
+    assert "INC-1 is resolved" in h.fake.ephemerals[-1]["text"] and len(h.fake.views) == views
+    assert len(events(h)) == before
