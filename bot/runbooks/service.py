@@ -15,12 +15,12 @@ from sqlmodel import Session, select
 
 from bot import timeline
 from bot.clock import Clock
+from bot.durations import format_duration
 from bot.errors import Conflict, NotFound, UsageError
 from bot.incidents import ROLES
 from bot.models import Incident
 from bot.models.runbook import DONE, DROPPED, PENDING, SKIPPED, RunbookAttachment, RunbookStep
 from bot.runbooks.loader import PHASE_ORDER, Library, Runbook, StepDef
-from bot.slack.render import when
 
 
 @dataclass
@@ -206,13 +206,7 @@ def _position(session: Session, incident_id: int, key: str) -> int:
 def _hm(due: datetime | None, opened: datetime) -> str:
     if due is None:
         return "no due time"
-    return f"{due.strftime('%H:%M')} UTC (+{_short(due - opened)})"
-
-
-def _short(delta) -> str:
-    from bot.durations import format_duration
-
-    return format_duration(delta)
+    return f"{due.strftime('%H:%M')} UTC (+{format_duration(due - opened)})"
 
 
 # ----- one step -----------------------------------------------------------------------------------------
@@ -233,7 +227,8 @@ def find_step(session: Session, incident_id: int, step_id: str) -> RunbookStep:
 
 def finished_text(row: RunbookStep) -> str:
     verb = "done" if row.state == DONE else "skipped"
-    return f"Step `{row.step_id}` was already {verb} by <@{row.finished_by}> at {when(row.finished_at)}."
+    at = row.finished_at.strftime("%Y-%m-%d %H:%M:%S UTC") if row.finished_at else "an unknown time"
+    return f"Step `{row.step_id}` was already {verb} by <@{row.finished_by}> at {at}."
 
 
 def finish(session: Session, clock: Clock, incident_id: int, step_id: str, *, actor: str, skip: bool = False,
