@@ -253,7 +253,7 @@ def test_lever_button_only_when_the_lever_is_configured(make_harness) -> None:
 
     class Levers:
         def get(self, name):
-            return {"name": name} if name == "quarantine_retrieval_source" else None
+            return {"name": name} if name == "quarantine-retrieval-source" else None
 
     h.ctx.services["levers"] = Levers()
     channel = open_incident(h)
@@ -261,16 +261,16 @@ def test_lever_button_only_when_the_lever_is_configured(make_harness) -> None:
     actions = next(b for b in msg.blocks if b.get("block_id") == "step-actions:quarantine-source")
     lever = actions["elements"][-1]
     assert lever["action_id"] == "firebreak_lever_pull"
-    assert json.loads(lever["value"]) == {"incident": 1, "lever": "quarantine_retrieval_source",
+    assert json.loads(lever["value"]) == {"incident": 1, "lever": "quarantine-retrieval-source",
                                           "step": "quarantine-source"}
     text = message_text(msg)
-    assert "Lever `emergency_filter` — not configured here" in text
+    assert "Lever `emergency-filter` — not configured here" in text
     del h.ctx.services["levers"]
     h.command("step assign-roles done", channel=channel)
     msg = checklist_message(h, channel)
     actions = next(b for b in msg.blocks if b.get("block_id") == "step-actions:quarantine-source")
     assert [e["action_id"] for e in actions["elements"]] == [checklist.SKIP_ACTION, checklist.ASSIGN_ACTION]
-    assert "Lever `quarantine_retrieval_source` — not configured here" in message_text(msg)
+    assert "Lever `quarantine-retrieval-source` — not configured here" in message_text(msg)
 
 
 def test_postmortem_provider_shape(harness: Harness, clock) -> None:

@@ -117,12 +117,6 @@ def blocks_for(ctx: AppContext, session: Any, incident: Incident) -> tuple[str, 
                         f"Pull lever: {row.lever}", LEVER_ACTION,
                         json.dumps({"incident": incident.id, "lever": row.lever, "step": row.step_id},
                                    separators=(",", ":")), style="danger")
-                    lever_button["confirm"] = {
-                        "title": {"type": "plain_text", "text": "Pull this lever?"},
-                        "text": {"type": "mrkdwn", "text": render.clip(
-                            f"Pull containment lever `{row.lever}` for {incident.ref}?", 300)},
-                        "confirm": {"type": "plain_text", "text": "Pull it"},
-                        "deny": {"type": "plain_text", "text": "Cancel"}, "style": "danger"}
                     lever_line = f"\nContainment lever: `{row.lever}`"
                 else:
                     lever_line = f"\nLever `{row.lever}` — not configured here"
