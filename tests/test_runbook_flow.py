@@ -285,10 +285,11 @@ def test_postmortem_provider_shape(harness: Harness, clock) -> None:
         data = collect(h.ctx, session, incidents.get(session, 1))
     rows = {r["id"]: r for r in data["runbook"]}
     assert set(rows["assign-roles"]) == {"runbook", "phase", "id", "text", "owner_role", "owner", "required",
-                                         "state", "reason", "due_at", "done_at", "late", "by"}
+                                         "state", "reason", "due_at", "done_at", "late", "by", "started_at"}
     row = rows["assign-roles"]
     assert (row["state"], row["by"], row["late"], row["phase"]) == ("done", "U0BOB", True, "triage")
     assert row["done_at"].isoformat() == "2026-01-05T09:30:00+00:00"
+    assert row["started_at"].isoformat() == "2026-01-05T09:00:00+00:00"
     assert row["due_at"].isoformat() == "2026-01-05T09:10:00+00:00"
     assert rows["harden"]["late"] is False and rows["harden"]["state"] == "pending"
     assert rows["kill-switch"]["required"] is False

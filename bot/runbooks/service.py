@@ -321,7 +321,9 @@ def progress(rows: list[RunbookStep], now: datetime) -> dict[str, int]:
 
 
 def postmortem_rows(session: Session, clock: Clock, incident: Incident, roles: dict[str, str]) -> list[dict]:
-    """The "runbook" postmortem provider's shape (bot/postmortem_data.py)."""
+    """The "runbook" postmortem provider's shape (bot/postmortem_data.py), plus `started_at`.
+
+    `late`: finished after the due time, or still pending past it."""
     now = clock.now()
     out = []
     for row in steps(session, incident.id):
@@ -330,5 +332,6 @@ def postmortem_rows(session: Session, clock: Clock, incident: Incident, roles: d
             "owner_role": row.owner_role, "owner": owner_of(row, roles), "required": row.required,
             "state": row.state, "reason": row.reason, "due_at": row.due_at,
             "done_at": row.finished_at, "late": is_late(row, now), "by": row.finished_by,
+            "started_at": row.started_at,  # beyond the contract's keys: when the step joined the checklist
         })
     return out
