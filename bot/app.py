@@ -45,6 +45,7 @@ FEATURES = [
     "bot.commands.metrics",
     "bot.home",
     "bot.commands.contain",
+    "bot.commands.runbook",
 ]
 
 

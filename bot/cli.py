@@ -13,6 +13,7 @@ import typer
 from bot.containment.cli import levers_cli
 from bot.errors import ConfigError
 from bot.evidence.cli import evidence_cli
+from bot.runbooks.cli import runbooks_cli
 from bot.tabletop.cli import scenarios_cli, tabletop_cli
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False,
@@ -27,6 +28,7 @@ cli.add_typer(scenarios_cli, name="scenarios")
 cli.command("postmortem")(importlib.import_module("bot.postmortem.cli").postmortem)
 cli.command("metrics")(importlib.import_module("bot.metrics.cli").metrics)
 cli.add_typer(levers_cli, name="levers")
+cli.add_typer(runbooks_cli, name="runbooks")
 
 
 def _settings():

@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     slack_timeout_seconds: float = Field(10.0, validation_alias=_env("FIREBREAK_SLACK_TIMEOUT"))
     # An organization's own tabletop scenarios (added to the shipped ones; same key replaces).
     scenarios_dir: Path | None = Field(None, validation_alias=_env("FIREBREAK_SCENARIOS_DIR"))
+    # An organization's own runbooks (YAML), added to the shipped ones; a runbook with a shipped key replaces it.
+    runbooks_dir: Path | None = Field(None, validation_alias=_env("FIREBREAK_RUNBOOKS_DIR"))
     worker_threads: int = Field(8, validation_alias=_env("FIREBREAK_WORKER_THREADS"))
     # An organization's own postmortem templates (postmortem.md.j2, regulator_summary.md.j2).
     templates_dir: Path | None = Field(None, validation_alias=_env("FIREBREAK_TEMPLATES_DIR"))
