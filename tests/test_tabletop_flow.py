@@ -82,7 +82,7 @@ def test_full_exercise_injects_responders_scorecard(sandbox: Harness, clock: Man
     texts = "\n".join(h.fake.texts(channel))
     assert "What you know at the start" in str(h.fake.history(channel)[1].blocks)
     assert "Tabletop exercise: Jailbreak campaign going viral" in texts
-    assert [t.key for t in h.ctx.services["timers"].pending("inc-1:")] == [f"inc-1:inject:{i}" for i in range(5)]
+    assert [t.key for t in h.ctx.services["timers"].pending("inc-1:inject:")] == [f"inc-1:inject:{i}" for i in range(5)]
 
     timers = h.ctx.services["timers"]
     clock.advance(minutes=1)
@@ -165,7 +165,7 @@ def test_pause_resume_and_next(sandbox: Harness, clock: ManualClock) -> None:
     assert "Inject 1 of 5" in h.fake.texts(channel)[-1]
     clock.advance(minutes=2)
     assert "paused" in h.command("tabletop pause", user=FACIL, channel=SANDBOX).text
-    assert timers.pending("inc-1:") == []
+    assert timers.pending("inc-1:inject:") == []
     clock.advance(minutes=30)
     assert timers.run_due() == 0
     assert "resumed" in h.command("tabletop resume", user=FACIL, channel=SANDBOX).text
@@ -294,7 +294,7 @@ def test_reschedule_after_restart(sandbox: Harness, clock: ManualClock) -> None:
     timers = h.ctx.services["timers"]
     timers.cancel_prefix("inc-1:")  # what a restart does to in-memory timers
     assert runner.reschedule_running(h.ctx) == 1
-    assert [t.key for t in timers.pending("inc-1:")] == [f"inc-1:inject:{i}" for i in range(1, 5)]
+    assert [t.key for t in timers.pending("inc-1:inject:")] == [f"inc-1:inject:{i}" for i in range(1, 5)]
     clock.advance(hours=1)
     assert timers.run_due() == 4
     assert len(events(h, "inject_posted")) == 5
