@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from bot.errors import ConfigError
+from bot.scheduler.cli import scheduler_cli
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="firebreak: AI-safety incident response in Slack.")
@@ -17,6 +18,7 @@ db_cli = typer.Typer(no_args_is_help=True, help="Database migrations.")
 config_cli = typer.Typer(no_args_is_help=True, help="Validate configuration files.")
 cli.add_typer(db_cli, name="db")
 cli.add_typer(config_cli, name="config")
+cli.add_typer(scheduler_cli, name="scheduler")
 
 
 def _settings():

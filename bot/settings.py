@@ -33,6 +33,14 @@ class Settings(BaseSettings):
     severity_rules_file: Path | None = Field(None, validation_alias=_env("FIREBREAK_SEVERITY_RULES"))
     slack_timeout_seconds: float = Field(10.0, validation_alias=_env("FIREBREAK_SLACK_TIMEOUT"))
     worker_threads: int = Field(8, validation_alias=_env("FIREBREAK_WORKER_THREADS"))
+    # Scheduler (docs/scheduler.md): "embedded" = `serve` also schedules (under a PostgreSQL advisory lock);
+    # "dedicated" = only `firebreak scheduler` runs timers, `serve` just adds them.
+    scheduler_mode: str = Field("embedded", pattern="^(embedded|dedicated)$",
+                                validation_alias=_env("FIREBREAK_SCHEDULER"))
+    scheduler_database_url: str | None = Field(None, validation_alias=_env("FIREBREAK_SCHEDULER_DATABASE_URL"))
+    scheduler_interval: float = Field(1.0, gt=0, validation_alias=_env("FIREBREAK_SCHEDULER_INTERVAL"))
+    pager_routing_key: SecretStr | None = Field(None, validation_alias=_env("FIREBREAK_PAGER_ROUTING_KEY"))
+    pager_webhook_token: SecretStr | None = Field(None, validation_alias=_env("FIREBREAK_PAGER_WEBHOOK_TOKEN"))
 
     def api_url(self) -> str:
         url = self.slack_api_url
