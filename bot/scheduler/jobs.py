@@ -53,16 +53,20 @@ def status_reminder(ctx: AppContext, *, incident_id: int) -> None:
             return
         now = ctx.clock.now()
         last = incident.last_status_at or incident.opened_at
-        if now - last < cadence:  # someone posted an update meanwhile: remind one interval after it
-            planner.timers(ctx).at(incident_key(n, planner.REMINDER), last + cadence, "status_reminder",
-                                   incident_id=n)
-            return
-        who, ref, sev = ic_mention(session, n), incident.ref, incident.sev
-        since = "since it opened" if incident.last_status_at is None else "in"
-        text = (f":hourglass: {who}: no status update on {ref} {since} {format_duration(now - last)} "
-                f"({sev} cadence: every {format_duration(cadence)}).")
-        timeline.record(session, ctx.clock, n, "reminder_posted", f"Status update reminder ({sev})",
-                        actor=BOT_ACTOR, data={"purpose": "status", "cadence_seconds": int(cadence.total_seconds())})
+        early = now - last < cadence  # someone posted an update meanwhile: remind one interval after it
+        if not early:
+            who, ref, sev = ic_mention(session, n), incident.ref, incident.sev
+            since = "since it opened" if incident.last_status_at is None else "in"
+            text = (f":hourglass: {who}: no status update on {ref} {since} {format_duration(now - last)} "
+                    f"({sev} cadence: every {format_duration(cadence)}).")
+            timeline.record(session, ctx.clock, n, "reminder_posted", f"Status update reminder ({sev})",
+                            actor=BOT_ACTOR,
+                            data={"purpose": "status", "cadence_seconds": int(cadence.total_seconds())})
+    # The job store is touched only outside the session (on SQLite both need the one write lock).
+    if early:
+        planner.timers(ctx).at(incident_key(n, planner.REMINDER), last + cadence, "status_reminder",
+                               incident_id=n)
+        return
     snooze = format_duration(ctx.config.scheduler.snooze_for())
     blocks = [render.section(text),
               {"type": "actions", "block_id": f"reminder-{n}", "elements": [
@@ -85,8 +89,16 @@ def sla_warning(ctx: AppContext, *, incident_id: int, percent: int) -> None:
         now = ctx.clock.now()
         at = incident.detected_at + target * (percent / 100)
         if now < at:  # the target grew (downgrade) since this was planned
-            planner.timers(ctx).at(incident_key(n, f"{planner.SLA}{percent}"), at, "sla_warning", incident_id=n,
-                                   percent=percent)
+            postpone = at
+        else:
+            postpone = None
+    if postpone is not None:
+        planner.timers(ctx).at(incident_key(n, f"{planner.SLA}{percent}"), postpone, "sla_warning",
+                               incident_id=n, percent=percent)
+        return
+    with ctx.db.session() as session:
+        incident = load_open(ctx, session, n)
+        if incident is None:
             return
         later = [p for p in cfg.sla_warn_percent if p > percent and incident.detected_at + target * (p / 100) <= now]
         if later:  # coalesce: a later warning is also due and says more

@@ -13,7 +13,6 @@ from sqlmodel import select
 from bot import incidents
 from bot.context import AppContext
 from bot.durations import format_duration
-from bot.errors import NotFound
 from bot.models import Incident, PageState, ReportClock
 from bot.models.incident import RESOLVED
 from bot.slack import render
@@ -49,20 +48,22 @@ def plan(ctx: AppContext, n: int, *, replace: bool = True) -> list[str]:
     planned, as sentences for the channel."""
     cfg = ctx.config.scheduler
     t = timers(ctx)
+    # Never touch the job store inside a session: on SQLite both take the one write lock.
     with ctx.db.session() as session:
-        try:
-            incident = incidents.get(session, n)
-        except NotFound:
-            t.cancel_prefix(incident_key(n, ""))
-            return []
-        if incident.status == RESOLVED:
-            t.cancel_prefix(incident_key(n, ""))
-            return []
-        page = session.get(PageState, n)
-        clocks = list(session.exec(select(ReportClock).where(ReportClock.incident_id == n,
-                                                              ReportClock.done_at.is_(None))))  # type: ignore[union-attr]
-        sev, opened, last, detected = incident.severity, incident.opened_at, incident.last_status_at, incident.detected_at
-        acknowledged, contained = incident.acknowledged_at, incident.contained_at
+        incident = session.get(Incident, n)
+        gone = incident is None or incident.status == RESOLVED
+        if gone:
+            page, clocks = None, []
+        else:
+            page = session.get(PageState, n)
+            clocks = list(session.exec(select(ReportClock).where(ReportClock.incident_id == n,
+                                                                  ReportClock.done_at.is_(None))))  # type: ignore[union-attr]
+    if gone:
+        t.cancel_prefix(incident_key(n, ""))
+        return []
+    assert incident is not None
+    sev, opened, last, detected = incident.severity, incident.opened_at, incident.last_status_at, incident.detected_at
+    acknowledged, contained = incident.acknowledged_at, incident.contained_at
     said: list[str] = []
 
     cadence = cfg.cadence(sev)
@@ -128,14 +129,18 @@ def reconcile(ctx: AppContext) -> tuple[int, int]:
 
     Returns (open incidents planned, incidents whose timers were dropped).
     """
+    pending = timers(ctx).pending("inc-")
+    keyed = {int(m.group(1)) for tm in pending if (m := KEY.match(tm.key))}
     with ctx.db.session() as session:
         open_ids = [i.id for i in incidents.list_open(session, limit=10_000)]
-        keyed = {int(m.group(1)) for tm in timers(ctx).pending("inc-") if (m := KEY.match(tm.key))}
         live = set(session.exec(select(Incident.id).where(Incident.id.in_(keyed),  # type: ignore[union-attr]
                                                           Incident.status != RESOLVED))) if keyed else set()
     dropped = 0
     for n in sorted(keyed - live):
-        timers(ctx).cancel_prefix(incident_key(n, ""))
+        # A pending pager `resolve` outlives the incident: the pager must still hear that it is over.
+        for tm in pending:
+            if tm.key.startswith(incident_key(n, "")) and tm.key != incident_key(n, f"{PAGER}resolve"):
+                timers(ctx).cancel(tm.key)
         dropped += 1
     for n in open_ids:
         try:
