@@ -121,7 +121,8 @@ def _failed(ctx: AppContext, n: int, action: str, attempt: int, error: str) -> N
         timeline.record(session, ctx.clock, n, "pager_failed", f"Pager {action} failed: {error} (attempt {attempt})",
                         actor=BOT_ACTOR, data={"action": action, "attempt": attempt, "error": error, "final": last})
     if last:
-        text = (f":x: The pager {action} failed {attempt} times ({error}); firebreak gave up. "
+        times = "once" if attempt == 1 else f"{attempt} times"
+        text = (f":x: The pager {action} failed {times} ({error}); firebreak gave up. "
                 + ("Page the on-call by hand." if action == "trigger" else "Resolve the page in the pager by hand."))
     else:
         text = (f":warning: The pager {action} failed: {error}. Retrying in {format_duration(wait)} "
