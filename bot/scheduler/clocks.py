@@ -65,7 +65,7 @@ def record_done(session: Session, clock: Clock, config: Config, incident: Incide
                                                  ReportClock.regime == regime.name).with_for_update()).first()
     if row is None:
         raise NotFound(f"{incident.ref} has no {regime.name} clock. Start one with "
-                       f"`/incident report-clock {regime.name}`.")
+                       f"`/incident report-clock {regime.name}`.", usage=usage)
     stages = [dict(s) for s in row.stages]
     stage = next((s for s in stages if not s.get("done_at")), None)
     if stage is None:

@@ -163,6 +163,8 @@ def report_reminder(ctx: AppContext, *, incident_id: int, regime: str, stage: st
         timeline.record(session, ctx.clock, n, "reminder_posted", text, actor=BOT_ACTOR,
                         data={"purpose": "report", "regime": regime, "stage": stage, "point": point})
     ops.post_in_incident(ctx, n, text)
+    if point == "due":
+        ops.refresh(ctx, n)  # the pinned summary now shows the deadline as overdue
 
 
 def _point_time(ctx: AppContext, start: datetime, due: datetime, point: str) -> datetime:
