@@ -148,7 +148,7 @@ def test_deadline_passed_notice(harness: Harness, clock) -> None:
     h.ctx.services["timers"].run_due()
     texts = [x for x in h.fake.texts(ch) if ":alarm_clock:" in x]
     assert len(texts) == 1 and "deadline (report to the market surveillance authority) for INC-1 passed" in texts[0]
-    assert "OVERDUE by 0s" in h.summary(1)
+    assert "due 2026-01-07 09:00:00 UTC — :red_circle: OVERDUE" in h.summary(1)
 
 
 def test_nis2_done_moves_stage_by_stage(harness: Harness, clock) -> None:

@@ -93,8 +93,8 @@ def describe(row: ReportClock, regime_label: str, now: datetime) -> list[str]:
         due = datetime.fromisoformat(s["due"])
         if s.get("done_at"):
             state = f":white_check_mark: recorded {render.when(datetime.fromisoformat(s['done_at']))}, ref `{s['reference']}`"
-        elif now > due:
-            state = f":red_circle: OVERDUE by {format_duration(now - due)}"
+        elif now >= due:
+            state = ":red_circle: OVERDUE" + (f" by {format_duration(now - due)}" if now > due else "")
         else:
             state = f"in {format_duration(due - now)}"
         lines.append(f"• {s['label']}: due {render.when(due)} — {state}")
