@@ -6,6 +6,7 @@ are a few hundred milliseconds apart and every wait has a deadline.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -145,3 +146,49 @@ def test_two_processes_on_one_postgresql_fire_each_timer_once(tmp_path: Path) ->
             kill(p)
         for _ in urls:
             pass
+
+
+@pytest.fixture
+def migrated_harness(tmp_path: Path, clock):
+    """The bot on a SQLite database created by the migrations, as `firebreak db upgrade` leaves it."""
+    from bot.harness import Harness
+    from bot.migrate import upgrade
+
+    h = Harness(Settings(database_url=f"sqlite:///{tmp_path}/migrated.db"), clock=clock, create_tables=False)
+    upgrade(h.ctx.db.engine)
+    yield h
+    h.close()
+
+
+def test_firebreak_scheduler_command_coalesces_misfires_and_stops_on_sigterm(migrated_harness) -> None:
+    """`firebreak scheduler` as a real process: an incident opened (on the manual clock) months before the
+    system clock's now has missed every reminder, its page and both SLA points; each fires once."""
+    h = migrated_harness
+    h.command("open Model leaking system prompt --sev 1")
+    ch = h.incident_channel(1)
+    env = {**os.environ, "DATABASE_URL": h.settings.database_url, "SLACK_API_URL": h.fake.url,
+           "SLACK_BOT_TOKEN": h.fake.token, "FIREBREAK_ANNOUNCE_CHANNEL": h.settings.announce_channel,
+           "FIREBREAK_SCHEDULER_INTERVAL": "0.1"}
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "scheduler"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        def fired() -> bool:
+            texts = h.fake.texts(ch)
+            return (any(":hourglass:" in t for t in texts) and any("breached" in t for t in texts)
+                    and any("paging on-call" in t for t in texts))
+        try:
+            wait_for(fired, 30, "the scheduler process to fire the missed timers")
+        except AssertionError:
+            kill(proc)
+            raise AssertionError(proc.stderr.read().decode()[-3000:]) from None
+        time.sleep(0.5)  # a few more scheduler passes: nothing may fire twice
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        kill(proc)
+    texts = h.fake.texts(ch)
+    assert sum(":hourglass:" in t for t in texts) == 1
+    assert sum("breached" in t for t in texts) == 1 and not any("at 75%" in t for t in texts)
+    assert sum("paging on-call" in t for t in h.fake.texts("C0ANNOUNCE")) == 1
+    # The reminder re-armed for one interval after it fired; it stays in the store for the next scheduler.
+    assert [p.key for p in h.ctx.services["timers"].pending("inc-1:")] == ["inc-1:status-reminder"]
