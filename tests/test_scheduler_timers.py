@@ -181,3 +181,56 @@ def test_job_with_unregistered_name_is_dropped_not_retried(bots, clock: ManualCl
     second = bots()  # a later version without that feature
     assert second.ctx.services["timers"].run_due() == 1
     assert second.ctx.services["timers"].pending() == []
+
+
+def test_separate_job_database(tmp_path, clock: ManualClock) -> None:
+    """FIREBREAK_SCHEDULER_DATABASE_URL keeps jobs and their ledger in another database."""
+    jobs_url = f"sqlite:///{tmp_path}/jobs.db"
+    bot = build(Settings(database_url=f"sqlite:///{tmp_path}/app.db", scheduler_database_url=jobs_url,
+                         slack_api_url="http://127.0.0.1:9/"), clock)
+    try:
+        bot.ctx.db.create_all()
+        t = bot.ctx.services["timers"]
+        fired: list = []
+        t.register("rec", recorder(fired))
+        t.at("inc-1:x", clock.now(), "rec", v=1)
+        assert t.run_due() == 1 and fired == [{"v": 1}]
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(jobs_url)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT key, outcome FROM scheduler_run")).all() == [("inc-1:x", "ok")]
+        engine.dispose()
+    finally:
+        bot.close()
+
+
+def test_module_level_fire_runs_a_stored_job_in_this_process(bots, clock: ManualClock) -> None:
+    """What a job restored by a stock APScheduler calls: a module-level function, JSON kwargs only."""
+    from apscheduler.util import ref_to_obj
+
+    from bot.scheduler.durable import JOB_FUNC
+
+    bot = bots()
+    seen: list = []
+    bot.ctx.services["timers"].register("rec", lambda ctx, **kw: seen.append((ctx is bot.ctx, kw)))
+    bot.ctx.services["timers"].at("k", clock.now(), "rec", a=1)
+    [job] = bot.ctx.services["timers"].store.get_all_jobs()
+    assert job.func is ref_to_obj(JOB_FUNC) and job.coalesce is True and job.misfire_grace_time is None
+    job.func(*job.args, **job.kwargs)
+    assert seen == [(True, {"a": 1})]
+
+
+def test_start_runs_due_timers_in_the_background_and_close_stops(bots) -> None:
+    from bot.clock import SystemClock
+
+    bot = bots()
+    bot.ctx.clock = SystemClock()
+    t = bot.ctx.services["timers"]
+    done = threading.Event()
+    t.register("rec", lambda ctx, **kw: done.set())
+    t.at("k", bot.ctx.clock.now(), "rec")
+    t.start(interval=0.05)
+    assert done.wait(10)
+    t.close()
+    assert not t.running
