@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlmodel import select
 
 from bot import timeline
@@ -236,3 +238,32 @@ def test_dora_with_classification_time(harness: Harness) -> None:
     reply = h.command('report-clock dora --aware-at "2026-01-05 07:00" --classified-at 2026-01-05T08:30Z',
                       channel=ch)
     assert "initial notification: due 2026-01-05 12:30:00 UTC" in reply.text
+
+
+# ----- properties ----------------------------------------------------------------------------------------
+
+instants = st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2040, 12, 31)).map(
+    lambda d: d.replace(tzinfo=UTC))
+
+
+@given(aware=instants, regime=st.sampled_from(["eu-ai-act-art73", "gdpr-72h", "nis2", "dora"]))
+def test_deadlines_are_after_awareness_and_in_stage_order(aware: datetime, regime: str) -> None:
+    stages = deadlines(get_regime(CFG, regime), aware)
+    dues = [d for _, d in stages]
+    assert all(d > aware for d in dues)
+    assert dues == sorted(dues)
+
+
+@given(start=instants, months=st.integers(min_value=0, max_value=36))
+def test_add_months_keeps_time_and_never_overshoots_the_month(start: datetime, months: int) -> None:
+    out = add_months(start, months)
+    assert (out.year * 12 + out.month) - (start.year * 12 + start.month) == months
+    assert out.time() == start.time() and out.day <= start.day
+
+
+@given(start=instants, hours=st.integers(min_value=1, max_value=24 * 40),
+       points=st.lists(st.sampled_from(["10%", "50%", "90%", "1h", "4h", "24h", "3d"]), max_size=5))
+def test_reminders_fall_strictly_inside_the_window(start: datetime, hours: int, points: list[str]) -> None:
+    end = start + timedelta(hours=hours)
+    times = [t for _, t in reminder_times(points, start, end)]
+    assert all(start < t < end for t in times) and times == sorted(times) and len(set(times)) == len(times)

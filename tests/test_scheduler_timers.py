@@ -234,3 +234,19 @@ def test_start_runs_due_timers_in_the_background_and_close_stops(bots) -> None:
     assert done.wait(10)
     t.close()
     assert not t.running
+
+
+def test_cli_lists_pending_timers(tmp_path, monkeypatch, clock: ManualClock) -> None:
+    from typer.testing import CliRunner
+
+    from bot.cli import cli
+
+    url = f"sqlite:///{tmp_path}/cli.db"
+    bot = make_bot(url, clock)
+    bot.ctx.services["timers"].at("inc-4:status-reminder", clock.now(), "status_reminder", incident_id=4)
+    bot.close()
+    monkeypatch.setenv("DATABASE_URL", url)
+    result = CliRunner().invoke(cli, ["scheduler", "list", "inc-4:"])
+    assert result.exit_code == 0, result.output
+    assert "2026-01-05T09:00:00+00:00  inc-4:status-reminder  status_reminder" in result.output
+    assert "1 pending timer(s)" in result.output

@@ -75,6 +75,7 @@ class DurableTimers:
         self._scheduler = BackgroundScheduler(timezone=UTC)  # never started: jobs need a scheduler to belong to
         self.store = SQLAlchemyJobStore(engine=self.engine, tablename=JOBS_TABLE)
         self._store_started = False
+        self._start_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.lease = Lease(self.engine)
@@ -85,10 +86,13 @@ class DurableTimers:
     def _ensure_store(self) -> None:
         if self._store_started:
             return
-        self.store.start(self._scheduler, "default")  # CREATE TABLE IF NOT EXISTS (migrations create it too)
-        if self._own_engine:  # a separate job database needs the ledger next to the jobs
-            SchedulerRun.__table__.create(self.engine, checkfirst=True)  # type: ignore[attr-defined]
-        self._store_started = True
+        with self._start_lock:  # listener threads and the loop may all arrive first
+            if self._store_started:
+                return
+            self.store.start(self._scheduler, "default")  # CREATE TABLE IF NOT EXISTS (migrations create it)
+            if self._own_engine:  # a separate job database needs the ledger next to the jobs
+                SchedulerRun.__table__.create(self.engine, checkfirst=True)  # type: ignore[attr-defined]
+            self._store_started = True
 
     def register(self, job: str, fn: Callable[..., Any]) -> None:
         self._jobs[job] = fn
