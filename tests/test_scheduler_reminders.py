@@ -190,3 +190,31 @@ def test_reminder_for_a_vanished_incident_is_dropped(harness: Harness, clock) ->
     t.at("inc-99:status-reminder", clock.now(), "status_reminder", incident_id=99)
     assert t.run_due() == 1
     assert t.pending() == []
+
+
+def test_slack_failure_on_a_reminder_is_recorded_and_reminders_continue(harness: Harness, clock) -> None:
+    h = harness
+    ch = open_incident(h, 1)
+    clock.advance(minutes=5)
+    h.ctx.services["timers"].run_due()  # the page
+    clock.advance(minutes=25)
+    h.fake.fail_next("chat.postMessage", "channel_not_found")
+    h.ctx.services["timers"].run_due()
+    assert reminders(h, ch) == []
+    assert "slack_error" in kinds(h) and "reminder_posted" in kinds(h)
+    clock.advance(minutes=30)
+    h.ctx.services["timers"].run_due()
+    assert len(reminders(h, ch)) == 1
+
+
+def test_serve_starts_the_scheduler_only_in_embedded_mode(tmp_path, clock) -> None:
+    from bot.runtime import start_bot
+    from bot.settings import Settings
+
+    for mode, running in (("embedded", True), ("dedicated", False)):
+        bot = start_bot(Settings(database_url=f"sqlite:///{tmp_path}/{mode}.db", scheduler_mode=mode,
+                                 slack_api_url="http://127.0.0.1:9/"))
+        try:
+            assert bot.ctx.services["timers"].running is running
+        finally:
+            bot.close()
