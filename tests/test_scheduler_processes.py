@@ -16,9 +16,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from bot.app import build
 from bot.clock import SystemClock
+from bot.db import make_engine
 from bot.settings import Settings
 from tests.conftest import pg_schema_url, pg_unavailable
 
@@ -86,12 +88,24 @@ def test_sigkill_then_restart_fires_every_timer_exactly_once(backend: str, tmp_p
         wait_for(lambda: Path(str(out) + ".ready").exists(), 20, "the first worker")
         keys, t0 = schedule(url, 12, first_in=1.0)
         wait_for(lambda: len(lines(out)) >= 4, 20, "the first four timers")
-        # Kill in the middle of the next gap between two timers: the worker is idle, between firings.
-        j = max(3, int((time.time() - t0) / STEP))
-        while t0 + STEP * j + STEP / 2 < time.time() + 0.03:
-            j += 1
-        time.sleep(t0 + STEP * j + STEP / 2 - time.time())
-        kill(first)
+        # Kill while the worker is idle between two firings: every due timer has run and its ledger row is
+        # finished, and the next one is at least 100 ms away. (A kill in the middle of a job is the
+        # at-least-once case covered by test_interrupted_firing_is_requeued_once_by_the_next_scheduler.)
+        ledger = make_engine(url)
+        deadline = time.monotonic() + 20
+        while True:
+            assert time.monotonic() < deadline, "no idle moment to kill the worker in"
+            now = time.time()
+            due = sum(1 for i in range(len(keys)) if t0 + STEP * i <= now)
+            with ledger.connect() as conn:
+                finished, open_runs = conn.execute(text(
+                    "SELECT count(finished_at), count(*) - count(finished_at) FROM scheduler_run")).one()
+            if (4 <= due < len(keys) - 2 and finished == due and open_runs == 0 and len(lines(out)) == due
+                    and t0 + STEP * due - time.time() > 0.1):
+                kill(first)
+                break
+            time.sleep(0.01)
+        ledger.dispose()
         before = len(lines(out))
         assert 4 <= before < len(keys)
         # Down long enough for two timers to come due while nobody runs: they fire once at start (coalesce).
