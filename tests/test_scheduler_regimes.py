@@ -122,7 +122,8 @@ def test_gdpr_clock_summary_reminders_and_done(db_harness: Harness, clock) -> No
     t = h.ctx.services["timers"]
 
     def report_reminders() -> list[str]:
-        return [x for x in h.fake.texts(ch) if ":alarm_clock:" in x]
+        # Report-clock reminders only (runbook nudges also carry :alarm_clock:).
+        return [x for x in h.fake.texts(ch) if ":alarm_clock:" in x and "report-clock" in x]
 
     clock.advance(hours=34)  # 36h after awareness = 50%
     t.run_due()
@@ -148,7 +149,7 @@ def test_deadline_passed_notice(harness: Harness, clock) -> None:
     h.command("report-clock eu-ai-act-art73 widespread", channel=ch)
     clock.advance(days=2)
     h.ctx.services["timers"].run_due()
-    texts = [x for x in h.fake.texts(ch) if ":alarm_clock:" in x]
+    texts = [x for x in h.fake.texts(ch) if ":alarm_clock:" in x and "report-clock" in x]
     assert len(texts) == 1 and "deadline (report to the market surveillance authority) for INC-1 passed" in texts[0]
     assert "due 2026-01-07 09:00:00 UTC — :red_circle: OVERDUE" in h.summary(1)
 
