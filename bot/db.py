@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
@@ -83,6 +84,7 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = normalize_url(url)
         self.engine = make_engine(self.url, pool_size=pool_size)
+        self._local = threading.local()
 
     @property
     def dialect(self) -> str:
@@ -90,15 +92,45 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
+        """A session that commits on success and rolls back on error.
+
+        Work registered with `after_commit` while a session is open on this thread runs after the
+        outermost session commits, and is dropped if it rolls back.
+        """
+        depth = getattr(self._local, "depth", 0)
+        if depth == 0:
+            self._local.after = []
+        self._local.depth = depth + 1
         session = Session(self.engine, expire_on_commit=False)
         try:
             yield session
             session.commit()
         except BaseException:
             session.rollback()
+            if depth == 0:
+                self._local.after = []
             raise
         finally:
             session.close()
+            self._local.depth = depth
+        if depth == 0:
+            callbacks, self._local.after = self._local.after, []
+            for callback in callbacks:
+                callback()
+
+    def in_session(self) -> bool:
+        return getattr(self._local, "depth", 0) > 0
+
+    def after_commit(self, callback: Callable[[], object]) -> None:
+        """Run `callback` now, or, inside a session on this thread, once that session has committed.
+
+        Writes to other stores (the scheduler's job table) must not happen while this thread's session
+        holds SQLite's write lock, and must not happen at all if the session's work is rolled back.
+        """
+        if self.in_session():
+            self._local.after.append(callback)
+        else:
+            callback()
 
     def create_all(self) -> None:
         """Create tables straight from the models (tests); deployments use `firebreak db upgrade`."""

@@ -81,3 +81,23 @@ def test_migrations_build_exactly_the_models(db_url: str) -> None:
     assert diff == [], diff
     upgrade(db.engine)  # idempotent
     db.dispose()
+
+
+def test_timers_set_inside_a_session_follow_its_commit_or_rollback(db_harness) -> None:
+    """Timer writes inside a session wait for its commit (no SQLite lock-up) and vanish with a rollback."""
+    h = db_harness
+    timers = h.ctx.services["timers"]
+    timers.register("test_job", lambda ctx, **kw: None)
+    when = h.ctx.clock.now()
+    with pytest.raises(RuntimeError), h.ctx.db.session():
+        timers.at("inc-9:test:rolled-back", when, "test_job")
+        raise RuntimeError("the command failed")
+    assert timers.pending("inc-9:") == []
+    with h.ctx.db.session() as s:
+        timers.at("inc-9:test:committed", when, "test_job", n=1)
+        s.exec(select(Incident)).all()
+        assert h.ctx.db.in_session()
+    assert [t.key for t in timers.pending("inc-9:")] == ["inc-9:test:committed"]
+    with h.ctx.db.session():
+        timers.cancel_prefix("inc-9:")
+    assert timers.pending("inc-9:") == []

@@ -1,4 +1,4 @@
-"""The durable timers service: the MemoryTimers contract on a persistent store, on SQLite and PostgreSQL."""
+"""The durable timers service: the timers contract on a persistent store, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

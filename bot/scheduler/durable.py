@@ -64,7 +64,7 @@ def fire(key: str, job: str, kwargs: dict[str, Any]) -> None:
 
 
 class DurableTimers:
-    """Same interface as `bot.timers.MemoryTimers`, persistent and safe across processes."""
+    """The `bot.timers.Timers` contract on a persistent store, safe across processes."""
 
     def __init__(self, ctx: AppContext, *, database_url: str | None = None, owner: str | None = None) -> None:
         self.ctx = ctx
@@ -107,8 +107,10 @@ class DurableTimers:
             payload = json.loads(json.dumps(kwargs))
         except (TypeError, ValueError) as exc:
             raise TypeError(f"timer {key!r}: kwargs must be JSON-serialisable ({exc})") from exc
+        self.ctx.db.after_commit(lambda: self._store_at(key, when.astimezone(UTC), job, payload))
+
+    def _store_at(self, key: str, when: datetime, job: str, payload: dict[str, Any]) -> None:
         self._ensure_store()
-        when = when.astimezone(UTC)
         stored = Job(self._scheduler, id=key, name=job, func=JOB_FUNC, args=(),
                      kwargs={"key": key, "job": job, "kwargs": payload}, trigger=DateTrigger(when, timezone=UTC),
                      executor="default", misfire_grace_time=None, coalesce=True, max_instances=1,
@@ -122,15 +124,16 @@ class DurableTimers:
                 self.store.update_job(stored)
 
     def cancel(self, key: str) -> None:
-        self._ensure_store()
-        with self.engine.begin() as conn:
-            conn.execute(apscheduler_jobs.delete().where(apscheduler_jobs.c.id == key))
+        self.ctx.db.after_commit(lambda: self._delete(apscheduler_jobs.c.id == key))
 
     def cancel_prefix(self, prefix: str) -> None:
-        self._ensure_store()
         escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        self.ctx.db.after_commit(lambda: self._delete(apscheduler_jobs.c.id.like(escaped + "%", escape="\\")))
+
+    def _delete(self, condition: Any) -> None:
+        self._ensure_store()
         with self.engine.begin() as conn:
-            conn.execute(apscheduler_jobs.delete().where(apscheduler_jobs.c.id.like(escaped + "%", escape="\\")))
+            conn.execute(apscheduler_jobs.delete().where(condition))
 
     def pending(self, prefix: str = "") -> list[Timer]:
         self._ensure_store()
