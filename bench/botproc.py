@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -102,6 +103,33 @@ class BotProcess:
             if name in ("VmRSS", "VmHWM"):
                 out["rss_mb" if name == "VmRSS" else "peak_rss_mb"] = round(int(value.split()[0]) / 1024, 1)
         return out
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the bot has used so far."""
+        assert self.proc is not None
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    @contextlib.contextmanager
+    def profiled(self, out: Path | None, *, idle: bool = False) -> Iterator[None]:
+        """Sample the bot with py-spy (collapsed stacks to `out`) for the duration of the block; no-op if None."""
+        if out is None or self.proc is None:
+            yield
+            return
+        spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+        cmd = [spy, "record", "-p", str(self.proc.pid), "-o", str(out), "--format", "raw", "-r", "200", "-t"]
+        if idle:
+            cmd.append("--idle")
+        prof = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)  # let it attach
+        try:
+            yield
+        finally:
+            prof.send_signal(signal.SIGINT)
+            try:
+                prof.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                prof.kill()
 
     def log_tail(self, lines: int = 20) -> str:
         try:

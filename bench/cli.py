@@ -41,8 +41,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--burst-deadline", type=float, default=180.0, help="burst stops sending after this (s)")
     p.add_argument("--json", default="bench/results/latest.json",
                    help="where to write the results (default bench/results/latest.json, git-ignored)")
+    p.add_argument("--profile", metavar="DIR", type=Path, default=None,
+                   help="sample the bot with py-spy during the burst; collapsed stacks go to DIR")
+    p.add_argument("--bot-env", action="append", default=[], metavar="NAME=VALUE",
+                   help="extra environment for the bot (repeatable), e.g. FIREBREAK_WORKER_THREADS=16")
     p.add_argument("--keep", action="store_true", help="keep the work directory (bot log, SQLite file)")
     args = p.parse_args(argv)
+    for item in args.bot_env:
+        if "=" not in item or not item.split("=", 1)[0]:
+            p.error(f"--bot-env takes NAME=VALUE, not {item!r}")
     if min(args.requests, args.responders, args.per_responder, args.burst_incidents, args.list_incidents) < 1:
         p.error("counts must be at least 1")
     return args
@@ -57,7 +64,8 @@ def discover_commands(run: Run) -> set[str]:
     return set(HELP_LINE.findall(run.answer(req.key)))
 
 
-def run_db(db: str, names: list[str], options: Options, keep: bool) -> dict[str, Any]:
+def run_db(db: str, names: list[str], options: Options, keep: bool,
+           bot_env: dict[str, str] | None = None) -> dict[str, Any]:
     results: dict[str, Any] = {}
     with workdir(keep) as wd, database(db, wd) as url:
         fake = TimedFakeSlack(token="xoxb-bench-" + secrets.token_hex(8)).start()
@@ -65,7 +73,7 @@ def run_db(db: str, names: list[str], options: Options, keep: bool) -> dict[str,
         announce = fake.add_channel("ai-incidents", channel_id="C0ANNOUNCE")
         secret = secrets.token_hex(16)
         bot = BotProcess(database_url=url, slack_api_url=fake.url, bot_token=fake.token, signing_secret=secret,
-                         announce_channel=announce, workdir=wd)
+                         announce_channel=announce, workdir=wd, extra_env=bot_env)
         try:
             bot.start()
             run = Run(db=db, database_url=url, options=options, fake=fake, bot=bot,
@@ -110,15 +118,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     options = Options(requests=args.requests, responders=args.responders, per_responder=args.per_responder,
                       burst_incidents=args.burst_incidents, list_incidents=args.list_incidents,
-                      settle=args.settle, timeout=args.timeout, burst_deadline=args.burst_deadline)
+                      settle=args.settle, timeout=args.timeout, burst_deadline=args.burst_deadline,
+                      profile_dir=args.profile)
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
+    bot_env = dict(item.split("=", 1) for item in args.bot_env)
     out: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
                     "load_avg_at_start": list(os.getloadavg())},
-        "options": vars(options), "results": {}, "targets": {},
+        "bot_env": bot_env, "options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(options).items()}, "results": {}, "targets": {},
     }
     for db in dbs:
-        out["results"][db] = run_db(db, names, options, args.keep)
+        out["results"][db] = run_db(db, names, options, args.keep, bot_env)
         out["targets"][db] = evaluate(out["results"][db])
         print("\n".join(report.latency_table(db, out["results"][db])), flush=True)
     out["machine"]["load_avg_at_end"] = list(os.getloadavg())

@@ -43,7 +43,9 @@ def latency_table(db: str, results: dict[str, Any]) -> list[str]:
             f"ack {_ms(b['ack'])} ms; answer {_ms(b['reply'])} ms; acks > 3 s: {b['acks_over_3s']}; "
             f"{b['ack_throughput_per_s']} acks/s, {b['handled_per_s']} handled/s; http errors {b['http_errors']}, "
             f"unanswered {b['unanswered']}, failed answers {b['failed_answers']}; "
-            f"RSS after {b['after'].get('rss_mb')} MB (peak {b['after'].get('peak_rss_mb')} MB)")
+            f"RSS after {b['after'].get('rss_mb')} MB (peak {b['after'].get('peak_rss_mb')} MB); "
+            f"bot CPU {b['bot_cpu_s']} s ({b['bot_cpu_ms_per_command']} ms/command), "
+            f"bench+fake Slack CPU {b['fake_slack_cpu_s']} s")
     elif "skipped" in b or "failed" in b:
         lines.append(f"burst: {b.get('skipped') or 'FAILED: ' + str(b.get('failed'))}")
     return lines

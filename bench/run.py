@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from bench.botproc import BotProcess
@@ -32,6 +33,7 @@ class Options:
     settle: float = 0.05
     timeout: float = 10.0
     burst_deadline: float = 180.0
+    profile_dir: Path | None = None  # py-spy the bot during the burst (collapsed stacks per database)
 
 
 @dataclass

@@ -180,12 +180,16 @@ def burst(run: Run) -> dict[str, Any]:
     incs = run.ensure_incidents(o.burst_incidents)
     run.ensure_ic(incs)
     plans = burst_plan(run, incs)
-    records = run_in_process(run.bot.events_url, plans, deadline_s=o.burst_deadline, timeout=o.timeout)
-    acked = [r for r in records if r[2] == 200]
-    deadline = time.time() + 60
-    while time.time() < deadline and any(r[0] not in run.fake.reply_at for r in acked):
-        time.sleep(0.05)
-    run.settle()
+    prof = o.profile_dir / f"burst-{run.db}.txt" if o.profile_dir else None
+    cpu0, bench_cpu0 = run.bot.cpu_seconds(), time.process_time()
+    with run.bot.profiled(prof):
+        records = run_in_process(run.bot.events_url, plans, deadline_s=o.burst_deadline, timeout=o.timeout)
+        acked = [r for r in records if r[2] == 200]
+        deadline = time.time() + 60
+        while time.time() < deadline and any(r[0] not in run.fake.reply_at for r in acked):
+            time.sleep(0.05)
+        run.settle()
+    bot_cpu, bench_cpu = run.bot.cpu_seconds() - cpu0, time.process_time() - bench_cpu0
     acks = [(r[4] - r[3]) * 1000 for r in acked]
     replies = [(run.fake.reply_at[r[0]] - r[3]) * 1000 for r in acked if r[0] in run.fake.reply_at]
     first = min((r[3] for r in acked), default=0.0)
@@ -202,6 +206,8 @@ def burst(run: Run) -> dict[str, Any]:
         "ack_throughput_per_s": round(len(acked) / (last_ack - first), 1) if last_ack > first else None,
         "handled_per_s": round(len(replies) / (last_reply - first), 1) if last_reply > first else None,
         "after": run.bot.memory_mb(),
+        "bot_cpu_s": round(bot_cpu, 2), "bot_cpu_ms_per_command": round(bot_cpu * 1000 / max(1, len(acked)), 2),
+        "fake_slack_cpu_s": round(bench_cpu, 2),
     }
     if failed_answers:
         out["first_failed_answers"] = [a.splitlines()[0][:160] for a in failed_answers[:3]]
