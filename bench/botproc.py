@@ -112,12 +112,16 @@ class BotProcess:
 
     @contextlib.contextmanager
     def profiled(self, out: Path | None, *, idle: bool = False) -> Iterator[None]:
-        """Sample the bot with py-spy (collapsed stacks to `out`) for the duration of the block; no-op if None."""
+        """Sample the bot with py-spy for the duration of the block; no-op if `out` is None.
+
+        Only the thread holding the GIL is sampled (`--gil`), so the collapsed stacks written to `out`
+        show where the bot's Python CPU time goes, not where its threads wait.
+        """
         if out is None or self.proc is None:
             yield
             return
         spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-        cmd = [spy, "record", "-p", str(self.proc.pid), "-o", str(out), "--format", "raw", "-r", "200", "-t"]
+        cmd = [spy, "record", "-p", str(self.proc.pid), "-o", str(out), "--format", "raw", "-r", "200", "--gil"]
         if idle:
             cmd.append("--idle")
         prof = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
