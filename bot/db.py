@@ -81,7 +81,9 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
 class Database:
     """Owns the engine; hands out sessions that commit on success and roll back on error."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 20) -> None:
+        # Up to 16 HTTP threads (retry de-duplication) and 8 work threads hold sessions at once; a pool
+        # smaller than that closes and reopens PostgreSQL connections all through a burst.
         self.url = normalize_url(url)
         self.engine = make_engine(self.url, pool_size=pool_size)
         # SQLite has one writer at a time and every transaction here takes the write lock (BEGIN IMMEDIATE).
