@@ -41,6 +41,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--burst-deadline", type=float, default=180.0, help="burst stops sending after this (s)")
     p.add_argument("--json", default="bench/results/latest.json",
                    help="where to write the results (default bench/results/latest.json, git-ignored)")
+    p.add_argument("--markdown", metavar="PATH", type=Path, default=None,
+                   help="also write the tables as Markdown (as in docs/performance.md)")
     p.add_argument("--profile", metavar="DIR", type=Path, default=None,
                    help="sample the bot with py-spy during the burst; collapsed stacks go to DIR")
     p.add_argument("--bot-env", action="append", default=[], metavar="NAME=VALUE",
@@ -138,4 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
     print(f"\nresults written to {args.json}")
+    if args.markdown:
+        args.markdown.write_text(report.markdown(out))
+        print(f"markdown written to {args.markdown}")
     return 0

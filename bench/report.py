@@ -68,3 +68,31 @@ def targets_table(targets: dict[str, list[dict[str, Any]]]) -> list[str]:
 
 def describe() -> list[str]:
     return [f"{s.name:<22}{s.title}" for s in SCENARIOS.values()]
+
+
+def markdown(data: dict[str, Any]) -> str:
+    """Targets and latencies as Markdown tables (for docs/performance.md)."""
+    dbs = list(data["results"])
+    out = ["| target | limit | " + " | ".join(dbs) + " |", "|---|---|" + "---|" * len(dbs)]
+    if dbs:
+        for i, row in enumerate(data["targets"][dbs[0]]):
+            cells = []
+            for db in dbs:
+                t = data["targets"][db][i]
+                cells.append("n/a (not built yet)" if t["measured"] is None
+                             else f"{t['measured']} {t['unit']} — {t['verdict']}".replace(" —", " —"))
+            sign = "<" if row["limit"] else "="
+            out.append(f"| {row['target']} | {sign} {row['limit']} {row['unit']} | " + " | ".join(cells) + " |")
+    out += ["", "| scenario | db | n | ack p50 / p90 / p99 / max (ms) | completion p50 / p90 / p99 / max (ms) |",
+            "|---|---|---|---|---|"]
+    for name in SCENARIOS:
+        for db in dbs:
+            res = data["results"][db].get(name) or {}
+            if "ack" in res and name != "burst":
+                out.append(f"| {name} | {db} | {res['ack']['n']} | {_ms(res['ack'])} | {_ms(res.get('completion'))} |")
+    for db in dbs:
+        b = data["results"][db].get("burst") or {}
+        if "ack" in b:
+            out.append(f"| burst (answer = sent → reply) | {db} | {b['ack']['n']} | {_ms(b['ack'])} | "
+                       f"{_ms(b['reply'])} |")
+    return "\n".join(out) + "\n"
