@@ -37,6 +37,15 @@ FEATURES = [
     "bot.commands.close",
     "bot.commands.listing",
     "bot.commands.reactions",
+    "bot.commands.repro",
+    "bot.commands.probe",
+    "bot.commands.tabletop",
+    "bot.commands.postmortem",
+    "bot.commands.actions",
+    "bot.commands.metrics",
+    "bot.home",
+    "bot.commands.contain",
+    "bot.commands.runbook",
 ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
@@ -9,7 +10,11 @@ from pathlib import Path
 
 import typer
 
+from bot.containment.cli import levers_cli
 from bot.errors import ConfigError
+from bot.evidence.cli import evidence_cli
+from bot.runbooks.cli import runbooks_cli
+from bot.tabletop.cli import scenarios_cli, tabletop_cli
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="firebreak: AI-safety incident response in Slack.")
@@ -17,6 +22,13 @@ db_cli = typer.Typer(no_args_is_help=True, help="Database migrations.")
 config_cli = typer.Typer(no_args_is_help=True, help="Validate configuration files.")
 cli.add_typer(db_cli, name="db")
 cli.add_typer(config_cli, name="config")
+cli.add_typer(evidence_cli, name="evidence")
+cli.add_typer(tabletop_cli, name="tabletop")
+cli.add_typer(scenarios_cli, name="scenarios")
+cli.command("postmortem")(importlib.import_module("bot.postmortem.cli").postmortem)
+cli.command("metrics")(importlib.import_module("bot.metrics.cli").metrics)
+cli.add_typer(levers_cli, name="levers")
+cli.add_typer(runbooks_cli, name="runbooks")
 
 
 def _settings():

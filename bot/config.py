@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.errors import ConfigError
+from bot.evidence.settings import EvidenceConfig
 
 SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
 SLACK_USERGROUP = re.compile(r"^S[A-Z0-9]{2,}$")
@@ -60,6 +61,8 @@ class Config(BaseModel):
     escalation: list[EscalationRule] = Field(default_factory=list)
     # Channels (ids or fnmatch name patterns) that are tabletop sandboxes.
     sandbox_channels: list[str] = Field(default_factory=list)
+    # Model endpoints for probes, the moderation endpoint and the judges (bot/evidence, docs/evidence.md).
+    evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
 
     def expand(self, names: list[str]) -> tuple[set[str], set[str]]:
         """Resolve group names into (user ids, user-group ids)."""

@@ -115,8 +115,9 @@ class Database:
 
     def create_all(self) -> None:
         """Create tables straight from the models (tests); deployments use `firebreak db upgrade`."""
-        import bot.models  # noqa: F401  (registers every table)
         from sqlmodel import SQLModel
+
+        import bot.models  # noqa: F401  (registers every table)
 
         SQLModel.metadata.create_all(self.engine)
 

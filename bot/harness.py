@@ -15,7 +15,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from pydantic import SecretStr
-from slack_bolt.request import BoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.signature import SignatureVerifier
 
@@ -23,6 +22,7 @@ from bot.app import Bot, build
 from bot.clock import Clock
 from bot.fakes.slack_api import BOT_USER, Call, FakeSlack
 from bot.settings import Settings
+from bot.slack.request import SlackRequest
 
 TEAM = "T0FIREBRK"
 APP_ID = "A0FIREBRK"
@@ -126,7 +126,7 @@ class Harness:
     def dispatch(self, body: str, content_type: str, *, wait: bool = True, headers: dict[str, str] | None = None,
                  response_key: str | None = None) -> Reply:
         start = len(self.fake.calls)
-        resp = self.bot.app.dispatch(BoltRequest(body=body, headers=headers or self.sign(body, content_type)))
+        resp = self.bot.app.dispatch(SlackRequest(body=body, headers=headers or self.sign(body, content_type)))
         if wait:
             self.wait()
         with self.fake.lock:

@@ -8,15 +8,14 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from slack_bolt.adapter.wsgi import SlackRequestHandler
-
 from bot.app import Bot
+from bot.slack.request import WsgiHandler
 
 log = logging.getLogger(__name__)
 
 
 def make_wsgi(bot: Bot, is_ready: Callable[[], bool]) -> Callable[..., Iterable[bytes]]:
-    slack = SlackRequestHandler(bot.app)
+    slack = WsgiHandler(bot.app)
 
     def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")

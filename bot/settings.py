@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr
@@ -32,8 +34,44 @@ class Settings(BaseSettings):
     config_file: Path | None = Field(None, validation_alias=_env("FIREBREAK_CONFIG"))
     severity_rules_file: Path | None = Field(None, validation_alias=_env("FIREBREAK_SEVERITY_RULES"))
     slack_timeout_seconds: float = Field(10.0, validation_alias=_env("FIREBREAK_SLACK_TIMEOUT"))
+    # An organization's own tabletop scenarios (added to the shipped ones; same key replaces).
+    scenarios_dir: Path | None = Field(None, validation_alias=_env("FIREBREAK_SCENARIOS_DIR"))
+    # An organization's own runbooks (YAML), added to the shipped ones; a runbook with a shipped key replaces it.
+    runbooks_dir: Path | None = Field(None, validation_alias=_env("FIREBREAK_RUNBOOKS_DIR"))
     worker_threads: int = Field(8, validation_alias=_env("FIREBREAK_WORKER_THREADS"))
+    # An organization's own postmortem templates (postmortem.md.j2, regulator_summary.md.j2).
+    templates_dir: Path | None = Field(None, validation_alias=_env("FIREBREAK_TEMPLATES_DIR"))
+
+    # Containment levers (issue 4).
+    levers_file: Path | None = Field(None, validation_alias=_env("FIREBREAK_LEVERS_FILE"))
+    levers_dry_run: bool = Field(False, validation_alias=_env("FIREBREAK_LEVERS_DRY_RUN"))
+    lever_retry_budget_seconds: float = Field(60.0, gt=0, le=60, validation_alias=_env("FIREBREAK_LEVER_RETRY_BUDGET"))
+    lever_http_timeout_seconds: float = Field(10.0, gt=0, validation_alias=_env("FIREBREAK_LEVER_HTTP_TIMEOUT"))
+    lever_verify_timeout_seconds: float = Field(30.0, gt=0, validation_alias=_env("FIREBREAK_LEVER_VERIFY_TIMEOUT"))
+    launchdarkly_api_token: SecretStr | None = Field(None, validation_alias=_env("LAUNCHDARKLY_API_TOKEN"))
+    launchdarkly_api_url: str = Field("https://app.launchdarkly.com", validation_alias=_env("LAUNCHDARKLY_API_URL"))
+    launchdarkly_base_uri: str = Field("https://sdk.launchdarkly.com", validation_alias=_env("LAUNCHDARKLY_BASE_URI"))
+    launchdarkly_stream_uri: str = Field("https://stream.launchdarkly.com",
+                                         validation_alias=_env("LAUNCHDARKLY_STREAM_URI"))
+    launchdarkly_events_uri: str = Field("https://events.launchdarkly.com",
+                                         validation_alias=_env("LAUNCHDARKLY_EVENTS_URI"))
+    # SDK keys by environment key; tests and the console set them here, deployments use
+    # LAUNCHDARKLY_SDK_KEY_<ENVIRONMENT> (read by `launchdarkly_sdk_key`).
+    launchdarkly_sdk_keys: dict[str, SecretStr] = Field(default_factory=dict,
+                                                        validation_alias=_env("FIREBREAK_LAUNCHDARKLY_SDK_KEYS"))
+
+    def launchdarkly_sdk_key(self, environment: str) -> SecretStr | None:
+        """The SDK key for a LaunchDarkly environment: LAUNCHDARKLY_SDK_KEY_PRODUCTION for `production`."""
+        if environment in self.launchdarkly_sdk_keys:
+            return self.launchdarkly_sdk_keys[environment]
+        value = os.environ.get(sdk_key_variable(environment))
+        return SecretStr(value) if value else None
 
     def api_url(self) -> str:
         url = self.slack_api_url
         return url if url.endswith("/") else url + "/"
+
+
+def sdk_key_variable(environment: str) -> str:
+    """`production` -> LAUNCHDARKLY_SDK_KEY_PRODUCTION; `eu-west` -> LAUNCHDARKLY_SDK_KEY_EU_WEST."""
+    return "LAUNCHDARKLY_SDK_KEY_" + re.sub(r"[^A-Z0-9]+", "_", environment.upper()).strip("_")

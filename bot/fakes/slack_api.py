@@ -159,7 +159,8 @@ class FakeSlack:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-slack", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="fake-slack", daemon=True)
         self._thread.start()
         return self
 
@@ -172,17 +173,17 @@ class FakeSlack:
     # ----- request handling -------------------------------------------------------------------------
     def handle(self, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict[str, str], Any]:
         parsed = urlparse(path)
+        if parsed.path.startswith("/upload/"):  # raw file bytes (binary for images): never parsed as a form
+            file_id = parsed.path.rsplit("/", 1)[-1]
+            with self.lock:
+                if file_id in self.files:
+                    self.files[file_id]["content"] = raw
+            return 200, {}, {"ok": True}
         params = self._params(headers, raw, parsed.query)
         if parsed.path.startswith("/response/"):
             with self.lock:
                 self.calls.append(Call("response_url", params, time.time()))
                 self.responses.append({"key": parsed.path.rsplit("/", 1)[-1], **params})
-            return 200, {}, {"ok": True}
-        if parsed.path.startswith("/upload/"):
-            file_id = parsed.path.rsplit("/", 1)[-1]
-            with self.lock:
-                if file_id in self.files:
-                    self.files[file_id]["content"] = raw
             return 200, {}, {"ok": True}
         method = parsed.path.removeprefix("/api/")
         with self.lock:

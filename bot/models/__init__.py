@@ -3,6 +3,11 @@
 Each concept keeps its tables in its own module; add the module's import here.
 """
 
+from bot.models.containment import ContainmentAction  # noqa: F401
+from bot.models.evidence import ProbeResult, ProbeRun, ReproCase  # noqa: F401
 from bot.models.incident import Incident, RoleAssignment  # noqa: F401
+from bot.models.postmortem import ActionItem  # noqa: F401
 from bot.models.requests import ProcessedRequest  # noqa: F401
+from bot.models.runbook import RunbookAttachment, RunbookChecklist, RunbookStep  # noqa: F401
+from bot.models.tabletop import ExerciseRun, InjectDelivery, Scorecard  # noqa: F401
 from bot.models.timeline import TimelineEvent  # noqa: F401

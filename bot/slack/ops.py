@@ -17,6 +17,8 @@ from bot.models.timeline import BOT_ACTOR
 log = logging.getLogger(__name__)
 
 MAX_CHANNEL_NAME = 80
+# Answers that mean "it is already as you want it": not failures worth recording.
+ALREADY_DONE = {"already_in_channel", "already_pinned", "cant_invite_self"}
 _SLUG_BAD = re.compile(r"[^a-z0-9_-]+")
 
 
@@ -46,6 +48,8 @@ def safe_call(ctx: AppContext, incident_id: int | None, what: str, fn: Callable[
         return fn(**kwargs)
     except (SlackApiError, SlackClientError, OSError) as err:
         error = slack_error_text(err)
+        if error in ALREADY_DONE:
+            return None
         log.warning("Slack %s failed for INC-%s: %s", what, incident_id, error)
         if incident_id is not None:
             with ctx.db.session() as session:

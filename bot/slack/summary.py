@@ -42,7 +42,7 @@ def status_fields(ctx: AppContext, incident: Incident, roles: dict[str, str]) ->
         f"*Severity*\n{SEV_EMOJI[incident.severity]} {incident.sev}",
         f"*Status*\n{STATUS_LABEL[incident.status]}",
         f"*Category*\n{category}",
-        f"*Roles*\n" + ("\n".join(role_lines) if role_lines else "No IC yet — `/incident ic @someone`"),
+        "*Roles*\n" + ("\n".join(role_lines) if role_lines else "No IC yet — `/incident ic @someone`"),
         "*Times (UTC)*\n"
         f"Detected {render.when(times.detected)}\nOpened {render.when(times.opened)}\n"
         f"Acknowledged {render.when(times.acknowledged)}\nContained {render.when(times.contained)}\n"

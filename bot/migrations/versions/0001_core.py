@@ -4,11 +4,11 @@ Revision ID: 0001_core
 Revises: 
 Create Date: 2026-11-24 06:31:12.936390
 """
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import bot.db
+from alembic import op
 
+import bot.db
 
 revision = '0001_core'
 down_revision = None

@@ -1,0 +1,46 @@
+"""Reading containment actions: the current pull of a lever, an incident's pulls, labels, postmortem shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session, select
+
+from bot.models import ContainmentAction
+from bot.models.containment import APPLIED, DRY_RUN, FAILED, NOT_EFFECTIVE, REQUESTED, VERIFIED
+
+
+def action_dict(a: ContainmentAction) -> dict[str, Any]:
+    """The postmortem shape (bot/postmortem_data.py, "containment")."""
+    return {"lever": a.lever, "type": a.type, "target": a.target, "requested_at": a.requested_at,
+            "applied_at": a.applied_at, "verified_at": a.verified_at, "reverted_at": a.reverted_at, "by": a.by,
+            "outcome": a.outcome, "error": a.error, "attempts": a.attempts, "dry_run": a.dry_run}
+
+
+def current_action(session: Session, incident_id: int, lever: str, *, dry_run: bool | None = None
+                   ) -> ContainmentAction | None:
+    query = select(ContainmentAction).where(ContainmentAction.incident_id == incident_id,
+                                            ContainmentAction.lever == lever,
+                                            ContainmentAction.slot.is_not(None))  # type: ignore[union-attr]
+    if dry_run is not None:
+        query = query.where(ContainmentAction.slot == ("dry" if dry_run else "live"))
+    rows = list(session.exec(query.order_by(ContainmentAction.id)))
+    live = [r for r in rows if r.slot == "live"]
+    return (live or rows or [None])[-1]
+
+
+def actions(session: Session, incident_id: int) -> list[ContainmentAction]:
+    return list(session.exec(select(ContainmentAction).where(ContainmentAction.incident_id == incident_id)
+                             .order_by(ContainmentAction.id)))
+
+
+def state_label(a: ContainmentAction | None) -> str:
+    if a is None:
+        return "not pulled"
+    if a.reverted_at:
+        return "reverted"
+    if a.reverted_by and a.slot:
+        return "reverting"
+    return {REQUESTED: "being applied", APPLIED: "applied (not verified)", VERIFIED: "applied and verified",
+            NOT_EFFECTIVE: "applied but NOT effective", FAILED: "failed",
+            DRY_RUN: "dry run recorded"}.get(a.outcome, a.outcome)

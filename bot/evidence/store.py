@@ -1,0 +1,144 @@
+"""Reproduction cases as evidence: validate, hash (SHA-256), timestamp, record on the timeline.
+
+The hash is over a canonical JSON document of the evidence fields plus the incident, the author and the
+time it was added (`canonical`), so anyone with the database can recompute it (`verify`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, select
+
+from bot import timeline
+from bot.clock import Clock, ensure_utc
+from bot.errors import NotFound, UsageError
+from bot.models import Incident
+from bot.models.evidence import ProbeResult, ProbeRun, ReproCase
+
+MAX_CASE_BYTES = 32 * 1024
+TEXT_FIELDS = ("prompt", "harmful_output", "endpoint", "system_prompt_version", "filter_setting", "tool_call",
+               "marker")
+SHORT_LIMITS = {"endpoint": 200, "system_prompt_version": 200, "filter_setting": 500, "marker": 500}
+CHECK_NAMES = ("gateway", "refusal", "marker", "moderation")
+
+
+@dataclass
+class CaseInput:
+    prompt: str
+    harmful_output: str = ""
+    endpoint: str = ""
+    system_prompt_version: str = ""
+    filter_setting: str = ""
+    tool_call: str = ""
+    marker: str = ""
+    checks: list[str] | None = None
+    source: str = "modal"
+    source_permalink: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def size(self) -> int:
+        return sum(len(getattr(self, f).encode("utf-8")) for f in TEXT_FIELDS)
+
+
+class CaseProblems(UsageError):
+    """Bad case input; `problems` maps a field name to what is wrong (for modal errors)."""
+
+    def __init__(self, problems: dict[str, str]) -> None:
+        super().__init__(" ".join(problems.values()))
+        self.problems = problems
+
+
+def validate(case: CaseInput) -> CaseInput:
+    """Strip and check a case; raise CaseProblems naming every problem."""
+    for f in TEXT_FIELDS:
+        setattr(case, f, (getattr(case, f) or "").strip())
+    problems: dict[str, str] = {}
+    if not case.prompt:
+        problems["prompt"] = "The reproducing prompt or conversation is empty; paste what was sent to the model."
+    size = case.size()
+    if size > MAX_CASE_BYTES:
+        problems["prompt"] = (f"The case is {size:,} bytes; the limit is {MAX_CASE_BYTES:,} bytes (32 KB). "
+                              "Attach the full transcript as a file and keep the shortest reproducing part here.")
+    for f, limit in SHORT_LIMITS.items():
+        if len(getattr(case, f)) > limit:
+            problems[f] = f"`{f.replace('_', ' ')}` is {len(getattr(case, f))} characters; keep it under {limit}."
+    if case.marker and case.harmful_output and case.marker not in case.harmful_output:
+        problems["marker"] = "The marker must be a string copied from the harmful output."
+    if case.checks is not None:
+        unknown = [c for c in case.checks if c not in CHECK_NAMES]
+        if unknown:
+            problems["checks"] = f"Unknown check(s) {', '.join(unknown)}; use {', '.join(CHECK_NAMES)}."
+    if problems:
+        raise CaseProblems(problems)
+    return case
+
+
+def canonical(incident_id: int, fields: dict[str, Any], added_at: datetime, added_by: str) -> bytes:
+    doc = {"incident": incident_id, "added_at": ensure_utc(added_at).isoformat(), "added_by": added_by,
+           **{f: fields.get(f) or "" for f in TEXT_FIELDS}, "checks": fields.get("checks")}
+    return json.dumps(doc, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def digest(row: ReproCase) -> str:
+    fields = {f: getattr(row, f) for f in (*TEXT_FIELDS, "checks")}
+    return hashlib.sha256(canonical(row.incident_id, fields, row.added_at, row.added_by)).hexdigest()
+
+
+def add_case(session: Session, clock: Clock, incident: Incident, case: CaseInput, *, actor: str) -> ReproCase:
+    """Validate and store a case, hashed and timestamped, and record `repro_added` on the timeline."""
+    validate(case)
+    assert incident.id is not None
+    now = clock.now()
+    row = ReproCase(incident_id=incident.id, prompt=case.prompt, harmful_output=case.harmful_output,
+                    endpoint=case.endpoint, system_prompt_version=case.system_prompt_version,
+                    filter_setting=case.filter_setting, tool_call=case.tool_call, marker=case.marker,
+                    checks=case.checks, source=case.source, source_permalink=case.source_permalink,
+                    size_bytes=case.size(), added_at=now, added_by=actor, sha256="")
+    row.sha256 = digest(row)
+    session.add(row)
+    session.flush()
+    timeline.record(session, clock, incident.id, "repro_added",
+                    f"Repro case #{row.id} added as evidence (sha256 {row.sha256[:12]}…, {row.size_bytes:,} bytes)",
+                    actor=actor, data={"case_id": row.id, "sha256": row.sha256})
+    return row
+
+
+def cases(session: Session, incident_id: int) -> list[ReproCase]:
+    query = select(ReproCase).where(ReproCase.incident_id == incident_id).order_by(ReproCase.id)
+    return list(session.exec(query))  # type: ignore[arg-type]
+
+
+def get_case(session: Session, case_id: int) -> ReproCase:
+    row = session.get(ReproCase, case_id)
+    if row is None:
+        raise NotFound(f"Repro case #{case_id} does not exist.")
+    return row
+
+
+def verify(session: Session, incident_id: int) -> list[tuple[ReproCase, bool]]:
+    """Recompute every case's hash: (case, matches)."""
+    return [(row, digest(row) == row.sha256) for row in cases(session, incident_id)]
+
+
+def runs(session: Session, incident_id: int) -> list[ProbeRun]:
+    query = select(ProbeRun).where(ProbeRun.incident_id == incident_id).order_by(ProbeRun.id)
+    return list(session.exec(query))  # type: ignore[arg-type]
+
+
+def results(session: Session, run_id: int) -> list[ProbeResult]:
+    query = select(ProbeResult).where(ProbeResult.run_id == run_id).order_by(ProbeResult.case_id, ProbeResult.id)
+    return list(session.exec(query))  # type: ignore[arg-type]
+
+
+def summary_line(row: ReproCase, limit: int = 80) -> str:
+    """A one-line, redacted description of a case for listings and the postmortem."""
+    from bot.evidence.redact import redacted
+
+    first = " ".join(row.prompt.split())
+    text = redacted(first)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,192 @@
+"""MTTD / MTTA / MTTC / MTTR over a period, grouped by severity and category, computed in SQL.
+
+Definitions (seconds): MTTD = opened - detected, MTTA = acknowledged - opened, MTTC = contained - detected,
+MTTR = resolved - detected. For each: how many incidents have the interval (`done`), how many are still
+waiting for its end (`open`, counted, never dropped), the mean, the median and the 90th percentile.
+
+Percentiles interpolate linearly between the two nearest ranks (PostgreSQL's percentile_cont), written
+with window functions so SQLite computes exactly the same numbers. Nothing loads incidents into Python:
+each query returns one row per group.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Float, case, cast, func, select
+from sqlalchemy.sql import ColumnElement
+from sqlmodel import Session
+
+from bot.metrics.sql import seconds_between, week_start
+from bot.models import Incident
+
+# metric -> (end column, start column)
+METRICS: dict[str, tuple[str, str]] = {
+    "mttd": ("opened_at", "detected_at"),
+    "mtta": ("acknowledged_at", "opened_at"),
+    "mttc": ("contained_at", "detected_at"),
+    "mttr": ("resolved_at", "detected_at"),
+}
+LABELS = {"mttd": "MTTD", "mtta": "MTTA", "mttc": "MTTC", "mttr": "MTTR"}
+DEFINITIONS = {
+    "mttd": "opened − detected",
+    "mtta": "acknowledged − opened",
+    "mttc": "contained − detected",
+    "mttr": "resolved − detected",
+}
+
+
+@dataclass(frozen=True)
+class Stat:
+    done: int = 0
+    open: int = 0
+    mean: float | None = None
+    median: float | None = None
+    p90: float | None = None
+
+
+@dataclass
+class Row:
+    severity: int | None  # None: all severities
+    category: str | None  # None: all categories
+    incidents: int = 0
+    stats: dict[str, Stat] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WeekPoint:
+    week: date  # the Monday (UTC) of the week the incidents were opened
+    severity: int
+    contained: int
+    open: int
+    mean: float | None
+    median: float | None
+
+
+@dataclass
+class MetricsReport:
+    since: datetime | None
+    until: datetime | None
+    severity: int | None
+    category: str | None
+    include_exercises: bool
+    overall: Row
+    by_severity: list[Row]
+    by_category: list[Row]  # per (severity, category)
+    weekly_mttc: list[WeekPoint]
+
+    def row(self, severity: int | None = None, category: str | None = None) -> Row | None:
+        if severity is None and category is None:
+            return self.overall
+        rows = self.by_severity if category is None else self.by_category
+        return next((r for r in rows if r.severity == severity and r.category == category), None)
+
+
+def _filters(*, since: datetime | None, until: datetime | None, severity: int | None, category: str | None,
+             include_exercises: bool) -> list[ColumnElement]:
+    where: list[ColumnElement] = []
+    if since is not None:
+        where.append(Incident.opened_at >= since)
+    if until is not None:
+        where.append(Incident.opened_at < until)
+    if severity is not None:
+        where.append(Incident.severity == severity)
+    if category is not None:
+        where.append(Incident.category == category)
+    if not include_exercises:
+        where.append(Incident.is_exercise.is_(False))  # type: ignore[attr-defined]
+    return where
+
+
+def _weight(i: Any, n: Any, num: int, den: int) -> ColumnElement:
+    """The weight of the row at 0-based rank i in the interpolated num/den percentile of n values."""
+    pos = (n - 1) * num  # exact integer position times den
+    lo = pos.op("/")(den)  # integer division on both databases
+    rem = pos.op("%")(den)
+    frac = cast(rem, Float) / float(den)
+    return case(
+        (rem == 0, case((i == lo, 1.0), else_=0.0)),
+        (i == lo, 1.0 - frac),
+        (i == lo + 1, frac),
+        else_=0.0,
+    )
+
+
+def _group_stats(session: Session, where: list[ColumnElement], groups: list[ColumnElement],
+                 metrics: tuple[str, ...] = tuple(METRICS)) -> dict[tuple, Row]:
+    """One query: per group, the incident count and, for each metric, done/open/mean/median/p90.
+
+    Each metric is ranked within (group, whether it has ended), so the ended values are numbered 0..n-1
+    whatever order a database gives NULLs; rows whose interval has not ended add NULL to the sums, which
+    SUM and AVG ignore.
+    """
+    labelled = [g.label(f"g{k}") for k, g in enumerate(groups)]
+    values = []
+    for m in metrics:
+        end_name, start_name = METRICS[m]
+        values.append(seconds_between(getattr(Incident, end_name), getattr(Incident, start_name)).label(m))
+    inner = select(*labelled, *values).where(*where).subquery()
+    part = [inner.c[f"g{k}"] for k in range(len(groups))]
+    ranks = []
+    for m in metrics:
+        v = inner.c[m]
+        ranks.append((func.row_number().over(partition_by=[*part, v.is_(None)], order_by=v) - 1).label(f"i_{m}"))
+        ranks.append(func.count(v).over(partition_by=part or None).label(f"n_{m}"))
+    ranked = select(*part, *(inner.c[m] for m in metrics), *ranks).subquery()
+    rpart = [ranked.c[f"g{k}"] for k in range(len(groups))]
+    cols: list[ColumnElement] = [func.count()]
+    for m in metrics:
+        v, i, n = ranked.c[m], ranked.c[f"i_{m}"], ranked.c[f"n_{m}"]
+        cols += [func.count(v), func.avg(v), func.sum(v * _weight(i, n, 1, 2)), func.sum(v * _weight(i, n, 9, 10))]
+    query = select(*rpart, *cols)
+    if rpart:
+        query = query.group_by(*rpart)
+    out: dict[tuple, Row] = {}
+    width = len(groups)
+    for row in session.execute(query):
+        total = int(row[width])
+        if not total:
+            continue
+        result = Row(severity=None, category=None, incidents=total)
+        for k, m in enumerate(metrics):
+            done, mean, median, p90 = row[width + 1 + 4 * k: width + 5 + 4 * k]
+            done = int(done or 0)
+            result.stats[m] = Stat(done=done, open=total - done,
+                                   **({"mean": float(mean), "median": float(median), "p90": float(p90)}
+                                      if done else {}))
+        out[tuple(row[:width])] = result
+    return out
+
+
+def compute(session: Session, *, since: datetime | None = None, until: datetime | None = None,
+            severity: int | None = None, category: str | None = None, include_exercises: bool = False,
+            weekly: bool = True) -> MetricsReport:
+    """The metrics for incidents opened in [since, until), optionally one severity/category.
+
+    Tabletop exercises are excluded unless `include_exercises`. Groups with no incidents are absent.
+    """
+    where = _filters(since=since, until=until, severity=severity, category=category,
+                     include_exercises=include_exercises)
+    overall = _group_stats(session, where, []).get(()) or Row(None, None, 0, {m: Stat() for m in METRICS})
+    by_sev = []
+    for (sev,), row in sorted(_group_stats(session, where, [Incident.severity]).items()):
+        row.severity = sev
+        by_sev.append(row)
+    by_cat = []
+    for (sev, cat), row in sorted(_group_stats(session, where, [Incident.severity, Incident.category]).items()):
+        row.severity, row.category = sev, cat
+        by_cat.append(row)
+    weeks = _weekly(session, where) if weekly else []
+    return MetricsReport(since=since, until=until, severity=severity, category=category,
+                         include_exercises=include_exercises, overall=overall, by_severity=by_sev,
+                         by_category=by_cat, weekly_mttc=weeks)
+
+
+def _weekly(session: Session, where: list[ColumnElement]) -> list[WeekPoint]:
+    rows = _group_stats(session, where, [week_start(Incident.opened_at), Incident.severity], ("mttc",))
+    points = [WeekPoint(week=date.fromisoformat(str(week)), severity=int(sev), contained=r.stats["mttc"].done,
+                        open=r.stats["mttc"].open, mean=r.stats["mttc"].mean, median=r.stats["mttc"].median)
+              for (week, sev), r in rows.items()]
+    return sorted(points, key=lambda p: (p.week, p.severity))

@@ -1,0 +1,39 @@
+"""Postmortem drafts from the timeline: `render_draft(ctx, incident_id)` and
+`render_regulator_summary(ctx, incident_id)`, both Markdown, both plain functions (the benchmark and the
+tabletop feature call them directly).
+
+Templates: `postmortem.md.j2` and `regulator_summary.md.j2`, found as described in
+`bot.postmortem.templates`. The context they get is built by `bot.postmortem.context.build`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot import incidents
+from bot.postmortem.context import Names, plain_names
+from bot.postmortem.context import build as build_context
+from bot.postmortem.templates import TemplateProblem, render
+
+DRAFT_TEMPLATE = "postmortem.md.j2"
+REGULATOR_TEMPLATE = "regulator_summary.md.j2"
+
+
+def _render(ctx: Any, incident_id: int, template: str, *, names: Names, regulator: bool) -> str:
+    with ctx.db.session() as session:
+        incident = incidents.get(session, incident_id)
+        context = build_context(ctx, session, incident, names=names, regulator=regulator)
+    return render(template, context, org_dir=getattr(ctx.settings, "templates_dir", None))
+
+
+def render_draft(ctx: Any, incident_id: int, *, names: Names = plain_names) -> str:
+    """The postmortem draft of an incident as Markdown. Raises NotFound or TemplateProblem."""
+    return _render(ctx, incident_id, DRAFT_TEMPLATE, names=names, regulator=False)
+
+
+def render_regulator_summary(ctx: Any, incident_id: int) -> str:
+    """A facts-only summary for a regulator: no people, channels, titles or internal system names."""
+    return _render(ctx, incident_id, REGULATOR_TEMPLATE, names=lambda _u: "", regulator=True)
+
+
+__all__ = ["render_draft", "render_regulator_summary", "build_context", "TemplateProblem"]

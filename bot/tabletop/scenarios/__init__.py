@@ -1,0 +1,1 @@
+"""Shipped tabletop scenario files (package data)."""

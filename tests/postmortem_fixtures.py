@@ -1,0 +1,85 @@
+"""Build a fully-populated incident and a minimal one through the real commands (plus feature providers
+in the exact shapes of bot/postmortem_data.py), for the postmortem tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from bot import incidents, timeline
+from bot.harness import Harness
+from bot.postmortem_data import register_provider
+
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+
+def providers(h: Harness) -> None:
+    def runbook(ctx, session, incident):
+        return [
+            {"runbook": "agent-misuse", "phase": "contain", "id": "kill-tools", "text": "Kill the browse tool",
+             "owner_role": "ic", "owner": "U0BOB", "required": True, "state": "done", "reason": None,
+             "due_at": T0 + timedelta(minutes=20), "done_at": T0 + timedelta(minutes=18), "late": False,
+             "by": "U0BOB"},
+            {"runbook": "agent-misuse", "phase": "assess", "id": "notify-legal", "text": "Tell legal",
+             "owner_role": "privacy", "owner": None, "required": False, "state": "skipped",
+             "reason": "no personal data left the sandbox", "due_at": None, "done_at": None, "late": False,
+             "by": "U0CAROL"},
+            {"runbook": "agent-misuse", "phase": "recover", "id": "eval", "text": "Add a regression eval",
+             "owner_role": "safety", "owner": "U0CAROL", "required": True, "state": "done", "reason": None,
+             "due_at": T0 + timedelta(minutes=60), "done_at": T0 + timedelta(minutes=95), "late": True,
+             "by": "U0CAROL"},
+        ]
+
+    def containment(ctx, session, incident):
+        return [
+            {"lever": "agent-browse", "type": "launchdarkly_kill", "target": "agent-browse-enabled",
+             "requested_at": T0 + timedelta(minutes=10), "applied_at": T0 + timedelta(minutes=14, seconds=30),
+             "verified_at": T0 + timedelta(minutes=15), "reverted_at": T0 + timedelta(hours=3),
+             "by": "U0BOB", "outcome": "verified", "error": None, "attempts": 3, "dry_run": False},
+        ]
+
+    def evidence(ctx, session, incident):
+        return [{"id": "case-1", "sha256": "9f2c4e1d0b7a66aa0123456789abcdef0123456789abcdef0123456789abcdef",
+                 "added_at": T0 + timedelta(minutes=25), "by": "U0CAROL",
+                 "summary": "prompt that makes the agent buy gift cards"}]
+
+    register_provider(h.ctx, "runbook", runbook)
+    register_provider(h.ctx, "containment", containment)
+    register_provider(h.ctx, "evidence", evidence)
+
+
+def full_incident(h: Harness, clock) -> int:
+    """INC-1: SEV2 raised to SEV1, IC, lever failures, containment at +17m, action items, resolved."""
+    clock.set(T0 + timedelta(minutes=6))
+    h.command("open Agent bought gift cards from a browsing session --category agent_tool_misuse "
+              "--reach lt_100 --exposure customer_reported --data internal --not-ongoing", user="U0ALICE")
+    with h.ctx.db.session() as s:  # detected six minutes before the report
+        inc = incidents.get(s, 1)
+        inc.detected_at = T0
+        s.add(inc)
+    ch = h.incident_channel(1)
+    clock.advance(minutes=2)
+    h.command("ic <@U0BOB|bob>", channel=ch)
+    clock.advance(minutes=2)
+    h.command("sev 1 it is still making purchases | for real", channel=ch, user="U0BOB")
+    for delay in (60, 90):
+        clock.advance(seconds=delay)
+        with h.ctx.db.session() as s:
+            timeline.record(s, h.ctx.clock, 1, "lever_failed", "Kill of agent-browse failed: LaunchDarkly 503",
+                            actor="firebreak", data={"lever": "agent-browse", "action_id": "a1", "dry_run": False,
+                                                      "error": "LaunchDarkly 503"})
+    clock.set(T0 + timedelta(minutes=17))
+    h.command("contained agent-browse flag is off and verified", channel=ch, user="U0BOB")
+    clock.advance(minutes=5)
+    h.command("action add Add a spending cap to the browse tool <@U0DAVE|dave> 2026-01-19", channel=ch)
+    h.command("action add Write a purchase-intent eval", channel=ch, user="U0BOB")
+    h.command("action done 2", channel=ch, user="U0BOB")
+    clock.set(T0 + timedelta(hours=4))
+    h.command("resolve browse tool re-enabled behind a spending cap", channel=ch, user="U0BOB")
+    return 1
+
+
+def minimal_incident(h: Harness, clock) -> int:
+    """INC-n: opened, nothing else (still open)."""
+    clock.set(T0)
+    h.command("open Odd refusal on a harmless question --category other")
+    return 1

@@ -1,0 +1,127 @@
+"""The quickstart's first command (the console) and the CLI's checks, as a newcomer runs them."""
+
+from __future__ import annotations
+
+import io
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.config import load_config
+from bot.console import run_console
+from bot.errors import ConfigError
+from bot.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_console_runs_the_whole_lifecycle_on_sqlite(tmp_path: Path) -> None:
+    script = "\n".join([
+        "/incident open Jailbreak prompt spreading on social media --exposure public --ongoing",
+        "/incident ic @bob",
+        ":user bob",
+        "/incident sev 2 contained to one surface",
+        "/incident contained killed the flag",
+        "/incident resolve rolled back the system prompt",
+        ":summary",
+        "/incident list",
+    ]) + "\n"
+    out = io.StringIO()
+    run_console(Settings(database_url=f"sqlite:///{tmp_path}/console.db"), stdin=io.StringIO(script), stdout=out)
+    text = out.getvalue()
+    assert "+ channel #inc-1-jailbreak-prompt-spreading-on-social-media created" in text
+    assert "SEV1 because dangerous output is spreading publicly and it is ongoing" in text
+    assert "@bob is now incident commander of INC-1 — incident acknowledged." in text
+    assert "@bob downgraded INC-1 SEV1 → *SEV2*: contained to one surface" in text
+    assert "INC-1 *contained* (recorded by @bob)" in text and "MTTC:" in text
+    assert "INC-1 *resolved* by @bob: rolled back the system prompt" in text
+    assert "No open incidents." in text
+    assert (tmp_path / "console.db").exists()
+
+
+def test_console_fills_the_open_form(tmp_path: Path) -> None:
+    script = "\n".join(["/incident open", "Other user's order history shown", "Reported by two customers",
+                        "3", "2", "2", "4", "1", "1", "n", "/incident status"]) + "\n"
+    out = io.StringIO()
+    run_console(Settings(database_url=f"sqlite:///{tmp_path}/c.db"), stdin=io.StringIO(script), stdout=out)
+    text = out.getvalue()
+    assert "form: Open AI-safety incident" in text
+    assert "INC-1: Other user's order history shown" in text
+    assert "SEV1 because sensitive PII or credentials were exposed" in text
+
+
+def test_firebreak_cli_console_and_db_upgrade_as_subprocess(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": f"sqlite:///{tmp_path}/cli.db", "PYTHONPATH": str(ROOT)}
+    up = subprocess.run([sys.executable, "-m", "bot", "db", "upgrade"], env=env, capture_output=True, text=True,
+                        timeout=60, cwd=tmp_path)
+    assert up.returncode == 0, up.stderr
+    assert "database at revision" in up.stdout
+    run = subprocess.run([sys.executable, "-m", "bot", "console"], env=env, input="/incident help\n:quit\n",
+                         capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "/incident open" in run.stdout and "/incident sev <1-4> <reason>" in run.stdout
+
+
+def test_invalid_config_names_file_and_key(write_yaml) -> None:
+    path = write_yaml("bad.yml", {"groups": {"ics": ["alice"]}, "commanders": ["ics"],
+                                  "escalation": [{"when": {"category": "jailbreak", "colour": "red"},
+                                                  "notify": ["ics"]}]})
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert f"{path}: escalation.0.when.colour: Extra inputs are not permitted" in str(err.value)
+    path = write_yaml("bad2.yml", {"groups": {"ics": ["alice"]}})
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert "groups.ics: `alice` is neither a group defined under `groups` nor a Slack user" in str(err.value)
+    path = write_yaml("bad3.yml", "groups: [unclosed\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert f"{path}: line" in str(err.value) and "not valid YAML" in str(err.value)
+
+
+def test_config_check_cli_reports_problems(write_yaml, tmp_path: Path) -> None:
+    bad = write_yaml("firebreak.yml", {"commanders": ["nobody"]})
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
+    run = subprocess.run([sys.executable, "-m", "bot", "config", "check", "--config", str(bad)], env=env,
+                         capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert run.returncode == 2
+    assert "commanders: `nobody` is neither a group" in run.stderr
+    good = write_yaml("ok.yml", {"groups": {"ics": ["U0BOB"]}, "commanders": ["ics"]})
+    run = subprocess.run([sys.executable, "-m", "bot", "config", "check", "--config", str(good)], env=env,
+                         capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert run.returncode == 0 and "ok: config" in run.stdout and "ok: severity rules" in run.stdout
+
+
+def test_bot_refuses_to_serve_with_invalid_config(write_yaml, tmp_path: Path) -> None:
+    bad = write_yaml("firebreak.yml", {"sandbox_channels": "not-a-list"})
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "FIREBREAK_CONFIG": str(bad),
+           "DATABASE_URL": f"sqlite:///{tmp_path}/x.db"}
+    run = subprocess.run([sys.executable, "-m", "bot", "serve", "--http", "--port", "0"], env=env,
+                         capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert run.returncode == 2
+    assert "firebreak will not start" in run.stderr and "sandbox_channels" in run.stderr
+
+
+def test_secrets_never_reach_slack_timeline_or_logs(make_harness, caplog) -> None:
+    caplog.set_level(logging.DEBUG)
+    h = make_harness(slack_signing_secret="sekrit-signing-0123456789")
+    h.fake.fail_next("conversations.create", "internal_error")
+    h.command("open Secret leak test --category data_leakage")
+    h.command("status INC-1")
+    from tests.helpers import kinds
+
+    assert "slack_error" in kinds(h, 1)
+    secrets = [h.fake.token, "sekrit-signing-0123456789"]
+    with h.ctx.db.session() as s:
+        from sqlmodel import select
+
+        from bot.models import TimelineEvent
+
+        stored = " ".join(f"{e.text} {e.data}" for e in s.exec(select(TimelineEvent)))
+    seen = " ".join(str(c.params) for c in h.fake.calls) + stored + caplog.text
+    for secret in secrets:
+        assert secret not in seen
+    assert "sekrit" not in repr(h.settings)

@@ -1,0 +1,335 @@
+"""Pulling levers from Slack: dry runs, races, refusals, permissions, on-resolve, proof checks."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+
+from bot import proof, timeline
+from bot.harness import Harness
+from bot.incidents import OpenRequest
+from bot.lifecycle import open_and_provision
+from bot.models import ContainmentAction, Incident, TimelineEvent
+from bot.severity import Inputs
+from tests.containment_support import LEVERS, fast_retries, ld_settings, open_incident, start_fake_ld
+
+
+@pytest.fixture
+def fake_ld():
+    fake = start_fake_ld()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def make_ld(make_harness, write_yaml, fake_ld):
+    def make(levers=None, **extra):
+        h = make_harness(**ld_settings(fake_ld, write_yaml("levers.yml", levers or LEVERS), **extra))
+        fast_retries(h)
+        return h
+    return make
+
+
+def counts(h: Harness) -> tuple[int, int]:
+    with h.ctx.db.session() as s:
+        return s.query(ContainmentAction).count(), s.query(TimelineEvent).count()
+
+
+def rows(h: Harness) -> list[ContainmentAction]:
+    with h.ctx.db.session() as s:
+        return s.query(ContainmentAction).order_by(ContainmentAction.id).all()
+
+
+def incident(h: Harness) -> Incident:
+    with h.ctx.db.session() as s:
+        return s.get(Incident, 1)
+
+
+# ----- dry run: nothing leaves -------------------------------------------------------------------------------
+def assert_dry(h: Harness, fake_ld, channel: str) -> None:
+    assert fake_ld.external_requests() == 0
+    assert fake_ld.count("stream") == 0 and h.ctx.services["containment"].runtime.sdk.created == 0
+    r = rows(h)[-1]
+    assert r.dry_run and r.outcome == "dry_run" and r.applied_at is not None and r.verified_at is None
+    assert incident(h).contained_at is None
+    with h.ctx.db.session() as s:
+        applied = timeline.events(s, 1, kinds=["lever_applied"])
+        assert applied[-1].data["dry_run"] is True
+    assert any("Nothing was sent" in t for t in h.fake.texts(channel))
+
+
+def test_dry_run_flag_sends_nothing(make_ld, fake_ld) -> None:
+    h = make_ld()
+    checked: list[dict] = []
+    proof.register_check(h.ctx, lambda ctx, n, action: checked.append(action) or
+                         proof.Proof(True, ctx.clock.now(), "would be refused"))
+    channel = open_incident(h)
+    h.command("contain kill-browsing --dry-run", channel=channel)
+    view = h.last_view()
+    assert "Dry run" in json.dumps(view)
+    h.submit_view(view, {})
+    assert_dry(h, fake_ld, channel)  # an effective proof does not contain a dry run
+    assert checked[0]["dry_run"] is True and checked[0]["lever"] == "kill-browsing"
+    # a dry run does not block the real pull
+    h.command("contain kill-browsing", channel=channel)
+    h.submit_view(h.last_view(), {})
+    assert len(fake_ld.patches) == 1 and incident(h).contained_at is not None
+
+
+def test_exercise_incident_is_always_dry(make_ld, fake_ld) -> None:
+    h = make_ld()
+    n, channel, _ = open_and_provision(h.ctx, OpenRequest(title="Tabletop: browsing leak", reporter_id="U0ALICE",
+                                                          inputs=Inputs(category="agent_tool_misuse"),
+                                                          is_exercise=True))
+    h.command("contain kill-staging", channel=channel)  # confirm: false
+    assert_dry(h, fake_ld, channel)
+    assert h.fake.texts(channel)[-1].startswith("[EXERCISE]")
+
+
+def test_sandbox_channel_is_dry(make_ld, fake_ld, write_yaml) -> None:
+    h = make_ld(config_file=write_yaml("config.yml", {"sandbox_channels": ["inc-*-sandbox*"]}))
+    channel = open_incident(h, "sandbox drill of the browsing leak --category agent_tool_misuse")
+    h.command("contain kill-staging", channel=channel)
+    assert_dry(h, fake_ld, channel)
+
+
+def test_settings_dry_run(make_ld, fake_ld) -> None:
+    h = make_ld(levers_dry_run=True)
+    channel = open_incident(h)
+    h.command("contain kill-staging", channel=channel)
+    assert_dry(h, fake_ld, channel)
+
+
+# ----- races -------------------------------------------------------------------------------------------------
+def test_two_people_pulling_at_once_make_one_request(make_ld, fake_ld, db_url) -> None:
+    h = make_ld(database_url=db_url)
+    channel = open_incident(h)
+    h.command("contain kill-browsing", channel=channel, user="U0ALICE")
+    view_a = h.last_view()
+    h.command("contain kill-browsing", channel=channel, user="U0BOB")
+    view_b = h.last_view()
+    a = h.submit_view(view_a, {}, user="U0ALICE", wait=False)
+    b = h.submit_view(view_b, {}, user="U0BOB", wait=False)
+    h.wait()
+    assert len(fake_ld.patches) == 1 and fake_ld.count("patch") == 1
+    assert len(rows(h)) == 1
+    winner = rows(h)[0].by
+    loser = "U0BOB" if winner == "U0ALICE" else "U0ALICE"
+    told = [c.params for c in h.fake.calls_to("chat.postEphemeral") if c.params.get("user") == loser]
+    assert told and f"already pulled on INC-1 by <@{winner}>" in told[-1]["text"]
+    assert a.ack.status == 200 and b.ack.status == 200
+
+
+# ----- refusals: a message, nothing written ------------------------------------------------------------------
+@pytest.mark.parametrize("text,expected", [
+    ("contain", "Name the lever to pull"),
+    ("contain nope", "There is no lever `nope`. Levers: `kill-browsing`, `strict-moderation`, `kill-staging`."),
+    ("contain kill-browsing --force", "Unknown option `--force`"),
+    ("revert", "Name the lever to revert."),
+    ("revert kill-browsing", "`kill-browsing` is not pulled on INC-1; nothing to revert."),
+    ("levers extra", "takes no arguments"),
+])
+def test_bad_input_answers_with_usage_and_writes_nothing(make_ld, fake_ld, text, expected) -> None:
+    h = make_ld()
+    channel = open_incident(h)
+    before = counts(h)
+    reply = h.command(text, channel=channel)
+    assert expected in reply.text
+    assert "Usage: `/incident" in reply.text or "not pulled" in reply.text
+    assert counts(h) == before and fake_ld.external_requests() == 0
+
+
+def test_already_applied_says_who_and_when(make_ld, fake_ld) -> None:
+    h = make_ld()
+    channel = open_incident(h)
+    h.command("contain kill-staging", channel=channel, user="U0BOB")
+    before = counts(h)
+    reply = h.command("contain kill-staging", channel=channel, user="U0ALICE")
+    assert "`kill-staging` was already pulled on INC-1 by <@U0BOB> at 2026-01-05 09:00:00 UTC" in reply.text
+    assert counts(h) == before and len(fake_ld.patches) == 1
+
+
+def test_resolved_incident_refuses(make_ld, fake_ld) -> None:
+    h = make_ld()
+    channel = open_incident(h)
+    h.command("resolve false alarm", channel=channel)
+    before = counts(h)
+    reply = h.command("contain kill-staging", channel=channel)
+    assert "INC-1 is resolved" in reply.text
+    assert counts(h) == before and fake_ld.external_requests() == 0
+
+
+def test_not_allowed(make_ld, fake_ld) -> None:
+    levers = {"levers": [{**LEVERS["levers"][2], "allowed": ["ic", "S0SAFETY"]}]}
+    h = make_ld(levers)
+    h.fake.usergroups["S0SAFETY"] = ["U0CAROL"]
+    channel = open_incident(h)
+    before = counts(h)
+    reply = h.command("contain kill-staging", channel=channel, user="U0MALLORY")
+    assert "You may not pull `kill-staging`: it is limited to the incident commander, `S0SAFETY`." in reply.text
+    assert counts(h) == before and fake_ld.external_requests() == 0
+    h.command("contain kill-staging", channel=channel, user="U0CAROL")
+    assert rows(h)[0].by == "U0CAROL"
+
+
+def test_lever_button_from_runbook_opens_the_confirmation(make_ld, fake_ld) -> None:
+    h = make_ld()
+    channel = open_incident(h)
+    value = json.dumps({"incident": 1, "lever": "kill-browsing", "step": "contain-1"})
+    h.click("firebreak_lever_pull", value, channel=channel)
+    view = h.last_view()
+    assert json.loads(view["private_metadata"])["step"] == "contain-1"
+    h.submit_view(view, {"reason": "runbook step"})
+    assert len(fake_ld.patches) == 1
+    with h.ctx.db.session() as s:
+        assert timeline.events(s, 1, kinds=["lever_requested"])[0].data["step"] == "contain-1"
+    reply = h.click("firebreak_lever_pull", json.dumps({"incident": 1, "lever": "nope"}), channel=channel)
+    assert "There is no lever `nope`" in reply.text
+
+
+# ----- listing, summary, postmortem --------------------------------------------------------------------------
+def test_levers_listing_and_postmortem_shape(make_ld, fake_ld, clock) -> None:
+    h = make_ld()
+    channel = open_incident(h)
+    assert "Suggested: `kill-browsing`" in h.summary(1)
+    h.command("contain kill-staging", channel=channel)
+    reply = h.command("levers", channel=channel)
+    assert "*kill-staging* — applied (not verified) by <@U0ALICE>" in reply.text
+    assert "*kill-browsing* — not pulled" in reply.text and "suggested for this category" in reply.text
+    from bot.postmortem_data import collect
+
+    with h.ctx.db.session() as s:
+        data = collect(h.ctx, s, s.get(Incident, 1))["containment"]
+    assert set(data[0]) == {"lever", "type", "target", "requested_at", "applied_at", "verified_at", "reverted_at",
+                            "by", "outcome", "error", "attempts", "dry_run"}
+    assert data[0]["target"]["environment"] == "staging"
+
+
+# ----- on resolve --------------------------------------------------------------------------------------------
+def test_resolve_reverts_asks_or_leaves(make_ld, fake_ld) -> None:
+    h = make_ld()
+    channel = open_incident(h)
+    h.command("ic <@U0BOB|bob>", channel=channel)
+    for lever in ("kill-browsing", "strict-moderation"):
+        h.command(f"contain {lever}", channel=channel)
+        h.submit_view(h.last_view(), {})
+    h.command("contain kill-staging", channel=channel)
+    h.command("resolve rolled back", channel=channel)
+    assert fake_ld.env("agent-browsing")["on"] is True          # revert
+    assert fake_ld.env("agent-browsing", "staging")["on"] is False  # leave
+    assert fake_ld.env("moderation-strictness")["fallthrough"] == {"variation": 1}  # ask
+    ask = [m for m in h.fake.history(channel) if "still pulled" in m.text]
+    assert len(ask) == 1 and "<@U0BOB>" in ask[0].text and "strict-moderation" in ask[0].text
+    value = json.dumps({"incident": 1, "lever": "strict-moderation"})
+    h.click("firebreak_lever_revert", value, channel=channel, message_ts=ask[0].ts, user="U0BOB")
+    assert fake_ld.env("moderation-strictness")["fallthrough"] == {"variation": 0}
+    with h.ctx.db.session() as s:
+        reverted = timeline.events(s, 1, kinds=["lever_reverted"])
+    assert [e.data["lever"] for e in reverted] == ["kill-browsing", "strict-moderation"]
+
+
+# ----- proof checks ------------------------------------------------------------------------------------------
+def test_not_effective_proof_keeps_the_incident_uncontained(make_ld, fake_ld, clock) -> None:
+    h = make_ld()
+    proof.register_check(h.ctx, lambda ctx, n, action: proof.Proof(False, ctx.clock.now(), "2 of 3 repros still work"))
+    channel = open_incident(h)
+    h.command("contain kill-staging", channel=channel)
+    assert incident(h).contained_at is None
+    assert rows(h)[0].outcome == "not_effective"
+    assert "applied but not effective" in h.fake.texts(channel)[-1]
+    with h.ctx.db.session() as s:
+        assert len(timeline.events(s, 1, kinds=["lever_not_effective"])) == 1
+
+
+def test_effective_proof_sets_contained_at_to_its_time(make_ld, fake_ld, clock) -> None:
+    h = make_ld()
+    channel = open_incident(h)
+    proved = clock.now() + timedelta(minutes=9)
+    proof.register_check(h.ctx, lambda ctx, n, action: proof.Proof(True, proved, "3 of 3 repros refused"))
+    h.command("contain kill-staging", channel=channel)
+    assert incident(h).contained_at == proved
+    assert "MTTC: 9m" in h.summary(1)
+
+
+def test_outside_the_channel_only_members_may_pull(make_ld, fake_ld) -> None:
+    h = make_ld()
+    open_incident(h)  # U0ALICE opened it and is in the channel
+    before = counts(h)
+    reply = h.command("contain INC-1 kill-staging", user="U0STRANGER")
+    assert "Only people in INC-1's channel may pull `kill-staging`" in reply.text
+    assert counts(h) == before and fake_ld.external_requests() == 0
+    h.command("contain INC-1 kill-staging", user="U0ALICE")
+    assert rows(h)[0].by == "U0ALICE" and len(fake_ld.patches) == 1
+
+
+def test_leave_it_on_resolve_records_the_choice(make_ld, fake_ld) -> None:
+    h = make_ld()
+    channel = open_incident(h)
+    h.command("contain strict-moderation", channel=channel)
+    h.submit_view(h.last_view(), {})
+    h.command("resolve done", channel=channel)
+    ask = [m for m in h.fake.history(channel) if "still pulled" in m.text][0]
+    assert "Incident commander" in ask.text  # no IC assigned: addressed to the role
+    reply = h.click("firebreak_lever_leave", json.dumps({"incident": 1, "lever": "strict-moderation"}),
+                    channel=channel, message_ts=ask.ts, user="U0BOB")
+    assert "<@U0BOB> left `strict-moderation` in place." in reply.text
+    assert fake_ld.env("moderation-strictness")["fallthrough"] == {"variation": 1}
+    with h.ctx.db.session() as s:
+        assert any("leave lever `strict-moderation`" in e.text for e in timeline.events(s, 1, kinds=["note"]))
+
+
+def test_many_simultaneous_pulls_make_one_request(make_ld, fake_ld, db_url) -> None:
+    import threading
+
+    from bot.errors import Conflict
+
+    h = make_ld(database_url=db_url)
+    channel = open_incident(h)
+    svc = h.ctx.services["containment"]
+    barrier = threading.Barrier(4)
+    outcomes: list[str] = []
+
+    def go(user: str) -> None:
+        barrier.wait()
+        try:
+            outcomes.append(svc.pull(1, "kill-browsing", actor=user, channel_id=channel).outcome)
+        except Conflict as err:
+            outcomes.append(err.message)
+
+    threads = [threading.Thread(target=go, args=(f"U0USER{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(fake_ld.patches) == 1 and fake_ld.count("patch") == 1
+    assert outcomes.count("verified") == 1
+    refused = [o for o in outcomes if o != "verified"]
+    assert len(refused) == 3 and all("already pulled on INC-1 by <@U0USER" in o for o in refused)
+
+
+def test_unique_slot_catches_a_pull_the_checks_missed(make_ld, fake_ld, db_url, clock) -> None:
+    """If another process inserts between our check and our insert, the database refuses the second row."""
+    from bot.errors import Conflict
+
+    h = make_ld(database_url=db_url)
+    channel = open_incident(h)
+    with h.ctx.db.session() as s:
+        s.add(ContainmentAction(incident_id=1, lever="kill-browsing", type="launchdarkly_kill", by="U0BOB",
+                                slot="live", outcome="applied", requested_at=clock.now()))
+    svc = h.ctx.services["containment"]
+    real = svc._refuse_if_current
+    calls = {"n": 0}
+
+    def blind_then_real(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] <= 2:  # the pre-check and the locked check both miss the other row
+            return None
+        return real(*args, **kwargs)
+
+    svc._refuse_if_current = blind_then_real
+    with pytest.raises(Conflict) as err:
+        svc.pull(1, "kill-browsing", actor="U0ALICE", channel_id=channel)
+    assert "already pulled on INC-1 by <@U0BOB>" in err.value.message
+    assert fake_ld.external_requests() == 0 and len(rows(h)) == 1

@@ -1,0 +1,89 @@
+"""Late required steps are nudged in the channel and to the owner: once, and again at escalation."""
+
+from __future__ import annotations
+
+from bot import timeline
+from bot.harness import Harness
+from bot.runbooks import nudges
+
+
+def nudge_posts(h: Harness, channel: str) -> list[str]:
+    return [t for t in h.fake.texts(channel) if "required runbook steps are late" in t]
+
+
+def test_late_steps_are_nudged_once_then_again_at_escalation(harness: Harness, clock) -> None:
+    h = harness
+    h.command("open Bypass prompt shared on a forum --category jailbreak --sev 3")
+    channel = h.incident_channel(1)
+    h.command("ic <@U0BOB>", channel=channel)
+    pending = [t.key for t in h.ctx.services["timers"].pending(nudges.timer_prefix(1))]
+    assert "inc-1:runbook:step:assign-roles" in pending
+    assert "inc-1:runbook:step:kill-switch" not in pending  # optional steps are never nudged
+
+    clock.advance(minutes=119)
+    h.ctx.services["timers"].run_due()
+    assert nudge_posts(h, channel) == []
+
+    clock.advance(minutes=1)  # 2h: assign-roles and confirm-severity are due at SEV3
+    h.ctx.services["timers"].run_due()
+    [post] = nudge_posts(h, channel)
+    assert "`assign-roles`" in post and "`confirm-severity`" in post and "<@U0BOB> (incident commander)" in post
+    assert "`preserve-evidence`" not in post  # due at 4h
+    dm = h.fake.texts("DU0BOB")
+    assert len(dm) == 1 and "you own late runbook steps" in dm[0] and "`assign-roles`" in dm[0]
+    with h.ctx.db.session() as session:
+        nudged = timeline.events(session, 1, kinds=["step_nudged"])
+    assert {e.data["step"] for e in nudged} == {"assign-roles", "confirm-severity"}
+    assert ":alarm_clock: 2 overdue" in h.summary(1)
+    assert all(e.data["user"] == "U0BOB" and e.data["runbook"] == "jailbreak" for e in nudged)
+
+    # Running again (or the durable scheduler calling it twice) nudges nothing new.
+    assert nudges.nudge_overdue(h.ctx, 1) == []
+    h.ctx.services["timers"].run_due()
+    assert len(nudge_posts(h, channel)) == 1
+
+    # A finished step is not nudged; escalating nudges the still-late steps again, with the new due times.
+    h.command("step assign-roles done", channel=channel, user="U0BOB")
+    h.command("sev 1 it works on every model version", channel=channel, user="U0BOB")
+    h.ctx.services["timers"].run_due()
+    posts = nudge_posts(h, channel)
+    assert len(posts) == 2
+    assert "`confirm-severity`" in posts[1] and "_(escalated)_" in posts[1]
+    assert "`assign-roles`" not in posts[1]
+    assert "`preserve-evidence`" in posts[1]  # SEV1: due 20m after opening, now 2h late
+    assert "SEV1" in posts[1]
+    assert nudges.nudge_overdue(h.ctx, 1) == []
+
+
+def test_unowned_late_step_is_nudged_in_the_channel_only(harness: Harness, clock) -> None:
+    h = harness
+    h.command("open Model gave a wrong dosage --category hallucination_high_stakes --sev 1")
+    channel = h.incident_channel(1)
+    clock.advance(minutes=10)
+    assert nudges.nudge_overdue(h.ctx, 1) == ["assign-roles"]
+    [post] = nudge_posts(h, channel)
+    assert "_incident commander — unassigned_" in post
+    assert not [c for c in h.fake.calls_to("chat.postMessage") if c.params.get("channel", "").startswith("U")]
+
+
+def test_resolved_incident_is_not_nudged(harness: Harness, clock) -> None:
+    h = harness
+    h.command("open Leaked system prompt --category data_leakage --sev 2")
+    channel = h.incident_channel(1)
+    h.command("ic <@U0ALICE>", channel=channel)
+    h.command("resolve false alarm, prompt was public already", channel=channel)
+    assert h.ctx.services["timers"].pending(nudges.timer_prefix(1)) == []
+    clock.advance(hours=5)
+    assert nudges.nudge_overdue(h.ctx, 1) == []
+    assert nudge_posts(h, channel) == []
+
+
+def test_resolving_closes_the_checklist_buttons(harness: Harness) -> None:
+    h = harness
+    h.command("open Leaked system prompt --category data_leakage --sev 2")
+    channel = h.incident_channel(1)
+    h.command("ic <@U0ALICE>", channel=channel)
+    h.command("resolve prompt was public already", channel=channel)
+    msg = next(m for m in h.fake.history(channel) if m.text.startswith("INC-1 runbook:"))
+    assert not [b for b in msg.blocks if b["type"] == "actions" or "accessory" in b]
+    assert "Not finished when INC-1 was resolved" in "\n".join(b.get("text", {}).get("text", "") for b in msg.blocks)

@@ -1,0 +1,83 @@
+"""`firebreak tabletop run --auto`: a whole exercise offline through the real app, in seconds."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from bot.cli import cli
+from bot.settings import Settings
+from bot.tabletop.auto import run_auto
+from bot.tabletop.scenario import load_catalog
+
+SCENARIOS = sorted(load_catalog().scenarios)
+
+
+@pytest.mark.parametrize("key", SCENARIOS)
+def test_auto_run_plays_every_shipped_scenario(key: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Record every outbound connection: in an exercise, only the (local) Slack stand-in may be reached.
+    connects: list[tuple] = []
+    real_connect = socket.socket.connect
+
+    def spy(self, address):  # noqa: ANN001
+        connects.append(address)
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", spy)
+    console = Console(record=True, width=140, color_system=None)
+    result = run_auto(key, out_dir=tmp_path / "out", settings=Settings(), console=console)
+    out = console.export_text()
+    scenario = load_catalog().get(key)
+    card = result.card
+    assert card["scenario"]["key"] == key
+    assert f"Scorecard · INC-1 · {scenario.title}" in out
+    assert "Time to contain (MTTC)" in out
+    # Every inject arrived, at its offset, and the scripted team made none of its moves in vain.
+    assert [i["posted"] for i in card["injects"]] == [int(i.at.total_seconds()) for i in scenario.injects]
+    assert all(o.result in ("ok", "unavailable") for o in result.outcomes), \
+        [(o.command, o.answer) for o in result.outcomes if o.result == "refused"]
+    unavailable = {o.command.split()[0] for o in result.outcomes if o.result == "unavailable"}
+    assert unavailable <= {"step", "contain", "report-clock"}
+    if unavailable:
+        assert "Not available in this build: " + ", ".join(sorted(unavailable)) in out
+    # A scripted well-run team: acknowledged, reached the expected severity, contained inside the target.
+    assert card["acknowledge"]["seconds"] is not None
+    assert card["severity"]["reached_seconds"] is not None
+    assert card["containment"]["met"] is True
+    assert card["status"]["kept"] is True
+    text = result.scorecard_path.read_text()
+    assert text.startswith("# [EXERCISE] Scorecard")
+    transcript = result.transcript_path.read_text()
+    assert "Inject 1 of" in transcript
+    assert all(line.split(": ", 1)[1].startswith("[EXERCISE]")
+               for line in transcript.splitlines() if line.startswith("[") and "UFIREBREAK" in line)
+    if result.postmortem_path is None:
+        assert "No postmortem draft: the postmortem feature (bot.postmortem) is not installed" in out
+    else:
+        assert result.postmortem_path.exists()
+    # Every connection went to the local Slack stand-in: no lever, pager or webhook reached anything else.
+    assert connects, "the spy saw no connection at all"
+    slack = urlsplit(result.slack_api_url)
+    assert {(a[0], a[1]) for a in connects if isinstance(a, tuple)} == {(slack.hostname, slack.port)}, connects
+
+
+def test_cli_auto_and_its_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FIREBREAK_SCENARIOS_DIR", raising=False)
+    runner = CliRunner()
+    result = runner.invoke(cli, ["tabletop", "run", "model-regression-release", "--auto", "--out",
+                                 str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    assert "What went well" in result.output
+    assert (tmp_path / "o" / "scorecard.md").exists() and (tmp_path / "o" / "exercise.db").exists()
+    live = runner.invoke(cli, ["tabletop", "run", "model-regression-release"])
+    assert live.exit_code == 2
+    assert "Live exercises run in Slack: `/incident tabletop start <scenario>`" in live.output
+    unknown = runner.invoke(cli, ["tabletop", "run", "nope", "--auto", "--out", str(tmp_path / "n")])
+    assert unknown.exit_code == 2
+    assert "Unknown scenario `nope`." in unknown.output
+    assert not (tmp_path / "n").exists()
