@@ -36,6 +36,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--per-responder", type=int, default=20, help="burst commands per responder (default 20)")
     p.add_argument("--burst-incidents", type=int, default=200, help="open incidents in the burst (default 200)")
     p.add_argument("--list-incidents", type=int, default=1000, help="open incidents for list_1000 (default 1000)")
+    p.add_argument("--history-incidents", type=int, default=100_000,
+                   help="resolved incidents added for metrics_100k (default 100000)")
+    p.add_argument("--timeline-events", type=int, default=5000, help="events for postmortem_5000 (default 5000)")
+    p.add_argument("--heavy-requests", type=int, default=10,
+                   help="requests per large-history scenario (metrics, postmortem; default 10)")
     p.add_argument("--settle", type=float, default=0.05, help="quiet seconds that end a request (default 0.05)")
     p.add_argument("--timeout", type=float, default=10.0, help="per-request timeout, seconds (default 10)")
     p.add_argument("--burst-deadline", type=float, default=180.0, help="burst stops sending after this (s)")
@@ -52,7 +57,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     for item in args.bot_env:
         if "=" not in item or not item.split("=", 1)[0]:
             p.error(f"--bot-env takes NAME=VALUE, not {item!r}")
-    if min(args.requests, args.responders, args.per_responder, args.burst_incidents, args.list_incidents) < 1:
+    if min(args.requests, args.responders, args.per_responder, args.burst_incidents, args.list_incidents,
+           args.history_incidents, args.timeline_events, args.heavy_requests) < 1:
         p.error("counts must be at least 1")
     return args
 
@@ -120,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     options = Options(requests=args.requests, responders=args.responders, per_responder=args.per_responder,
                       burst_incidents=args.burst_incidents, list_incidents=args.list_incidents,
+                      history_incidents=args.history_incidents, timeline_events=args.timeline_events,
+                      heavy_requests=args.heavy_requests,
                       settle=args.settle, timeout=args.timeout, burst_deadline=args.burst_deadline,
                       profile_dir=args.profile)
     if args.profile:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,9 @@ class Options:
     per_responder: int = 20
     burst_incidents: int = 200
     list_incidents: int = 1000
+    history_incidents: int = 100_000  # metrics_100k: resolved incidents added to the history
+    timeline_events: int = 5000  # postmortem_5000: events on one incident
+    heavy_requests: int = 10  # requests for the large-history scenarios
     settle: float = 0.05
     timeout: float = 10.0
     burst_deadline: float = 180.0
@@ -91,14 +95,17 @@ class Run:
     def send(self, req: Prepared) -> tuple[int, float, float]:
         return post_sync(self.bot.events_url, req, timeout=self.options.timeout)
 
-    def sequential(self, reqs: list[Prepared]) -> dict[str, Any]:
+    def sequential(self, reqs: list[Prepared], *, done: Callable[[list], bool] | None = None,
+                   quiet: float | None = None) -> dict[str, Any]:
         """Send one request at a time; ack = sent -> HTTP 200, completion = sent -> the handler's last Slack call.
 
         After the answer reaches its response_url the run waits until the fake has seen no call for
-        `settle` seconds (untimed), so every call in the window belongs to this request.
+        `settle` seconds (untimed), so every call in the window belongs to this request. A command that
+        answers in the channel instead passes `done(calls_since_sent)` to say when it has answered, and
+        may ask for a longer `quiet`.
         """
         acks: list[float] = []
-        done: list[float] = []
+        finished: list[float] = []
         replies: list[float] = []
         errors: list[str] = []
         for req in reqs:
@@ -108,27 +115,37 @@ class Run:
                 errors.append(f"{req.label}: HTTP {status or 'no answer'}")
                 continue
             acks.append((acked - sent) * 1000)
-            replied = self.wait_reply(req.key)
+            replied = self.wait_reply(req.key) if done is None else self.wait_calls(start, done)
             if replied is None:
                 errors.append(f"{req.label}: no answer within {self.options.timeout:.0f} s")
                 continue
-            self.settle()
+            self.settle(quiet)
             calls = self.fake.calls_since(start)
             replies.append((replied - sent) * 1000)
-            done.append((max(c.at for c in calls) - sent) * 1000)
+            finished.append((max(c.at for c in calls) - sent) * 1000)
             text = self.answer(req.key)
             if text.startswith(FAILED_ANSWER):
                 errors.append(f"{req.label}: {text.splitlines()[0][:160]}")
-        out = {"ack": summarize(acks), "completion": summarize(done), "reply": summarize(replies),
+        out = {"ack": summarize(acks), "completion": summarize(finished), "reply": summarize(replies),
                "errors": len(errors)}
         if errors:
             out["first_errors"] = errors[:3]
         return out
 
-    def settle(self) -> None:
+    def wait_calls(self, start: int, done: Callable[[list], bool]) -> float | None:
+        """Wait until the calls since `start` satisfy `done`; the time of the last of them."""
+        deadline = time.time() + self.options.timeout
+        while time.time() < deadline:
+            calls = self.fake.calls_since(start)
+            if calls and done(calls):
+                return calls[-1].at
+            time.sleep(0.002)
+        return None
+
+    def settle(self, quiet: float | None = None) -> None:
         while True:
             n = self.fake.call_count()
-            time.sleep(self.options.settle)
+            time.sleep(max(quiet or 0.0, self.options.settle))
             if self.fake.call_count() == n:
                 return
 

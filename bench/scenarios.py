@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bench import seed
 from bench.burst import run_in_process
 from bench.run import IC_USER, Run, Skip
 from bench.stats import summarize
@@ -130,18 +131,6 @@ def runbook_click(run: Run) -> dict[str, Any]:
     raise Skip("runbooks are present; the click measurement is still to be written (see docs/performance.md)")
 
 
-@scenario("metrics_100k", "metrics over 100,000 incidents")
-def metrics_100k(run: Run) -> dict[str, Any]:
-    run.require_module("bot.metrics", "metrics, issue 5")
-    raise Skip("metrics are present; the measurement is still to be written (see docs/performance.md)")
-
-
-@scenario("postmortem_5000", "postmortem render, 5,000 timeline events")
-def postmortem_5000(run: Run) -> dict[str, Any]:
-    run.require_module("bot.postmortem", "postmortems, issue 5")
-    raise Skip("postmortems are present; the measurement is still to be written (see docs/performance.md)")
-
-
 # ----- the burst ----------------------------------------------------------------------------------------
 def burst_plan(run: Run, incs: list[tuple[int, str]]) -> list[list]:
     """responders x per_responder commands; in each round the responders hit different incidents."""
@@ -215,33 +204,38 @@ def burst(run: Run) -> dict[str, Any]:
 
 
 # ----- large histories ----------------------------------------------------------------------------------
-def seed_open_incidents(run: Run, total_open: int) -> int:
-    """Insert open incidents straight into the database until `total_open` are open; returns how many."""
-    from bot import incidents
-    from bot.clock import SystemClock
-    from bot.commands.open import parse_open
-    from bot.db import Database
-    from bot.severity import load_rules
-
-    db, rules, clock = Database(run.database_url, pool_size=1), load_rules(None), SystemClock()
-    try:
-        with db.session() as s:
-            have = incidents.count_open(s)
-        for start in range(have, total_open, 200):
-            with db.session() as s:
-                for k in range(start, min(start + 200, total_open)):
-                    sev = 1 + k % 4
-                    req = parse_open(rules, f"Seeded incident {k} classifier regression --sev {sev}", "U0SEED")
-                    incidents.open_incident(s, clock, rules, req)
-        with db.session() as s:
-            return incidents.count_open(s)
-    finally:
-        db.dispose()
-
-
 @scenario("list_1000", "/incident list with many open incidents")
 def list_many(run: Run) -> dict[str, Any]:
-    total = seed_open_incidents(run, run.options.list_incidents)
+    total = seed.open_incidents(run.database_url, run.options.list_incidents)
     result = run.sequential([run.command("list", label="list") for _ in range(run.options.requests)])
     result["open_incidents"] = total
+    return result
+
+
+@scenario("metrics_100k", "/incident metrics --since all over a long history")
+def metrics_100k(run: Run) -> dict[str, Any]:
+    run.require_command("metrics", "metrics, issue 5")
+    t0 = time.perf_counter()
+    total = seed.history(run.database_url, run.options.history_incidents)
+    seeded_s = time.perf_counter() - t0
+    # The table is posted in the channel (then the chart uploaded), not answered to the response_url.
+    posted = lambda calls: any(c.method == "chat.postMessage" and c.params.get("channel") == run.general  # noqa: E731
+                               for c in calls)
+    result = run.sequential([run.command("metrics --since all", label="metrics")
+                             for _ in range(run.options.heavy_requests)], done=posted, quiet=0.5)
+    result.update(incidents=total, seed_s=round(seeded_s, 1))
+    return result
+
+
+@scenario("postmortem_5000", "/incident postmortem for an incident with a long timeline")
+def postmortem_5000(run: Run) -> dict[str, Any]:
+    run.require_command("postmortem", "postmortems, issue 5")
+    opened = run.open_via_bot("open Bench postmortem incident long timeline --sev 2")
+    if opened is None:
+        raise RuntimeError(f"could not open the postmortem incident; bot log:\n{run.bot.log_tail()}")
+    run.settle()
+    events = seed.timeline(run.database_url, opened[0], run.options.timeline_events)
+    result = run.sequential([run.command("postmortem", channel=opened[1], label="postmortem")
+                             for _ in range(run.options.heavy_requests)])
+    result["timeline_events"] = events
     return result

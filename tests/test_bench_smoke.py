@@ -22,7 +22,8 @@ def test_tiny_run_measures_every_present_scenario(db: str, tmp_path: Path, capsy
         pytest.skip(reason)
     out = tmp_path / "bench.json"
     code = main(["--db", db, "--requests", "2", "--responders", "3", "--per-responder", "10",
-                 "--burst-incidents", "4", "--list-incidents", "12", "--settle", "0.02", "--json", str(out)])
+                 "--burst-incidents", "4", "--list-incidents", "12", "--history-incidents", "30",
+                 "--timeline-events", "40", "--heavy-requests", "2", "--settle", "0.02", "--json", str(out)])
     assert code == 0
     data = json.loads(out.read_text())
     results = data["results"][db]
@@ -38,10 +39,19 @@ def test_tiny_run_measures_every_present_scenario(db: str, tmp_path: Path, capsy
     assert burst["unanswered"] == 0 and burst["failed_answers"] == 0, burst.get("first_failed_answers")
     assert burst["ack"]["n"] == 30 and burst["after"]["rss_mb"] > 0
     assert results["process"]["startup_s"] > 0 and results["process"]["idle"]["rss_mb"] > 0
-    # Features not merged yet skip with a reason naming what is missing instead of measuring nothing.
-    for name in ("contain_dry_run", "runbook_click", "metrics_100k", "postmortem_5000"):
-        if "skipped" in results[name]:
-            assert "not merged yet" in results[name]["skipped"] or "still to be written" in results[name]["skipped"]
+    # A feature that is not there skips with a reason naming it; one that is there is measured without errors.
+    for name in ("contain_dry_run", "contain_launchdarkly", "containment_overhead", "runbook_click",
+                 "metrics_100k", "postmortem_5000"):
+        res = results[name]
+        assert "failed" not in res, (name, res)
+        if "skipped" in res:
+            assert "not merged yet" in res["skipped"] or "still to be written" in res["skipped"], res
+        else:
+            assert res["errors"] == 0 and res["completion"]["n"] == 2, (name, res.get("first_errors"))
+    if "skipped" not in results["metrics_100k"]:
+        assert results["metrics_100k"]["incidents"] >= 30
+    if "skipped" not in results["postmortem_5000"]:
+        assert results["postmortem_5000"]["timeline_events"] >= 40
     verdicts = {t["target"]: t["verdict"] for t in data["targets"][db]}
     assert set(verdicts) == {t.name for t in TARGETS}
     assert verdicts["start-up to ready"] in ("met", "MISSED")
