@@ -96,14 +96,15 @@ class Run:
         return post_sync(self.bot.events_url, req, timeout=self.options.timeout)
 
     def sequential(self, reqs: list[Prepared], *, done: Callable[[list], bool] | None = None,
-                   quiet: float | None = None) -> dict[str, Any]:
+                   quiet: float | None = None, timeout: float | None = None) -> dict[str, Any]:
         """Send one request at a time; ack = sent -> HTTP 200, completion = sent -> the handler's last Slack call.
 
         After the answer reaches its response_url the run waits until the fake has seen no call for
         `settle` seconds (untimed), so every call in the window belongs to this request. A command that
         answers in the channel instead passes `done(calls_since_sent)` to say when it has answered, and
-        may ask for a longer `quiet`.
+        may ask for a longer `quiet`; a slow one a longer `timeout` for its answer.
         """
+        wait = timeout or self.options.timeout
         acks: list[float] = []
         finished: list[float] = []
         replies: list[float] = []
@@ -115,9 +116,9 @@ class Run:
                 errors.append(f"{req.label}: HTTP {status or 'no answer'}")
                 continue
             acks.append((acked - sent) * 1000)
-            replied = self.wait_reply(req.key) if done is None else self.wait_calls(start, done)
+            replied = self.wait_reply(req.key, wait) if done is None else self.wait_calls(start, done, wait)
             if replied is None:
-                errors.append(f"{req.label}: no answer within {self.options.timeout:.0f} s")
+                errors.append(f"{req.label}: no answer within {wait:.0f} s")
                 continue
             self.settle(quiet)
             calls = self.fake.calls_since(start)
@@ -132,9 +133,9 @@ class Run:
             out["first_errors"] = errors[:3]
         return out
 
-    def wait_calls(self, start: int, done: Callable[[list], bool]) -> float | None:
+    def wait_calls(self, start: int, done: Callable[[list], bool], timeout: float) -> float | None:
         """Wait until the calls since `start` satisfy `done`; the time of the last of them."""
-        deadline = time.time() + self.options.timeout
+        deadline = time.time() + timeout
         while time.time() < deadline:
             calls = self.fake.calls_since(start)
             if calls and done(calls):

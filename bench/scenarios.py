@@ -222,7 +222,7 @@ def metrics_100k(run: Run) -> dict[str, Any]:
     posted = lambda calls: any(c.method == "chat.postMessage" and c.params.get("channel") == run.general  # noqa: E731
                                for c in calls)
     result = run.sequential([run.command("metrics --since all", label="metrics")
-                             for _ in range(run.options.heavy_requests)], done=posted, quiet=0.5)
+                             for _ in range(run.options.heavy_requests)], done=posted, quiet=0.5, timeout=60)
     result.update(incidents=total, seed_s=round(seeded_s, 1))
     return result
 
@@ -236,6 +236,6 @@ def postmortem_5000(run: Run) -> dict[str, Any]:
     run.settle()
     events = seed.timeline(run.database_url, opened[0], run.options.timeline_events)
     result = run.sequential([run.command("postmortem", channel=opened[1], label="postmortem")
-                             for _ in range(run.options.heavy_requests)])
+                             for _ in range(run.options.heavy_requests)], timeout=60)
     result["timeline_events"] = events
     return result
