@@ -79,7 +79,7 @@ def markdown(data: dict[str, Any]) -> str:
             cells = []
             for db in dbs:
                 t = data["targets"][db][i]
-                cells.append("n/a (not built yet)" if t["measured"] is None
+                cells.append("n/a (not measured)" if t["measured"] is None
                              else f"{t['measured']} {t['unit']} — {t['verdict']}".replace(" —", " —"))
             sign = "<" if row["limit"] else "="
             out.append(f"| {row['target']} | {sign} {row['limit']} {row['unit']} | " + " | ".join(cells) + " |")
