@@ -19,5 +19,8 @@ console: install
 test: install
 	$(BIN)/python -m pytest -n 2
 
+bench: install
+	$(BIN)/python -m bench
+
 lint: install
 	$(BIN)/ruff check bot tests

@@ -52,14 +52,20 @@ FEATURES = [
 
 
 class TrackingExecutor(Executor):
-    """A thread pool that knows when all submitted listener work has finished (tests, console, bench)."""
+    """Two thread pools that know when all submitted work has finished (tests, console, bench).
+
+    `submit` is Bolt's listener lane: listeners ack there. `submit_work` is the work lane for what a
+    listener does after its ack. Keeping the two apart means a busy bot still acks at once: a new
+    request's listener never queues behind earlier requests' work.
+    """
 
     def __init__(self, max_workers: int) -> None:
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="firebreak")
+        self._work = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="firebreak-work")
         self._pending = 0
         self._cond = threading.Condition()
 
-    def submit(self, fn, /, *args, **kwargs) -> Future:  # type: ignore[override]
+    def _track(self, pool: ThreadPoolExecutor, fn, /, *args, **kwargs) -> Future:
         with self._cond:
             self._pending += 1
 
@@ -71,14 +77,22 @@ class TrackingExecutor(Executor):
                     self._pending -= 1
                     self._cond.notify_all()
 
-        return self._pool.submit(run)
+        return pool.submit(run)
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:  # type: ignore[override]
+        return self._track(self._pool, fn, *args, **kwargs)
+
+    def submit_work(self, fn, /, *args, **kwargs) -> Future:
+        """Run slow work after an ack, on the work lane."""
+        return self._track(self._work, fn, *args, **kwargs)
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         with self._cond:
             return self._cond.wait_for(lambda: self._pending == 0, timeout=timeout)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+        self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)  # listeners may still queue work
+        self._work.shutdown(wait=wait, cancel_futures=cancel_futures)
 
 
 @dataclass
@@ -143,6 +157,7 @@ def build(settings: Settings, clock: Clock | None = None, *, db: Database | None
     from bot.scheduler.durable import DurableTimers
 
     ctx.services["timers"] = DurableTimers(ctx, database_url=settings.scheduler_database_url)
+    ctx.services["work"] = executor  # `ctx.services["work"].submit_work(fn, ...)`: slow work after an ack
     for name in FEATURES:
         importlib.import_module(name).register(app, ctx)
     return Bot(app=app, ctx=ctx, executor=executor)

@@ -81,10 +81,17 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
 class Database:
     """Owns the engine; hands out sessions that commit on success and roll back on error."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 20) -> None:
+        # Up to 16 HTTP threads (retry de-duplication) and 8 work threads hold sessions at once; a pool
+        # smaller than that closes and reopens PostgreSQL connections all through a burst.
         self.url = normalize_url(url)
         self.engine = make_engine(self.url, pool_size=pool_size)
         self._local = threading.local()
+        # SQLite has one writer at a time and every transaction here takes the write lock (BEGIN IMMEDIATE).
+        # Queue this process's sessions on a thread lock first: a waiter then starts the moment the lock is
+        # free, instead of in SQLite's busy handler, which sleeps in steps of up to 100 ms and lets a
+        # waiter starve (acks over 3 s under a burst). Other processes still wait in the busy handler.
+        self._sqlite_lock = threading.RLock() if self.engine.dialect.name == "sqlite" else None
 
     @property
     def dialect(self) -> str:
@@ -95,12 +102,15 @@ class Database:
         """A session that commits on success and rolls back on error.
 
         Work registered with `after_commit` while a session is open on this thread runs after the
-        outermost session commits, and is dropped if it rolls back.
+        outermost session commits (and after SQLite's write lock is released), and is dropped if it rolls back.
         """
         depth = getattr(self._local, "depth", 0)
         if depth == 0:
             self._local.after = []
         self._local.depth = depth + 1
+        lock = self._sqlite_lock
+        if lock is not None:
+            lock.acquire()
         session = Session(self.engine, expire_on_commit=False)
         try:
             yield session
@@ -112,6 +122,8 @@ class Database:
             raise
         finally:
             session.close()
+            if lock is not None:
+                lock.release()
             self._local.depth = depth
         if depth == 0:
             callbacks, self._local.after = self._local.after, []

@@ -69,7 +69,8 @@ def register(app: App, ctx: AppContext) -> None:
     @app.command("/incident")
     def incident_command(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
         ack()
-        run_command(ctx, body, client, respond)
+        # The work goes to the work lane so this listener thread is free at once for the next ack.
+        ctx.services["work"].submit_work(run_command, ctx, body, client, respond)
 
     def help_handler(inv: Invocation) -> None:
         inv.reply(ctx.commands.help_text())

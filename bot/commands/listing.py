@@ -23,7 +23,7 @@ def list_open(inv: Invocation) -> None:
     now = ctx.clock.now()
     with ctx.db.session() as session:
         total = incidents.count_open(session)
-        rows = incidents.list_open(session, limit=SHOWN)
+        rows = incidents.list_open_rows(session, limit=SHOWN)
         lines = []
         for inc in rows:
             where = f"<#{inc.channel_id}>" if inc.channel_id and not inc.private else ("private" if inc.private else "—")

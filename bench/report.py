@@ -1,0 +1,98 @@
+"""Print the results as tables; the JSON file carries the same figures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.scenarios import SCENARIOS
+
+
+def _ms(stats: dict[str, Any] | None) -> str:
+    if not stats or not stats.get("n"):
+        return "-"
+    return f"{stats['p50']:.1f} / {stats['p90']:.1f} / {stats['p99']:.1f} / {stats['max']:.1f}"
+
+
+def latency_table(db: str, results: dict[str, Any]) -> list[str]:
+    lines = [f"\n== {db} ==",
+             f"{'scenario':<22}{'n':>6}  {'ack p50/p90/p99/max ms':<34}{'completion p50/p90/p99/max ms':<36}notes"]
+    for name, res in results.items():
+        if name in ("process", "burst") or not isinstance(res, dict):
+            continue
+        if "skipped" in res:
+            lines.append(f"{name:<22}{'':>6}  skipped: {res['skipped']}")
+            continue
+        if "failed" in res:
+            lines.append(f"{name:<22}{'':>6}  FAILED: {res['failed']}")
+            continue
+        ack = res.get("ack")
+        notes = []
+        if res.get("errors"):
+            notes.append(f"{res['errors']} errors")
+        if "open_incidents" in res:
+            notes.append(f"{res['open_incidents']} open")
+        lines.append(f"{name:<22}{(ack or {}).get('n', 0):>6}  {_ms(ack):<34}{_ms(res.get('completion')):<36}"
+                     + ", ".join(notes))
+    p = results.get("process") or {}
+    if "startup_s" in p:
+        lines.append(f"process: start-up to ready {p['startup_s']:.2f} s; idle RSS {p['idle'].get('rss_mb')} MB")
+    b = results.get("burst") or {}
+    if "ack" in b:
+        lines.append(
+            f"burst: {b['responders']} x {b['commands_each']} over {b['incidents']} incidents: "
+            f"ack {_ms(b['ack'])} ms; answer {_ms(b['reply'])} ms; acks > 3 s: {b['acks_over_3s']}; "
+            f"{b['ack_throughput_per_s']} acks/s, {b['handled_per_s']} handled/s; http errors {b['http_errors']}, "
+            f"unanswered {b['unanswered']}, failed answers {b['failed_answers']}; "
+            f"RSS after {b['after'].get('rss_mb')} MB (peak {b['after'].get('peak_rss_mb')} MB); "
+            f"bot CPU {b['bot_cpu_s']} s ({b['bot_cpu_ms_per_command']} ms/command), "
+            f"bench+fake Slack CPU {b['fake_slack_cpu_s']} s")
+    elif "skipped" in b or "failed" in b:
+        lines.append(f"burst: {b.get('skipped') or 'FAILED: ' + str(b.get('failed'))}")
+    return lines
+
+
+def targets_table(targets: dict[str, list[dict[str, Any]]]) -> list[str]:
+    dbs = list(targets)
+    lines = ["\n== targets ==", f"{'target':<44}{'limit':>10}  " + "".join(f"{db:>22}" for db in dbs)]
+    if not dbs:
+        return lines
+    for i, row in enumerate(targets[dbs[0]]):
+        cells = []
+        for db in dbs:
+            t = targets[db][i]
+            cells.append(f"{'n/a' if t['measured'] is None else t['measured']:>8} {t['unit']:<3}{t['verdict']:>10}")
+        lines.append(f"{row['target']:<44}{('< ' if row['limit'] else '= ') + str(row['limit']) + ' ' + row['unit']:>10}  "
+                     + "".join(f"{c:>22}" for c in cells))
+    return lines
+
+
+def describe() -> list[str]:
+    return [f"{s.name:<22}{s.title}" for s in SCENARIOS.values()]
+
+
+def markdown(data: dict[str, Any]) -> str:
+    """Targets and latencies as Markdown tables (for docs/performance.md)."""
+    dbs = list(data["results"])
+    out = ["| target | limit | " + " | ".join(dbs) + " |", "|---|---|" + "---|" * len(dbs)]
+    if dbs:
+        for i, row in enumerate(data["targets"][dbs[0]]):
+            cells = []
+            for db in dbs:
+                t = data["targets"][db][i]
+                cells.append("n/a (not measured)" if t["measured"] is None
+                             else f"{t['measured']} {t['unit']} — {t['verdict']}".replace(" —", " —"))
+            sign = "<" if row["limit"] else "="
+            out.append(f"| {row['target']} | {sign} {row['limit']} {row['unit']} | " + " | ".join(cells) + " |")
+    out += ["", "| scenario | db | n | ack p50 / p90 / p99 / max (ms) | completion p50 / p90 / p99 / max (ms) |",
+            "|---|---|---|---|---|"]
+    for name in SCENARIOS:
+        for db in dbs:
+            res = data["results"][db].get(name) or {}
+            if "ack" in res and name != "burst":
+                out.append(f"| {name} | {db} | {res['ack']['n']} | {_ms(res['ack'])} | {_ms(res.get('completion'))} |")
+    for db in dbs:
+        b = data["results"][db].get("burst") or {}
+        if "ack" in b:
+            out.append(f"| burst (answer = sent → reply) | {db} | {b['ack']['n']} | {_ms(b['ack'])} | "
+                       f"{_ms(b['reply'])} |")
+    return "\n".join(out) + "\n"
