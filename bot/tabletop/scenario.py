@@ -300,4 +300,10 @@ def load_catalog(extra_dir: Path | None = None, *, rules: Any = None, shipped: b
 
 
 def catalog_for(ctx: Any) -> Catalog:
-    return load_catalog(ctx.settings.scenarios_dir, rules=ctx.rules)
+    """The scenarios a live exercise may use: validated, and their runbook steps checked against the runbooks
+    this bot runs (lever names are not: an organization's lever file is checked by `scenarios check`)."""
+    from bot.tabletop.references import check_catalog
+
+    catalog = load_catalog(ctx.settings.scenarios_dir, rules=ctx.rules)
+    check_catalog(catalog, library=ctx.services.get("runbooks"))
+    return catalog
