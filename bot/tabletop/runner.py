@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from bot import hooks, incidents, timeline
+from bot import hooks, incidents, lifecycle, timeline
 from bot.config import Config
 from bot.context import AppContext
 from bot.durations import format_duration
@@ -89,15 +89,9 @@ def lock_run(session: Session, run_id: int) -> ExerciseRun:
 
 
 def pages_allowed(session: Session, incident_id: int) -> bool:
-    """For the paging/scheduler feature: may this incident page real people?
-
-    Real incidents: yes. Exercises: only when their scenario set `page_real_people: true`.
-    """
-    incident = session.get(Incident, incident_id)
-    if incident is None or not incident.is_exercise:
-        return True
-    run = run_for_incident(session, incident_id)
-    return bool(run and run.page_real_people)
+    """May this incident page real people? Real incidents: yes. Exercises: only when their scenario set
+    `page_real_people: true`. (The escalation notices in bot.lifecycle apply this rule.)"""
+    return lifecycle.may_page(session, incident_id)
 
 
 def may_control(ctx: AppContext, run: ExerciseRun, user_id: str) -> None:
@@ -131,7 +125,7 @@ def start(ctx: AppContext, scenario: Scenario, *, facilitator: str, sandbox_chan
     req = OpenRequest(title=scenario.title, reporter_id=facilitator, inputs=inputs, description=scenario.summary,
                       severity_override=op.severity, override_reason="set by the scenario's opening",
                       is_exercise=True)
-    number, channel, explanation = open_and_provision(ctx, req)
+    number, channel, explanation = open_and_provision(ctx, req, pages_allowed=scenario.page_real_people)
     now = ctx.clock.now()
     with ctx.db.session() as session:
         run = ExerciseRun(incident_id=number, scenario_key=scenario.key, scenario_title=scenario.title,
@@ -144,6 +138,10 @@ def start(ctx: AppContext, scenario: Scenario, *, facilitator: str, sandbox_chan
                         f"Tabletop exercise started: {scenario.title} ({scenario.key})", actor=facilitator,
                         data={"scenario": scenario.key, "run": run_id, "page_real_people": scenario.page_real_people,
                               "sandbox": sandbox_channel, "injects": len(scenario.injects)})
+        if scenario.allow_real_endpoints:
+            from bot.evidence.probe import allow_real_endpoints
+
+            allow_real_endpoints(session, ctx.clock, number, actor=facilitator, scenario=scenario.key)
         schedule(ctx, session, run)
     assert run_id is not None
     if channel:
@@ -175,7 +173,9 @@ def briefing_blocks(scenario: Scenario, facilitator: str, explanation: str) -> l
     return [
         blocks.header(f"{FLAG}Tabletop: {scenario.title}"),
         blocks.context(":performing_arts: EXERCISE — a rehearsal. Levers run as dry-runs; nobody real is paged"
-                       + (" (this scenario opts in to paging)" if scenario.page_real_people else "") + "."),
+                       + (" (this scenario opts in to paging)" if scenario.page_real_people else "")
+                       + ("; evidence probes may call real model endpoints (the scenario opts in)"
+                          if scenario.allow_real_endpoints else "") + "."),
         blocks.section(scenario.summary.strip()),
         blocks.section(f"*What you know at the start*\n{facts}"),
         blocks.section(f"*Opened as* {explanation}. New facts will arrive here as the exercise runs. "

@@ -172,6 +172,8 @@ class Scenario(BaseModel):
     status_cadence: timedelta = timedelta(minutes=15)
     # Exercises never page real people unless the scenario says so; the scheduler reads this per exercise.
     page_real_people: bool = False
+    # Evidence probes in an exercise reach only `exercise_safe` endpoints unless the scenario opts in here.
+    allow_real_endpoints: bool = False
     injects: list[Inject] = Field(min_length=1)
     responders: list[Action] = Field(default_factory=list)
 
