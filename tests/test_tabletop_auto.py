@@ -70,6 +70,7 @@ def test_auto_run_plays_every_shipped_scenario(key: str, tmp_path: Path, monkeyp
     assert text.startswith("# [EXERCISE] Scorecard")
     transcript = result.transcript_path.read_text()
     assert "Inject 1 of" in transcript
+    assert "Revert it?" not in transcript  # the exercise levers leave dry runs alone at the end
     assert all(line.split(": ", 1)[1].startswith("[EXERCISE]")
                for line in transcript.splitlines() if line.startswith("[") and "UFIREBREAK" in line)
     draft = result.postmortem_path.read_text()  # the postmortem feature is installed: the draft is written

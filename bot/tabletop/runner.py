@@ -180,7 +180,8 @@ def briefing_blocks(scenario: Scenario, facilitator: str, explanation: str) -> l
         blocks.section(f"*What you know at the start*\n{facts}"),
         blocks.section(f"*Opened as* {explanation}. New facts will arrive here as the exercise runs. "
                        f"Work it as a real incident with the real commands (`/incident ic`, `/incident sev`, "
-                       f"`/incident status`, `/incident contained`, …). Facilitator: <@{facilitator}>; "
+                       f"`/incident status`, `/incident step <id> done`, `/incident contain <lever>` — a dry run here — "
+                       f"`/incident contained`, …). Facilitator: <@{facilitator}>; "
                        f"the scorecard compares your containment time with a target of "
                        f"{format_duration(scenario.target_mttc)}."),
     ]
