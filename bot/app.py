@@ -46,6 +46,8 @@ FEATURES = [
     "bot.home",
     "bot.commands.contain",
     "bot.commands.runbook",
+    "bot.scheduler.feature",
+    "bot.commands.report_clock",
 ]
 
 
@@ -138,9 +140,9 @@ def build(settings: Settings, clock: Clock | None = None, *, db: Database | None
             return BoltResponse(status=200, body="")
         return next()
 
-    from bot.timers import MemoryTimers
+    from bot.scheduler.durable import DurableTimers
 
-    ctx.services["timers"] = MemoryTimers(ctx)
+    ctx.services["timers"] = DurableTimers(ctx, database_url=settings.scheduler_database_url)
     for name in FEATURES:
         importlib.import_module(name).register(app, ctx)
     return Bot(app=app, ctx=ctx, executor=executor)

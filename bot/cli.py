@@ -15,6 +15,7 @@ from bot.errors import ConfigError
 from bot.evidence.cli import evidence_cli
 from bot.runbooks.cli import runbooks_cli
 from bot.tabletop.cli import scenarios_cli, tabletop_cli
+from bot.scheduler.cli import scheduler_cli
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="firebreak: AI-safety incident response in Slack.")
@@ -29,6 +30,7 @@ cli.command("postmortem")(importlib.import_module("bot.postmortem.cli").postmort
 cli.command("metrics")(importlib.import_module("bot.metrics.cli").metrics)
 cli.add_typer(levers_cli, name="levers")
 cli.add_typer(runbooks_cli, name="runbooks")
+cli.add_typer(scheduler_cli, name="scheduler")
 
 
 def _settings():

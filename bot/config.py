@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bot.errors import ConfigError
 from bot.evidence.settings import EvidenceConfig
+from bot.scheduler.config import SchedulerConfig
 
 SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
 SLACK_USERGROUP = re.compile(r"^S[A-Z0-9]{2,}$")
@@ -63,6 +64,8 @@ class Config(BaseModel):
     sandbox_channels: list[str] = Field(default_factory=list)
     # Model endpoints for probes, the moderation endpoint and the judges (bot/evidence, docs/evidence.md).
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
+    # Reminders, acknowledgement paging, SLA and regulatory clocks (bot/scheduler/config.py).
+    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
 
     def expand(self, names: list[str]) -> tuple[set[str], set[str]]:
         """Resolve group names into (user ids, user-group ids)."""

@@ -15,6 +15,8 @@ def start_bot(settings: Settings) -> Bot:
     """Build (validating every config file) and migrate. Raises ConfigError on invalid configuration."""
     bot = build(settings)
     upgrade(bot.ctx.db.engine)
+    if settings.scheduler_mode == "embedded":  # else a `firebreak scheduler` process runs the timers
+        bot.ctx.services["timers"].start(settings.scheduler_interval)
     return bot
 
 

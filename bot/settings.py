@@ -66,6 +66,14 @@ class Settings(BaseSettings):
             return self.launchdarkly_sdk_keys[environment]
         value = os.environ.get(sdk_key_variable(environment))
         return SecretStr(value) if value else None
+    # Scheduler (docs/scheduler.md): "embedded" = `serve` also schedules (under a PostgreSQL advisory lock);
+    # "dedicated" = only `firebreak scheduler` runs timers, `serve` just adds them.
+    scheduler_mode: str = Field("embedded", pattern="^(embedded|dedicated)$",
+                                validation_alias=_env("FIREBREAK_SCHEDULER"))
+    scheduler_database_url: str | None = Field(None, validation_alias=_env("FIREBREAK_SCHEDULER_DATABASE_URL"))
+    scheduler_interval: float = Field(1.0, gt=0, validation_alias=_env("FIREBREAK_SCHEDULER_INTERVAL"))
+    pager_routing_key: SecretStr | None = Field(None, validation_alias=_env("FIREBREAK_PAGER_ROUTING_KEY"))
+    pager_webhook_token: SecretStr | None = Field(None, validation_alias=_env("FIREBREAK_PAGER_WEBHOOK_TOKEN"))
 
     def api_url(self) -> str:
         url = self.slack_api_url

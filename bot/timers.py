@@ -6,8 +6,9 @@ The contract every feature schedules through (`ctx.services["timers"]`):
 - `cancel(key)` / `cancel_prefix("inc-42:")` drop timers; `pending(prefix)` lists them.
 - `run_due()` runs every due timer once (tests call it after moving a ManualClock).
 
-This in-memory implementation polls the clock from one background thread in `start()`. The durable
-scheduler (issue 6) replaces it with the same interface backed by a persistent job store.
+The app uses `bot.scheduler.durable.DurableTimers` (APScheduler's SQLAlchemy job store, survives restarts,
+exactly one process runs timers). This in-memory implementation, polling the clock from one thread in
+`start()`, stays as the reference of the contract and for code that wants throwaway timers.
 """
 
 from __future__ import annotations
@@ -98,5 +99,5 @@ class MemoryTimers:
             self._thread.join(timeout=5)
 
 
-def timers(ctx: AppContext) -> MemoryTimers:
+def timers(ctx: AppContext) -> MemoryTimers:  # or DurableTimers: the same interface
     return ctx.services["timers"]

@@ -1,0 +1,150 @@
+"""A stateful stand-in for the PagerDuty Events API v2 (`POST /v2/enqueue`) and a generic webhook
+(`POST /webhook`), served on 127.0.0.1. It keeps alerts by dedup key and records every call.
+
+Faults can be scripted: `fail_next(status=500)` answers the next N calls with an error.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+PD_ACTIONS = {"trigger", "acknowledge", "resolve"}
+PD_SEVERITIES = {"critical", "error", "warning", "info"}
+
+
+@dataclass
+class PagerCall:
+    path: str
+    body: Any
+    headers: dict[str, str]
+    status: int
+    at: float = field(default_factory=time.time)
+
+
+class FakePager:
+    """`start()` serves it; `events_url` is the PagerDuty URL to configure, `webhook_url` the webhook's."""
+
+    def __init__(self, routing_key: str = "R0UTINGKEY0000000000000000000000", token: str | None = None) -> None:
+        self.routing_key = routing_key
+        self.token = token
+        self.lock = threading.RLock()
+        self.calls: list[PagerCall] = []
+        self.alerts: dict[str, dict[str, Any]] = {}  # dedup_key -> {"status": triggered|resolved, "summary": ...}
+        self.webhook_events: list[dict[str, Any]] = []
+        self._faults: list[int] = []
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def fail_next(self, count: int = 1, *, status: int = 500) -> None:
+        with self.lock:
+            self._faults.extend([status] * count)
+
+    @property
+    def origin(self) -> str:
+        assert self._server is not None, "start() the fake pager first"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def events_url(self) -> str:
+        return self.origin + "/v2/enqueue"
+
+    @property
+    def webhook_url(self) -> str:
+        return self.origin + "/webhook"
+
+    def start(self) -> FakePager:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                status, payload = fake.handle(self.path, {k.lower(): v for k, v in self.headers.items()}, raw)
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="fake-pager", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def handle(self, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict[str, Any]]:
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            body = None
+        with self.lock:
+            if self._faults:
+                status = self._faults.pop(0)
+                self.calls.append(PagerCall(path, body, headers, status))
+                return status, {"status": "error", "message": "scripted failure"}
+            status, payload = self._route(path, headers, body)
+            self.calls.append(PagerCall(path, body, headers, status))
+            return status, payload
+
+    def _route(self, path: str, headers: dict[str, str], body: Any) -> tuple[int, dict[str, Any]]:
+        if path == "/v2/enqueue":
+            return self._events(body)
+        if path == "/webhook":
+            if self.token and headers.get("authorization") != f"Bearer {self.token}":
+                return 401, {"error": "unauthorized"}
+            if not isinstance(body, dict) or body.get("event") not in ("page", "resolve"):
+                return 400, {"error": "event must be page or resolve"}
+            self.webhook_events.append(body)
+            key = body.get("dedup_key")
+            if key:
+                self.alerts[key] = {"status": "triggered" if body["event"] == "page" else "resolved",
+                                    "summary": body.get("summary")}
+            return 200, {"ok": True}
+        return 404, {"error": "not found"}
+
+    def _events(self, body: Any) -> tuple[int, dict[str, Any]]:
+        if not isinstance(body, dict):
+            return 400, {"status": "invalid event", "message": "Event object is invalid"}
+        errors = []
+        if body.get("routing_key") != self.routing_key:
+            errors.append("routing_key is invalid")
+        action = body.get("event_action")
+        if action not in PD_ACTIONS:
+            errors.append("event_action is invalid")
+        key = body.get("dedup_key")
+        if action in ("acknowledge", "resolve") and not key:
+            errors.append("dedup_key is required")
+        if action == "trigger":
+            payload = body.get("payload") or {}
+            if not payload.get("summary") or not payload.get("source"):
+                errors.append("payload.summary and payload.source are required")
+            if payload.get("severity") not in PD_SEVERITIES:
+                errors.append("payload.severity is invalid")
+        if errors:
+            return 400, {"status": "invalid event", "message": "Event object is invalid", "errors": errors}
+        key = key or f"pd-{len(self.alerts) + 1}"
+        if action == "trigger":
+            self.alerts[key] = {"status": "triggered", "summary": body["payload"]["summary"],
+                                "severity": body["payload"]["severity"]}
+        elif key in self.alerts:
+            self.alerts[key]["status"] = "resolved" if action == "resolve" else "acknowledged"
+        return 202, {"status": "success", "message": "Event processed", "dedup_key": key}
+
+    def triggers(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [c.body for c in self.calls if c.status == 202 and c.body.get("event_action") == "trigger"]

@@ -1,0 +1,181 @@
+"""Acknowledgement paging through a local HTTP stand-in for PagerDuty Events API v2 and a webhook."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from pydantic import SecretStr
+
+from bot import timeline
+from bot.fakes.pager import FakePager
+from bot.harness import Harness
+from bot.incidents import OpenRequest
+from bot.lifecycle import open_and_provision
+from bot.models import PageState
+from bot.severity import Inputs
+
+ROUTING_KEY = "R0UTINGKEY0000000000000000000000"
+
+
+@pytest.fixture
+def pager() -> Iterator[FakePager]:
+    fake = FakePager(routing_key=ROUTING_KEY, token="hook-token-123").start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def paged(make_harness, db_url, write_yaml, pager) -> Harness:
+    cfg = write_yaml("org.yml", {"scheduler": {"pager": {"kind": "pagerduty", "url": pager.events_url,
+                                                          "backoff_seconds": 30, "max_attempts": 3}}})
+    return make_harness(database_url=db_url, config_file=cfg, pager_routing_key=SecretStr(ROUTING_KEY))
+
+
+def kinds(h: Harness, n: int = 1) -> list[str]:
+    with h.ctx.db.session() as s:
+        return [e.kind for e in timeline.events(s, n)]
+
+
+def run(h: Harness) -> int:
+    return h.ctx.services["timers"].run_due()
+
+
+def test_no_ic_within_5_minutes_pages_then_ic_resolves_the_page(paged: Harness, pager: FakePager, clock) -> None:
+    h = paged
+    h.command("open Agent emailing customers --sev 1")
+    ch = h.incident_channel(1)
+    clock.advance(minutes=4, seconds=59)
+    run(h)
+    assert pager.calls == []
+    clock.advance(seconds=1)
+    run(h)
+    [trigger] = pager.triggers()
+    assert trigger["dedup_key"] == "firebreak-inc-1-ack" and trigger["payload"]["severity"] == "critical"
+    assert "INC-1 SEV1" in trigger["payload"]["summary"]
+    assert pager.alerts["firebreak-inc-1-ack"]["status"] == "triggered"
+    announced = h.fake.texts("C0ANNOUNCE")
+    assert any("INC-1 (SEV1) has had no incident commander for 5m: paging on-call" in t for t in announced)
+    assert any("paging on-call" in t for t in h.fake.texts(ch))
+    assert kinds(h).count("page_sent") == 1 and "pager_trigger" in kinds(h)
+    clock.advance(minutes=30)
+    run(h)
+    assert len(pager.triggers()) == 1  # one page per incident
+    h.command("ic <@U0BOB>", channel=ch)
+    assert any("Page resolved: <@U0BOB> is incident commander" in t for t in h.fake.texts(ch))
+    run(h)
+    assert pager.alerts["firebreak-inc-1-ack"]["status"] == "resolved"
+    assert pager.calls[-1].body["event_action"] == "resolve"
+    assert "ROUTINGKEY" not in " ".join(h.fake.texts(ch))
+
+
+def test_ic_assigned_in_time_means_no_page(paged: Harness, pager: FakePager, clock) -> None:
+    h = paged
+    h.command("open Agent emailing customers --sev 1")
+    h.command("ic <@U0BOB>", channel=h.incident_channel(1))
+    clock.advance(hours=1)
+    run(h)
+    assert pager.calls == [] and "page_sent" not in kinds(h)
+    assert not any("paging on-call" in t for t in h.fake.texts("C0ANNOUNCE"))
+
+
+def test_failing_pager_is_retried_with_backoff_and_reported(paged: Harness, pager: FakePager, clock) -> None:
+    h = paged
+    h.command("open Agent emailing customers --sev 1")
+    ch = h.incident_channel(1)
+    pager.fail_next(2, status=503)
+    clock.advance(minutes=5)
+    run(h)
+    texts = h.fake.texts(ch)
+    assert any("paging on-call" in t for t in texts)  # the page went out in Slack regardless
+    assert any("The pager trigger failed: the pager answered HTTP 503 (scripted failure). Retrying in 30s "
+               "(attempt 1 of 3)" in t for t in texts)
+    clock.advance(seconds=29)
+    run(h)
+    assert len(pager.calls) == 1
+    clock.advance(seconds=1)
+    run(h)
+    assert any("Retrying in 1m (attempt 2 of 3)" in t for t in h.fake.texts(ch))
+    clock.advance(minutes=1)
+    run(h)
+    assert any("The pager accepted the trigger on attempt 3" in t for t in h.fake.texts(ch))
+    assert len(pager.triggers()) == 1 and len(pager.calls) == 3
+    with h.ctx.db.session() as s:
+        assert s.get(PageState, 1).pager_status == "triggered"
+
+
+def test_pager_gives_up_after_max_attempts_and_reminders_continue(paged: Harness, pager: FakePager, clock) -> None:
+    h = paged
+    h.command("open Agent emailing customers --sev 1")
+    ch = h.incident_channel(1)
+    pager.fail_next(10, status=500)
+    for _ in range(40):  # 40 minutes, one run per minute
+        clock.advance(minutes=1)
+        run(h)
+    assert len(pager.calls) == 3
+    texts = h.fake.texts(ch)
+    assert any("The pager trigger failed 3 times" in t and "Page the on-call by hand" in t for t in texts)
+    assert any(":hourglass:" in t for t in texts)  # the status reminder at 30 min was not blocked
+    assert h.ctx.services["timers"].pending("inc-1:pager") == []
+
+
+def test_unreachable_pager_is_reported_without_secrets(make_harness, write_yaml, clock) -> None:
+    cfg = write_yaml("org.yml", {"scheduler": {"pager": {"kind": "pagerduty", "url": "http://127.0.0.1:9/v2/enqueue",
+                                                          "max_attempts": 1, "timeout_seconds": 2}}})
+    h = make_harness(config_file=cfg, pager_routing_key=SecretStr("SECRET-ROUTING-KEY"))
+    h.command("open Agent emailing customers --sev 1")
+    clock.advance(minutes=5)
+    run(h)
+    texts = " ".join(h.fake.texts(h.incident_channel(1)))
+    assert "The pager trigger failed once (ConnectError reaching the pager); firebreak gave up" in texts
+    assert "SECRET-ROUTING-KEY" not in texts
+
+
+def test_webhook_pager_with_bearer_token(make_harness, write_yaml, pager: FakePager, clock) -> None:
+    cfg = write_yaml("org.yml", {"scheduler": {"pager": {"kind": "webhook", "url": pager.webhook_url},
+                                               "ack_page_after": {2: "10m"}}})
+    h = make_harness(config_file=cfg, pager_webhook_token=SecretStr("hook-token-123"))
+    h.command("open Filter regression --sev 2")
+    clock.advance(minutes=10)
+    run(h)
+    [event] = pager.webhook_events
+    assert event["event"] == "page" and event["incident"] == "INC-1" and event["severity"] == "SEV2"
+    assert pager.calls[0].headers["authorization"] == "Bearer hook-token-123"
+    h.command("resolve fixed", channel=h.incident_channel(1))
+    run(h)
+    assert [e["event"] for e in pager.webhook_events] == ["page", "resolve"]
+
+
+def open_exercise(h: Harness) -> int:
+    n, _, _ = open_and_provision(h.ctx, OpenRequest(title="Simulated jailbreak campaign", reporter_id="U0ALICE",
+                                                    inputs=Inputs(category="jailbreak"), severity_override=1,
+                                                    is_exercise=True))
+    return n
+
+
+def test_exercises_never_page_people_unless_the_scenario_opts_in(paged: Harness, pager: FakePager, clock) -> None:
+    h = paged
+    n = open_exercise(h)
+    clock.advance(minutes=5)
+    run(h)
+    assert pager.calls == []
+    assert not any("paging on-call" in t for t in h.fake.texts("C0ANNOUNCE"))
+    texts = h.fake.texts(h.incident_channel(n))
+    assert any(t.startswith("[EXERCISE]") and "the pager was not called" in t for t in texts)
+    with h.ctx.db.session() as s:
+        [event] = timeline.events(s, n, kinds=["page_sent"])
+    assert event.data["simulated"] is True
+
+    m = open_exercise(h)
+    h.ctx.services["scheduler"].allow_exercise_pages(m)  # what the tabletop feature calls
+    clock.advance(minutes=5)
+    run(h)
+    assert [t["dedup_key"] for t in pager.triggers()] == [f"firebreak-inc-{m}-ack"]
+
+
+def test_config_rejects_a_webhook_without_url(make_harness, write_yaml) -> None:
+    from bot.errors import ConfigError
+
+    cfg = write_yaml("org.yml", {"scheduler": {"pager": {"kind": "webhook"}}})
+    with pytest.raises(ConfigError, match="pager.kind webhook needs pager.url"):
+        make_harness(config_file=cfg)

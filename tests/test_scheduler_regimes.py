@@ -1,0 +1,270 @@
+"""Regulatory report clocks: deadline arithmetic per regime, the command, reminders, summary, bad input."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlmodel import select
+
+from bot import timeline
+from bot.config import Config, load_config
+from bot.errors import ConfigError, UsageError
+from bot.harness import Harness
+from bot.models import ReportClock
+from bot.scheduler.regimes import add_months, deadlines, get_regime, reminder_times
+
+AWARE = datetime(2026, 1, 31, 10, 0, tzinfo=UTC)
+CFG = Config()
+
+
+def due(regime: str, case: str | None = None, **kw) -> list[tuple[str, datetime]]:
+    return [(s.name, d) for s, d in deadlines(get_regime(CFG, regime), AWARE, case=case, **kw)]
+
+
+@pytest.mark.parametrize(("case", "days"), [(None, 15), ("default", 15), ("widespread", 2),
+                                            ("critical-infrastructure", 2), ("death", 10)])
+def test_eu_ai_act_art73_cases(case, days) -> None:
+    assert due("eu-ai-act-art73", case) == [("report", AWARE + timedelta(days=days))]
+
+
+def test_gdpr_72_hours() -> None:
+    assert due("gdpr-72h") == [("notification", AWARE + timedelta(hours=72))]
+
+
+def test_nis2_stages_with_a_calendar_month() -> None:
+    assert due("nis2") == [("early-warning", AWARE + timedelta(hours=24)),
+                           ("notification", AWARE + timedelta(hours=72)),
+                           ("final", datetime(2026, 2, 28, 10, 0, tzinfo=UTC))]  # 31 Jan + 1 month
+
+
+def test_dora_counts_from_classification_capped_at_24h_after_awareness() -> None:
+    classified = AWARE + timedelta(hours=2)
+    assert due("dora", classified_at=classified) == [
+        ("initial", classified + timedelta(hours=4)), ("intermediate", classified + timedelta(hours=72)),
+        ("final", datetime(2026, 2, 28, 12, 0, tzinfo=UTC))]
+    late = AWARE + timedelta(hours=22)
+    assert due("dora", classified_at=late)[0] == ("initial", AWARE + timedelta(hours=24))
+
+
+def test_add_months_clamps_and_crosses_years() -> None:
+    assert add_months(datetime(2026, 12, 15, tzinfo=UTC), 1) == datetime(2027, 1, 15, tzinfo=UTC)
+    assert add_months(datetime(2028, 1, 31, tzinfo=UTC), 1) == datetime(2028, 2, 29, tzinfo=UTC)
+
+
+def test_unknown_case_and_case_on_a_regime_without_cases() -> None:
+    with pytest.raises(UsageError, match="`war` is not a case of eu-ai-act-art73; cases: default, widespread"):
+        due("eu-ai-act-art73", "war")
+    with pytest.raises(UsageError, match="gdpr-72h has no cases"):
+        due("gdpr-72h", "death")
+
+
+def test_reminder_points_inside_the_window() -> None:
+    start = AWARE
+    end = AWARE + timedelta(hours=72)
+    assert reminder_times(["50%", "24h", "4h"], start, end) == [
+        ("50%", AWARE + timedelta(hours=36)), ("24h", AWARE + timedelta(hours=48)), ("4h", AWARE + timedelta(hours=68))]
+    short = AWARE + timedelta(hours=4)  # DORA initial: 24h before is outside the window
+    assert [p for p, _ in reminder_times(["50%", "24h", "4h"], start, short)] == ["50%"]
+
+
+def test_organization_regime_from_config(write_yaml) -> None:
+    path = write_yaml("org.yml", {"scheduler": {"regimes": {"uk-ofcom": {
+        "label": "Ofcom online safety notice", "stages": [{"name": "notice", "within": "48h"}],
+        "cases": {"children": "24h"}}}}})
+    cfg = load_config(path)
+    regime = get_regime(cfg, "uk-ofcom")
+    assert [(s.name, d) for s, d in deadlines(regime, AWARE)] == [("notice", AWARE + timedelta(hours=48))]
+    assert [(s.name, d) for s, d in deadlines(regime, AWARE, case="children")] == [("notice", AWARE + timedelta(hours=24))]
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    ({"regimes": {"x-y": {"label": "L", "stages": [{"name": "a", "within": "soon"}]}}},
+     "scheduler.regimes.x-y.stages.0.within"),
+    ({"regimes": {"Bad Name": {"label": "L", "stages": [{"name": "a", "within": "1h"}]}}}, "regime name `Bad Name`"),
+    ({"report_reminders": ["150%"]}, "between 0% and 100%"),
+    ({"status_cadence": {5: "1h"}}, "severities are 1 to 4"),
+    ({"status_cadence": {1: "often"}}, "is not a duration"),
+])
+def test_invalid_scheduler_config_names_the_key(write_yaml, data, message) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(write_yaml("org.yml", {"scheduler": data}))
+
+
+# ----- the command -------------------------------------------------------------------------------------
+
+def opened(h: Harness) -> str:
+    h.command("open Customer PII in answers --sev 1")
+    return h.incident_channel(1)
+
+
+def clocks(h: Harness) -> list[ReportClock]:
+    with h.ctx.db.session() as s:
+        return list(s.exec(select(ReportClock)))
+
+
+def kinds(h: Harness) -> list[str]:
+    with h.ctx.db.session() as s:
+        return [e.kind for e in timeline.events(s, 1)]
+
+
+def test_gdpr_clock_summary_reminders_and_done(db_harness: Harness, clock) -> None:
+    h = db_harness
+    ch = opened(h)
+    reply = h.command('report-clock gdpr-72h --aware-at "2h ago"', channel=ch)
+    assert "Reporting clock started on INC-1" in reply.text
+    assert "notify the supervisory authority: due 2026-01-08 07:00:00 UTC — in 2d 22h" in reply.text
+    assert "GDPR Art. 33 personal data breach notification" in h.summary(1)
+    assert "due 2026-01-08 07:00:00 UTC" in h.summary(1)
+    assert "report_clock_started" in kinds(h)
+    t = h.ctx.services["timers"]
+
+    def report_reminders() -> list[str]:
+        # Report-clock reminders only (runbook nudges also carry :alarm_clock:).
+        return [x for x in h.fake.texts(ch) if ":alarm_clock:" in x and "report-clock" in x]
+
+    clock.advance(hours=34)  # 36h after awareness = 50%
+    t.run_due()
+    assert len(report_reminders()) == 1 and "is due 2026-01-08 07:00:00 UTC (in 1d 12h)" in report_reminders()[0]
+    clock.advance(hours=12)  # 24h before
+    t.run_due()
+    assert len(report_reminders()) == 2 and "(in 1d)" in report_reminders()[1]
+    reply = h.command("report-clock done gdpr-72h DPA-2026-118", channel=ch, user="U0DPO")
+    assert "Recorded: gdpr-72h notify the supervisory authority for INC-1, reference `DPA-2026-118`" in reply.text
+    assert t.pending("inc-1:report:") == []
+    assert "ref `DPA-2026-118`" in h.summary(1)
+    clock.advance(days=5)
+    t.run_due()
+    assert len(report_reminders()) == 2
+    with h.ctx.db.session() as s:
+        [done] = timeline.events(s, 1, kinds=["report_clock_done"])
+    assert done.data["regime"] == "gdpr-72h" and done.actor == "U0DPO"
+
+
+def test_deadline_passed_notice(harness: Harness, clock) -> None:
+    h = harness
+    ch = opened(h)
+    h.command("report-clock eu-ai-act-art73 widespread", channel=ch)
+    clock.advance(days=2)
+    h.ctx.services["timers"].run_due()
+    texts = [x for x in h.fake.texts(ch) if ":alarm_clock:" in x and "report-clock" in x]
+    assert len(texts) == 1 and "deadline (report to the market surveillance authority) for INC-1 passed" in texts[0]
+    assert "due 2026-01-07 09:00:00 UTC — :red_circle: OVERDUE" in h.summary(1)
+
+
+def test_nis2_done_moves_stage_by_stage(harness: Harness, clock) -> None:
+    h = harness
+    ch = opened(h)
+    h.command("report-clock nis2", channel=ch)
+    h.command("report-clock done nis2 CSIRT-1", channel=ch)
+    assert not any(k.endswith(":early-warning:due") for k in (p.key for p in h.ctx.services["timers"].pending()))
+    assert any(k.endswith(":notification:due") for k in (p.key for p in h.ctx.services["timers"].pending()))
+    h.command("report-clock done nis2 CSIRT-2", channel=ch)
+    h.command("report-clock done nis2 CSIRT-3", channel=ch)
+    [row] = clocks(h)
+    assert row.done_at is not None and [s["reference"] for s in row.stages] == ["CSIRT-1", "CSIRT-2", "CSIRT-3"]
+    reply = h.command("report-clock done nis2 CSIRT-4", channel=ch)
+    assert "Every nis2 report of INC-1 is already recorded" in reply.text
+
+
+def test_listing_with_no_argument(harness: Harness) -> None:
+    h = harness
+    ch = opened(h)
+    assert "INC-1 has no reporting clock" in h.command("report-clock", channel=ch).text
+    h.command("report-clock gdpr-72h", channel=ch)
+    assert "Reporting clocks of INC-1" in h.command("report-clock", channel=ch).text
+    everywhere = h.command("report-clock").text  # outside an incident channel: every running clock
+    assert "Running reporting clocks" in everywhere and "INC-1 · *GDPR" in everywhere
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ("report-clock hipaa", "`hipaa` is not a reporting regime. Regimes: `eu-ai-act-art73` (cases: widespread, "
+                           "critical-infrastructure, death), `gdpr-72h`, `nis2`, `dora`"),
+    ("report-clock eu-ai-act-art73 meteor", "`meteor` is not a case of eu-ai-act-art73"),
+    ("report-clock gdpr-72h --aware-at yesterday", "`yesterday` is not a time for --aware-at; use an ISO time"),
+    ("report-clock gdpr-72h --aware-at 2030-01-01T00:00Z", "--aware-at is in the future"),
+    ("report-clock gdpr-72h --when now", "Unknown option `--when`"),
+    ("report-clock gdpr-72h --classified-at 1h ago", "--classified-at applies to dora only"),
+    ("report-clock a b c", "Too many words"),
+    ("report-clock done gdpr-72h", "Give the regime and the reference"),
+    ("report-clock done gdpr-72h REF-1", "INC-1 has no gdpr-72h clock"),
+    ("report-clock done hipaa REF-1", "`hipaa` is not a reporting regime"),
+])
+def test_bad_input_says_what_and_writes_nothing(db_harness: Harness, args: str, message: str) -> None:
+    h = db_harness
+    ch = opened(h)
+    before = kinds(h)
+    reply = h.command(args, channel=ch)
+    assert message in reply.text
+    assert "Usage: `/incident report-clock" in reply.text
+    assert clocks(h) == [] and kinds(h) == before
+    assert h.ctx.services["timers"].pending("inc-1:report") == []
+
+
+def test_second_start_of_the_same_regime_conflicts(harness: Harness) -> None:
+    h = harness
+    ch = opened(h)
+    h.command("report-clock gdpr-72h", channel=ch)
+    reply = h.command("report-clock gdpr-72h", channel=ch)
+    assert "The gdpr-72h clock of INC-1 is already running" in reply.text
+    assert len(clocks(h)) == 1
+
+
+def test_start_needs_an_incident_and_an_open_one(harness: Harness) -> None:
+    h = harness
+    reply = h.command("report-clock gdpr-72h")
+    assert "This is not an incident channel" in reply.text
+    ch = opened(h)
+    h.command("resolve done", channel=ch)
+    assert "INC-1 is resolved" in h.command("report-clock gdpr-72h", channel=ch).text
+    assert clocks(h) == []
+
+
+def test_resolution_stops_reminders_and_lists_open_obligations(harness: Harness, clock) -> None:
+    h = harness
+    ch = opened(h)
+    h.command("report-clock gdpr-72h", channel=ch)
+    h.command("resolve contained and fixed", channel=ch)
+    assert any("not recorded as done: gdpr-72h" in x for x in h.fake.texts(ch))
+    assert h.ctx.services["timers"].pending("inc-1:") == []
+    reply = h.command("report-clock done gdpr-72h DPA-9", channel=ch)  # still recordable after resolution
+    assert "Recorded" in reply.text
+
+
+def test_dora_with_classification_time(harness: Harness) -> None:
+    h = harness
+    ch = opened(h)
+    reply = h.command('report-clock dora --aware-at "2026-01-05 07:00" --classified-at 2026-01-05T08:30Z',
+                      channel=ch)
+    assert "initial notification: due 2026-01-05 12:30:00 UTC" in reply.text
+
+
+# ----- properties ----------------------------------------------------------------------------------------
+
+instants = st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2040, 12, 31)).map(
+    lambda d: d.replace(tzinfo=UTC))
+
+
+@given(aware=instants, regime=st.sampled_from(["eu-ai-act-art73", "gdpr-72h", "nis2", "dora"]))
+def test_deadlines_are_after_awareness_and_in_stage_order(aware: datetime, regime: str) -> None:
+    stages = deadlines(get_regime(CFG, regime), aware)
+    dues = [d for _, d in stages]
+    assert all(d > aware for d in dues)
+    assert dues == sorted(dues)
+
+
+@given(start=instants, months=st.integers(min_value=0, max_value=36))
+def test_add_months_keeps_time_and_never_overshoots_the_month(start: datetime, months: int) -> None:
+    out = add_months(start, months)
+    assert (out.year * 12 + out.month) - (start.year * 12 + start.month) == months
+    assert out.time() == start.time() and out.day <= start.day
+
+
+@given(start=instants, hours=st.integers(min_value=1, max_value=24 * 40),
+       points=st.lists(st.sampled_from(["10%", "50%", "90%", "1h", "4h", "24h", "3d"]), max_size=5))
+def test_reminders_fall_strictly_inside_the_window(start: datetime, hours: int, points: list[str]) -> None:
+    end = start + timedelta(hours=hours)
+    times = [t for _, t in reminder_times(points, start, end)]
+    assert all(start < t < end for t in times) and times == sorted(times) and len(set(times)) == len(times)
