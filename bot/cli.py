@@ -14,8 +14,8 @@ from bot.containment.cli import levers_cli
 from bot.errors import ConfigError
 from bot.evidence.cli import evidence_cli
 from bot.runbooks.cli import runbooks_cli
-from bot.tabletop.cli import scenarios_cli, tabletop_cli
 from bot.scheduler.cli import scheduler_cli
+from bot.tabletop.cli import scenarios_cli, tabletop_cli
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="firebreak: AI-safety incident response in Slack.")

@@ -43,8 +43,8 @@ def test_auto_run_plays_every_shipped_scenario(key: str, tmp_path: Path, monkeyp
     assert all(o.result in ("ok", "unavailable") for o in result.outcomes), \
         [(o.command, o.answer) for o in result.outcomes if o.result == "refused"]
     unavailable = {o.command.split()[0] for o in result.outcomes if o.result == "unavailable"}
-    # Runbook steps and levers are real now; only the reporting clocks (scheduler, issue 6) may be missing.
-    assert unavailable <= {"report-clock"}
+    # Runbook steps, levers and reporting clocks are all real commands now: nothing is unavailable.
+    assert unavailable == set()
     if unavailable:
         assert "Not available in this build: " + ", ".join(sorted(unavailable)) in out
     # Every scripted `step <id> done` finished a real runbook step, on time or late, and the scorecard says so.
@@ -66,6 +66,8 @@ def test_auto_run_plays_every_shipped_scenario(key: str, tmp_path: Path, monkeyp
     assert card["severity"]["reached_seconds"] is not None
     assert card["containment"]["met"] is True
     assert card["status"]["kept"] is True
+    # ...and every scripted answer counted: each expectation of every delivered inject was met in time.
+    assert card["answers"]["answered"] == card["answers"]["expected"] == card["answers"]["on_time"] > 0
     text = result.scorecard_path.read_text()
     assert text.startswith("# [EXERCISE] Scorecard")
     transcript = result.transcript_path.read_text()

@@ -11,6 +11,7 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from bot.cli import cli
+from bot.config import load_config
 from bot.containment.spec import load_levers
 from bot.errors import UsageError
 from bot.models import Incident
@@ -134,9 +135,11 @@ def test_shipped_scenarios_reference_real_runbook_steps_and_exercise_levers() ->
     rules = load_rules(None)
     library = load_library(rules.categories)
     registry = load_levers(EXERCISE_LEVERS, categories=set(rules.categories))
+    regimes = references.regime_names(load_config(None))
     catalog = load_catalog(rules=rules)
     for key, s in catalog.scenarios.items():
-        assert references.check(s, catalog.sources[key], library=library, registry=registry) == [], key
+        assert references.check(s, catalog.sources[key], library=library, registry=registry,
+                                regimes=regimes) == [], key
         steps, levers = references.references(s)
         assert steps and levers, f"{key} names no runbook step or no lever"
 
@@ -160,6 +163,10 @@ def _refs(data: dict) -> dict:
      "drill.yml: injects.0.expects.1.lever: no lever `emergency-fliter` in "),
     (lambda d: d["responders"][2].update(do="contain kill-everything"),
      "drill.yml: responders.2.do: no lever `kill-everything` in "),
+    (lambda d: d["injects"][1]["expects"].append({"report_clock": "gdpr-27h"}),
+     "drill.yml: injects.1.expects.1.report_clock: no reporting regime `gdpr-27h` (regimes: dora, "),
+    (lambda d: d["responders"].append({"at": "4m", "user": "U0PRIYA", "do": "report-clock eu-ai-act-15d"}),
+     "drill.yml: responders.3.do: no reporting regime `eu-ai-act-15d` (regimes: dora, eu-ai-act-art73, gdpr-72h"),
 ])
 def test_references_to_missing_steps_and_levers_name_file_and_key(tmp_path: Path, change, message: str) -> None:
     data = _refs(good())
@@ -212,6 +219,6 @@ def test_auto_refuses_a_scenario_whose_levers_are_missing(tmp_path: Path) -> Non
     write(tmp_path / "scenarios", "drill.yml", data)
     with pytest.raises(UsageError) as err:
         run_auto("drill", out_dir=tmp_path / "out", settings=Settings(), scenarios_dir=tmp_path / "scenarios")
-    assert "Scenario `drill` cannot be played with these runbooks and levers:" in err.value.message
+    assert "Scenario `drill` cannot be played with these runbooks, levers and regimes:" in err.value.message
     assert "drill.yml: responders.2.do: no lever `our-own-lever` in" in err.value.message
     assert not (tmp_path / "out").exists()

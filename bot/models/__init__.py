@@ -9,6 +9,6 @@ from bot.models.incident import Incident, RoleAssignment  # noqa: F401
 from bot.models.postmortem import ActionItem  # noqa: F401
 from bot.models.requests import ProcessedRequest  # noqa: F401
 from bot.models.runbook import RunbookAttachment, RunbookChecklist, RunbookStep  # noqa: F401
-from bot.models.tabletop import ExerciseRun, InjectDelivery, Scorecard  # noqa: F401
 from bot.models.scheduler import PageState, ReportClock, SchedulerRun  # noqa: F401
+from bot.models.tabletop import ExerciseRun, InjectDelivery, Scorecard  # noqa: F401
 from bot.models.timeline import TimelineEvent  # noqa: F401

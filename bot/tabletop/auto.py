@@ -76,11 +76,13 @@ def _checked(key: str, base: Settings, scenarios_dir: Path | None, levers_file: 
     rules = load_rules(base.severity_rules_file)
     catalog = load_catalog(scenarios_dir, rules=rules)
     scenario = catalog.get(key)
-    registry = load_levers(levers_file, config=load_config(base.config_file), categories=set(rules.categories))
+    config = load_config(base.config_file)
+    registry = load_levers(levers_file, config=config, categories=set(rules.categories))
     problems = references.check(scenario, catalog.sources[scenario.key],
-                                library=load_library(rules.categories, base.runbooks_dir), registry=registry)
+                                library=load_library(rules.categories, base.runbooks_dir), registry=registry,
+                                regimes=references.regime_names(config))
     if problems:
-        raise UsageError(f"Scenario `{scenario.key}` cannot be played with these runbooks and levers:\n"
+        raise UsageError(f"Scenario `{scenario.key}` cannot be played with these runbooks, levers and regimes:\n"
                          + "\n".join(problems))
     return scenario
 

@@ -52,7 +52,7 @@ def check(directory: Path = typer.Argument(None, help="Your scenarios (default F
     from bot.runbooks.loader import RunbookErrors, load_library
     from bot.settings import Settings
     from bot.severity import load_rules
-    from bot.tabletop.references import check_catalog
+    from bot.tabletop.references import check_catalog, regime_names
     from bot.tabletop.scenario import load_catalog
 
     settings = Settings()
@@ -72,8 +72,12 @@ def check(directory: Path = typer.Argument(None, help="Your scenarios (default F
                                    categories=set(rules.categories))
         except ConfigError as err:
             _fail(f"The lever file is invalid (`firebreak levers check` explains):\n{err}")
+    try:
+        config = load_config(settings.config_file)
+    except ConfigError as err:
+        _fail(f"The config file is invalid, so reporting regimes cannot be checked:\n{err}")
     catalog = load_catalog(directory or settings.scenarios_dir, rules=rules)
-    check_catalog(catalog, library=library, registry=registry)
+    check_catalog(catalog, library=library, registry=registry, regimes=regime_names(config))
     for key in sorted(catalog.scenarios):
         s = catalog.scenarios[key]
         typer.echo(f"ok: {key} ({catalog.sources[key]}) — {len(s.injects)} injects, "

@@ -1,7 +1,8 @@
 """Cross-checks of a scenario against the runbooks and the lever file it will be played with.
 
-A scenario names runbook steps (`expects: - step: preserve-evidence`, scripted `step <id> done`) and levers
-(`expects: - lever: emergency-filter`, scripted `contain <lever>`). A name that does not exist would make a
+A scenario names runbook steps (`expects: - step: preserve-evidence`, scripted `step <id> done`), levers
+(`expects: - lever: emergency-filter`, scripted `contain <lever>`) and reporting-clock regimes
+(`expects: - report_clock: gdpr-72h`, scripted `report-clock gdpr-72h`). A name that does not exist would make a
 scripted move fail and an expectation impossible to meet, so `firebreak scenarios check` and `tabletop run
 --auto` report it, naming the file and the key.
 
@@ -21,6 +22,7 @@ from bot.tabletop.scenario import Catalog, Scenario
 EXERCISE_LEVERS = Path(__file__).with_name("exercise-levers.yml")
 _STEP = re.compile(r"^step\s+(\S+)")
 _CONTAIN = re.compile(r"^contain\s+(\S+)")
+_CLOCK = re.compile(r"^report-clock\s+(?:done\s+)?(\S+)")
 
 
 def references(scenario: Scenario) -> tuple[list[tuple[str, str, str | None]], list[tuple[str, str]]]:
@@ -44,9 +46,25 @@ def references(scenario: Scenario) -> tuple[list[tuple[str, str, str | None]], l
     return steps, levers
 
 
-def check(scenario: Scenario, path: Path, *, library: Any = None, registry: Any = None) -> list[str]:
-    """Problems, each `file: key: what is wrong`. `library`: bot.runbooks Library; `registry`: LeverRegistry."""
+def clocks(scenario: Scenario) -> list[tuple[str, str]]:
+    """[(where, regime)] every reporting-clock regime the scenario names."""
+    out = [(f"injects.{i}.expects.{j}.report_clock", str(exp.report_clock))
+           for i, inject in enumerate(scenario.injects) for j, exp in enumerate(inject.expects)
+           if exp.kind == "report_clock"]
+    out += [(f"responders.{i}.do", m.group(1)) for i, a in enumerate(scenario.responders)
+            if (m := _CLOCK.match(a.do.strip())) and not m.group(1).startswith("--")]
+    return out
+
+
+def check(scenario: Scenario, path: Path, *, library: Any = None, registry: Any = None,
+          regimes: set[str] | None = None) -> list[str]:
+    """Problems, each `file: key: what is wrong`. `library`: bot.runbooks Library; `registry`: LeverRegistry;
+    `regimes`: the reporting-clock regime names (bot.scheduler.regimes)."""
     problems: list[str] = []
+    for where, regime in clocks(scenario) if regimes is not None else []:
+        if regime not in regimes:
+            problems.append(f"{path}: {where}: no reporting regime `{regime}` (regimes: "
+                            f"{', '.join(sorted(regimes))})")
     steps, levers = references(scenario)
     sev = scenario.expected_severity
     if library is not None:
@@ -72,11 +90,21 @@ def check(scenario: Scenario, path: Path, *, library: Any = None, registry: Any 
     return problems
 
 
-def check_catalog(catalog: Catalog, *, library: Any = None, registry: Any = None) -> None:
+def regime_names(config: Any) -> set[str] | None:
+    """The reporting regimes of this deployment (None when the scheduler feature is not installed)."""
+    try:
+        from bot.scheduler.regimes import regimes
+    except ImportError:
+        return None
+    return set(regimes(config))
+
+
+def check_catalog(catalog: Catalog, *, library: Any = None, registry: Any = None,
+                  regimes: set[str] | None = None) -> None:
     """Move every scenario with a broken reference from `catalog.scenarios` to `catalog.errors`."""
     for key in list(catalog.scenarios):
         path = catalog.sources[key]
-        problems = check(catalog.scenarios[key], path, library=library, registry=registry)
+        problems = check(catalog.scenarios[key], path, library=library, registry=registry, regimes=regimes)
         if problems:
             catalog.errors[path] = "\n".join(problems)
             del catalog.scenarios[key]

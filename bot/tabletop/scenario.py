@@ -302,10 +302,10 @@ def load_catalog(extra_dir: Path | None = None, *, rules: Any = None, shipped: b
 
 
 def catalog_for(ctx: Any) -> Catalog:
-    """The scenarios a live exercise may use: validated, and their runbook steps checked against the runbooks
-    this bot runs (lever names are not: an organization's lever file is checked by `scenarios check`)."""
-    from bot.tabletop.references import check_catalog
+    """The scenarios a live exercise may use: validated, their runbook steps and reporting regimes checked
+    against this bot's runbooks and config (lever names are not: `scenarios check` checks a lever file)."""
+    from bot.tabletop.references import check_catalog, regime_names
 
     catalog = load_catalog(ctx.settings.scenarios_dir, rules=ctx.rules)
-    check_catalog(catalog, library=ctx.services.get("runbooks"))
+    check_catalog(catalog, library=ctx.services.get("runbooks"), regimes=regime_names(ctx.config))
     return catalog
