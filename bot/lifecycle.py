@@ -70,13 +70,15 @@ def notify_escalation(ctx: AppContext, incident_id: int, *, actor: str, initial:
                       pages_allowed: bool | None = None) -> list[str]:
     """Tell the configured escalation targets for the incident's current severity and category.
 
-    In an exercise that does not opt in to paging, nobody is invited or mentioned: the channel is told who
-    the path would reach (by rule, without pinging anyone) and `escalation_suppressed` is recorded."""
+    In an exercise that does not opt in to paging (scenario `page_real_people`, or the organization's
+    `scheduler.page_exercises`), nobody is invited or mentioned: the channel is told who the path would
+    reach (by rule, without pinging anyone) and `escalation_suppressed` is recorded."""
     with ctx.db.session() as session:
         incident = incidents.get(session, incident_id)
         found = targets(ctx.config, ctx.rules, incident)
         channel, sev, tag = incident.channel_id, incident.sev, exercise_tag(incident)
         allowed = may_page(session, incident_id) if pages_allowed is None else pages_allowed
+        allowed = allowed or (incident.is_exercise and ctx.config.scheduler.page_exercises)
     if found and not allowed:
         reasons = [t.reason for t in found]
         people = len(set().union(*(t.users for t in found))) + len(set().union(*(t.usergroups for t in found)))

@@ -15,6 +15,7 @@ from bot import timeline
 from bot.evidence.probe import OPT_IN_KIND
 from bot.fakes.model_endpoint import FakeModelEndpoint
 from bot.harness import Harness
+from bot.models import PageState
 from bot.tabletop import runner
 from bot.tabletop.references import EXERCISE_LEVERS
 from bot.tabletop.scenario import load_catalog
@@ -77,6 +78,9 @@ def test_exercise_never_invites_or_mentions_the_escalation_path(make) -> None:
     text = all_texts(h)
     assert "U0ONCALL" not in text and "S0SAFETY" not in text
     assert kinds(h, 1, "escalation_notified") == []
+    with h.ctx.db.session() as s:
+        state = s.get(PageState, 1)
+        assert state is None or state.exercise_pages_allowed is False
     suppressed = kinds(h, 1, "escalation_suppressed")
     assert [(e.data["initial"], e.data["count"], e.data["reasons"]) for e in suppressed] == [
         (True, 3, ["safety on-call"]), (False, 3, ["safety on-call"])]
@@ -97,6 +101,7 @@ def test_exercise_pages_when_the_scenario_opts_in(make) -> None:
     channel = h.incident_channel(1)
     with h.ctx.db.session() as s:
         assert runner.pages_allowed(s, 1) is True
+        assert s.get(PageState, 1).exercise_pages_allowed is True  # the scheduler's pager may page too
     # On open (before the run row exists) the scenario's opt-in is passed through.
     assert set(ONCALL) <= invited(h) and set(ONCALL) <= h.fake.channels[channel]["members"]
     assert len(kinds(h, 1, "escalation_notified")) == 1 and kinds(h, 1, "escalation_suppressed") == []
@@ -106,6 +111,13 @@ def test_exercise_pages_when_the_scenario_opts_in(make) -> None:
     assert len(notified) == 2 and notified[1].data["targets"] == ["<@U0ONCALL1> <@U0ONCALL2> <!subteam^S0SAFETY>"]
     mention = [t for t in h.fake.texts(channel) if "you are on the escalation path" in t]
     assert mention and all(t.startswith("[EXERCISE]") for t in mention)
+
+
+def test_organization_may_let_every_exercise_page(make) -> None:
+    h = make({"scheduler": {"page_exercises": True}})
+    h.command("tabletop start drill-quiet", user=FACIL, channel=SANDBOX)
+    assert set(ONCALL) <= invited(h)
+    assert len(kinds(h, 1, "escalation_notified")) == 1 and kinds(h, 1, "escalation_suppressed") == []
 
 
 @pytest.mark.parametrize(("key", "calls"), [("drill-quiet", 0), ("drill-probing", 1)])
