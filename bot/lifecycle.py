@@ -115,4 +115,3 @@ def after_change(ctx: AppContext, incident_id: int, channel_message: str | None)
     if channel_message:
         ops.post_in_incident(ctx, incident_id, channel_message)
     ops.refresh(ctx, incident_id)
-
