@@ -4,18 +4,25 @@ domain transaction has committed."""
 
 from __future__ import annotations
 
+from sqlmodel import Session, select
+
 from bot import hooks, incidents, timeline
 from bot.context import AppContext
 from bot.escalation import targets
 from bot.incidents import OpenRequest
+from bot.models import Incident
+from bot.models.tabletop import ExerciseRun
 from bot.models.timeline import BOT_ACTOR
 from bot.slack import ops
 from bot.slack.summary import exercise_tag
 
 
-def open_and_provision(ctx: AppContext, req: OpenRequest) -> tuple[int, str | None, str]:
+def open_and_provision(ctx: AppContext, req: OpenRequest, *, pages_allowed: bool | None = None
+                       ) -> tuple[int, str | None, str]:
     """Open the incident (committed first), then create its channel, pin the summary, announce it.
 
+    `pages_allowed`: whether the escalation path may be told (None: decided from the incident, see
+    `may_page()`); a tabletop passes its scenario's opt-in, as its run row does not exist yet.
     Returns (number, channel id or None, the classification sentence).
     """
     with ctx.db.session() as session:
@@ -44,17 +51,46 @@ def open_and_provision(ctx: AppContext, req: OpenRequest) -> tuple[int, str | No
     visibility = "private channel" if private else f"<#{channel_id}>" if channel_id else "no channel"
     ops.announce(ctx, number, f"{tag}:rotating_light: INC-{number} opened by <@{req.reporter_id}>: *{title}* — "
                  f"{explanation}. Channel: {visibility}.")
-    notify_escalation(ctx, number, actor=req.reporter_id, initial=True)
+    notify_escalation(ctx, number, actor=req.reporter_id, initial=True, pages_allowed=pages_allowed)
     ctx.hooks.emit(hooks.OPENED, ctx=ctx, incident_id=number, actor=req.reporter_id, channel_id=channel_id)
     return number, channel_id, explanation
 
 
-def notify_escalation(ctx: AppContext, incident_id: int, *, actor: str, initial: bool = False) -> list[str]:
-    """Tell the configured escalation targets for the incident's current severity and category."""
+def may_page(session: Session, incident_id: int) -> bool:
+    """May this incident invite, mention or page real people? Real incidents: yes. Tabletop exercises: only
+    when their scenario set `page_real_people: true` (stored on the exercise run)."""
+    incident = session.get(Incident, incident_id)
+    if incident is None or not incident.is_exercise:
+        return True
+    run = session.exec(select(ExerciseRun).where(ExerciseRun.incident_id == incident_id)).first()
+    return bool(run and run.page_real_people)
+
+
+def notify_escalation(ctx: AppContext, incident_id: int, *, actor: str, initial: bool = False,
+                      pages_allowed: bool | None = None) -> list[str]:
+    """Tell the configured escalation targets for the incident's current severity and category.
+
+    In an exercise that does not opt in to paging (scenario `page_real_people`, or the organization's
+    `scheduler.page_exercises`), nobody is invited or mentioned: the channel is told who the path would
+    reach (by rule, without pinging anyone) and `escalation_suppressed` is recorded."""
     with ctx.db.session() as session:
         incident = incidents.get(session, incident_id)
         found = targets(ctx.config, ctx.rules, incident)
         channel, sev, tag = incident.channel_id, incident.sev, exercise_tag(incident)
+        allowed = may_page(session, incident_id) if pages_allowed is None else pages_allowed
+        allowed = allowed or (incident.is_exercise and ctx.config.scheduler.page_exercises)
+    if found and not allowed:
+        reasons = [t.reason for t in found]
+        people = len(set().union(*(t.users for t in found))) + len(set().union(*(t.usergroups for t in found)))
+        ops.post(ctx, incident_id, channel,
+                 f"{tag}:loudspeaker: In a real {sev} incident the escalation path ({'; '.join(reasons)}) would "
+                 f"now notify {people} {'person or group' if people == 1 else 'people or groups'}. This exercise "
+                 "pages nobody real (its scenario does not set `page_real_people: true`).")
+        with ctx.db.session() as session:
+            timeline.record(session, ctx.clock, incident_id, "escalation_suppressed",
+                            f"Exercise: escalation not sent ({'; '.join(reasons)})", actor=actor,
+                            data={"reasons": reasons, "count": people, "initial": initial})
+        return []
     notified = []
     for target in found:
         if channel and target.users:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -42,24 +43,41 @@ def test_auto_run_plays_every_shipped_scenario(key: str, tmp_path: Path, monkeyp
     assert all(o.result in ("ok", "unavailable") for o in result.outcomes), \
         [(o.command, o.answer) for o in result.outcomes if o.result == "refused"]
     unavailable = {o.command.split()[0] for o in result.outcomes if o.result == "unavailable"}
-    assert unavailable <= {"step", "contain", "report-clock"}
+    # Runbook steps, levers and reporting clocks are all real commands now: nothing is unavailable.
+    assert unavailable == set()
     if unavailable:
         assert "Not available in this build: " + ", ".join(sorted(unavailable)) in out
+    # Every scripted `step <id> done` finished a real runbook step, on time or late, and the scorecard says so.
+    scripted_steps = [o.command.split()[1] for o in result.outcomes if o.command.startswith("step ")]
+    assert scripted_steps and all(o.answer == f"`{o.command.split()[1]}` done."
+                                  for o in result.outcomes if o.command.startswith("step ")), result.outcomes
+    rb = card["runbook"]
+    assert rb["source"] == "runbooks"
+    assert sorted(n.split("/", 1)[1] for n in rb["on_time"] + rb["late"]) == sorted(set(scripted_steps))
+    # Every scripted `contain` pulled a configured lever as a dry run (the exercise forces it), none live.
+    pulled = [o.command.split()[1] for o in result.outcomes if o.command.startswith("contain ")]
+    assert pulled and [lv["lever"] for lv in card["levers"]] == pulled
+    assert all(lv["dry_run"] and not lv["verified"] for lv in card["levers"])
+    assert all(o.answer == f"Dry run of `{o.command.split()[1]}` recorded; nothing was sent."
+               for o in result.outcomes if o.command.startswith("contain "))
+    assert re.search(rf"✅\s+Levers pulled\s+{len(pulled)} dry runs?\s", out), out
     # A scripted well-run team: acknowledged, reached the expected severity, contained inside the target.
     assert card["acknowledge"]["seconds"] is not None
     assert card["severity"]["reached_seconds"] is not None
     assert card["containment"]["met"] is True
     assert card["status"]["kept"] is True
+    # ...and every scripted answer counted: each expectation of every delivered inject was met in time.
+    assert card["answers"]["answered"] == card["answers"]["expected"] == card["answers"]["on_time"] > 0
     text = result.scorecard_path.read_text()
     assert text.startswith("# [EXERCISE] Scorecard")
     transcript = result.transcript_path.read_text()
     assert "Inject 1 of" in transcript
+    assert "Revert it?" not in transcript  # the exercise levers leave dry runs alone at the end
     assert all(line.split(": ", 1)[1].startswith("[EXERCISE]")
                for line in transcript.splitlines() if line.startswith("[") and "UFIREBREAK" in line)
-    if result.postmortem_path is None:
-        assert "No postmortem draft: the postmortem feature (bot.postmortem) is not installed" in out
-    else:
-        assert result.postmortem_path.exists()
+    draft = result.postmortem_path.read_text()  # the postmortem feature is installed: the draft is written
+    assert "EXERCISE" in draft and scenario.title in draft
+    assert f"Postmortem {result.postmortem_path}" in out.replace("\n", "")
     # Every connection went to the local Slack stand-in: no lever, pager or webhook reached anything else.
     assert connects, "the spy saw no connection at all"
     slack = urlsplit(result.slack_api_url)

@@ -18,6 +18,7 @@ from bot.harness import Harness
 from bot.models import Incident, TimelineEvent
 from bot.models.tabletop import ENDED, ExerciseRun, InjectDelivery, Scorecard
 from bot.tabletop import runner
+from bot.tabletop.references import EXERCISE_LEVERS
 
 SANDBOX = "C0SANDBOX"
 FACIL = "U0FACIL"
@@ -27,7 +28,7 @@ FACIL = "U0FACIL"
 def make_sandbox(make_harness: Callable[..., Harness], write_yaml, tmp_path: Path) -> Callable[..., Harness]:
     def make(database_url: str | None = None, scenarios: dict[str, Any] | None = None) -> Harness:
         config = write_yaml("config.yml", {"sandbox_channels": ["tabletop-*", "C0OTHERSB"]})
-        kwargs: dict[str, Any] = {"config_file": config}
+        kwargs: dict[str, Any] = {"config_file": config, "levers_file": EXERCISE_LEVERS}
         if database_url:
             kwargs["database_url"] = database_url
         if scenarios is not None:
@@ -79,20 +80,23 @@ def test_full_exercise_injects_responders_scorecard(sandbox: Harness, clock: Man
         run = runner.run_for_incident(s, 1)
         assert incident.is_exercise and run.page_real_people is False
         assert runner.pages_allowed(s, 1) is False
-    texts = "\n".join(h.fake.texts(channel))
-    assert "What you know at the start" in str(h.fake.history(channel)[1].blocks)
-    assert "Tabletop exercise: Jailbreak campaign going viral" in texts
+    briefing = [m for m in h.fake.history(channel) if m.text == "[EXERCISE] Tabletop exercise: Jailbreak campaign going viral"]
+    assert len(briefing) == 1 and "What you know at the start" in str(briefing[0].blocks)
+    # The runbook for the category is attached and its checklist posted, flagged like everything else.
+    assert any(m.text.startswith("[EXERCISE] INC-1 runbook: Jailbreak") for m in h.fake.history(channel))
     assert [t.key for t in h.ctx.services["timers"].pending("inc-1:inject:")] == [f"inc-1:inject:{i}" for i in range(5)]
 
     timers = h.ctx.services["timers"]
     clock.advance(minutes=1)
     h.command("ic <@U0MAYA>", user="U0MAYA", channel=channel)
     clock.advance(minutes=1, seconds=59)
-    assert timers.run_due() == 0 and events(h, "inject_posted") == []
+    timers.run_due()  # (runbook nudge timers share the incident's key prefix; injects are counted below)
+    assert events(h, "inject_posted") == []
     clock.advance(seconds=1)  # +3m: the first inject
-    assert timers.run_due() == 1
+    timers.run_due()
+    assert [e.data["inject"] for e in events(h, "inject_posted")] == ["repro"]
     clock.advance(minutes=2)
-    record(h, "step_done", {"runbook": "jailbreak", "step": "preserve-evidence"})
+    assert "`preserve-evidence` done." in h.command("step preserve-evidence done", user="U0LIN", channel=channel).text
     clock.advance(minutes=3)  # +8m
     timers.run_due()
     clock.advance(minutes=1)
@@ -102,10 +106,13 @@ def test_full_exercise_injects_responders_scorecard(sandbox: Harness, clock: Man
     clock.advance(minutes=3)  # +14m
     timers.run_due()
     clock.advance(minutes=2)
-    record(h, "lever_applied", {"lever": "emergency-prompt-filter", "action_id": "x1", "dry_run": True})
+    reply = h.command("contain emergency-filter", user="U0LIN", channel=channel)
+    assert "Dry run of `emergency-filter` recorded; nothing was sent." in reply.text
     clock.advance(minutes=9)  # +25m (inject 4 was due at +24m)
     timers.run_due()
     h.command("status filter live", user="U0RAJ", channel=channel)
+    assert "`assign-roles` done." in h.command("step assign-roles done", user="U0MAYA", channel=channel).text
+    h.command("step collect-variants skip T&S already collected them", user="U0LIN", channel=channel)
     clock.advance(minutes=8)  # +33m
     timers.run_due()
     h.command("contained filter verified", user="U0MAYA", channel=channel)
@@ -131,13 +138,26 @@ def test_full_exercise_injects_responders_scorecard(sandbox: Harness, clock: Man
     assert card["severity"]["reached_seconds"] == 9 * 60
     assert card["containment"] == {"mttc": 33 * 60, "target": 45 * 60, "met": True}
     assert card["status"]["count"] == 2 and card["status"]["longest_gap"] == 14 * 60
-    assert card["runbook"]["on_time"] == ["preserve-evidence"]
+    # Runbook steps as the runbook feature recorded them: assign-roles was due 10m after the SEV1 change.
+    rb = card["runbook"]
+    assert rb["source"] == "runbooks"
+    assert rb["on_time"] == ["jailbreak/preserve-evidence"]
+    assert rb["late"] == ["jailbreak/assign-roles"]
+    assert rb["skipped"] == ["jailbreak/collect-variants (T&S already collected them)"]
+    assert rb["missed"] == ["jailbreak/confirm-severity", "jailbreak/status-update"]  # overdue, never done
+    assert len(rb["open"]) == 14 and "jailbreak/verify-containment" in rb["open"]  # not yet due at +35m
+    # The lever was really pulled through the containment layer, and forced to a dry run.
+    assert card["levers"] == [{"lever": "emergency-filter", "at": 16 * 60, "dry_run": True, "verified": False}]
+    assert [e.data["dry_run"] for e in events(h, "lever_applied")] == [True]
+    assert events(h, "lever_verified") == [] and events(h, "contained")[0].actor == "U0MAYA"
     trending = card["injects"][1]["answers"]
     assert [(a["kind"], a["seconds"]) for a in trending] == [("severity", 60), ("status_update", 3 * 60)]
     assert card["injects"][2]["answers"][0]["seconds"] == 2 * 60  # the lever 2m after the variants inject
     assert card["injects"][3]["answers"][0]["seconds"] == 0       # status posted as inject 4 arrived
     assert card["answers"] == {"expected": 7, "answered": 7, "on_time": 7}
     assert "✅ Time to contain (MTTC): 33m against a target of 45m" in sc.text
+    assert "- Missed (overdue): jailbreak/confirm-severity, jailbreak/status-update" in sc.text
+    assert "- `emergency-filter` at +16m (dry run: nothing was sent)" in sc.text
     # The scorecard is posted in the exercise channel; the sandbox gets the headline.
     scorecard_msg = [m for m in h.fake.history(channel) if "Scorecard" in m.text][0]
     assert "Time to contain (MTTC)" in str(scorecard_msg.blocks)
@@ -167,13 +187,15 @@ def test_pause_resume_and_next(sandbox: Harness, clock: ManualClock) -> None:
     assert "paused" in h.command("tabletop pause", user=FACIL, channel=SANDBOX).text
     assert timers.pending("inc-1:inject:") == []
     clock.advance(minutes=30)
-    assert timers.run_due() == 0
+    timers.run_due()  # runbook nudges may fire (same incident prefix); no inject may
+    assert len(events(h, "inject_posted")) == 1
     assert "resumed" in h.command("tabletop resume", user=FACIL, channel=SANDBOX).text
     assert timers.pending("inc-1:inject:1")[0].when == start + timedelta(minutes=37)
     # A timer firing for an inject already delivered by `next` posts nothing.
     assert runner.deliver(h.ctx, 1, 0, trigger="timer") is False
     clock.advance(minutes=4)  # +37m
-    assert timers.run_due() == 1
+    timers.run_due()
+    assert len(events(h, "inject_posted")) == 2
     with h.ctx.db.session() as s:
         rows = s.exec(select(InjectDelivery).order_by(InjectDelivery.inject_index)).all()
     assert [(r.inject_index, r.trigger, r.posted_at - start) for r in rows] == [
@@ -306,7 +328,7 @@ def test_slack_failure_on_an_inject_is_recorded_not_lost(sandbox: Harness, clock
     h.command("tabletop start model-regression-release", user=FACIL, channel=SANDBOX)
     h.fake.fail_next("chat.postMessage", "channel_not_found")
     clock.advance(minutes=5)
-    assert h.ctx.services["timers"].run_due() == 1
+    h.ctx.services["timers"].run_due()
     errors = events(h, "slack_error")
     assert [e.data["error"] for e in errors] == ["channel_not_found"]
     assert [e.data["inject"] for e in events(h, "inject_posted")] == ["eval-gap"]

@@ -7,11 +7,18 @@ from pathlib import Path
 
 import pytest
 import yaml
+from sqlmodel import select
 from typer.testing import CliRunner
 
 from bot.cli import cli
+from bot.config import load_config
+from bot.containment.spec import load_levers
 from bot.errors import UsageError
+from bot.models import Incident
+from bot.runbooks.loader import load_library
 from bot.severity import load_rules
+from bot.tabletop import references
+from bot.tabletop.references import EXERCISE_LEVERS
 from bot.tabletop.scenario import Scenario, load_catalog
 
 REQUIRED_CATEGORIES = {"jailbreak", "data_leakage", "prompt_injection", "agent_tool_misuse",
@@ -122,3 +129,96 @@ def test_cli_scenarios_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     result = runner.invoke(cli, ["scenarios", "check", str(tmp_path)])
     assert result.exit_code == 2
     assert f"{tmp_path / 'drill.yml'}: injects.0.at: Value error, `soonish` is not a duration" in result.output
+
+
+def test_shipped_scenarios_reference_real_runbook_steps_and_exercise_levers() -> None:
+    rules = load_rules(None)
+    library = load_library(rules.categories)
+    registry = load_levers(EXERCISE_LEVERS, categories=set(rules.categories))
+    regimes = references.regime_names(load_config(None))
+    catalog = load_catalog(rules=rules)
+    for key, s in catalog.scenarios.items():
+        assert references.check(s, catalog.sources[key], library=library, registry=registry,
+                                regimes=regimes) == [], key
+        steps, levers = references.references(s)
+        assert steps and levers, f"{key} names no runbook step or no lever"
+
+
+def _refs(data: dict) -> dict:
+    data["injects"][0]["expects"] = [{"step": "preserve-evidence"}, {"lever": "emergency-filter"}]
+    data["responders"] += [{"at": "2m", "user": "U0LIN", "do": "step preserve-evidence done"},
+                           {"at": "3m", "user": "U0LIN", "do": "contain emergency-filter now"}]
+    return data
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda d: d["injects"][0]["expects"][0].update(step="presrve-evidence"),
+     "drill.yml: injects.0.expects.0.step: runbook `jailbreak` has no step `presrve-evidence` at SEV2 (its steps: "
+     "assign-roles, confirm-severity, preserve-evidence,"),
+    (lambda d: d["responders"][1].update(do="step no-such-step done"),
+     "drill.yml: responders.1.do: runbook `jailbreak` has no step `no-such-step` at SEV2"),
+    (lambda d: d["injects"][0]["expects"][0].update(runbook="nope"),
+     "drill.yml: injects.0.expects.0.step: no runbook `nope`, so step `preserve-evidence` cannot be done"),
+    (lambda d: d["injects"][0]["expects"][1].update(lever="emergency-fliter"),
+     "drill.yml: injects.0.expects.1.lever: no lever `emergency-fliter` in "),
+    (lambda d: d["responders"][2].update(do="contain kill-everything"),
+     "drill.yml: responders.2.do: no lever `kill-everything` in "),
+    (lambda d: d["injects"][1]["expects"].append({"report_clock": "gdpr-27h"}),
+     "drill.yml: injects.1.expects.1.report_clock: no reporting regime `gdpr-27h` (regimes: dora, "),
+    (lambda d: d["responders"].append({"at": "4m", "user": "U0PRIYA", "do": "report-clock eu-ai-act-15d"}),
+     "drill.yml: responders.3.do: no reporting regime `eu-ai-act-15d` (regimes: dora, eu-ai-act-art73, gdpr-72h"),
+])
+def test_references_to_missing_steps_and_levers_name_file_and_key(tmp_path: Path, change, message: str) -> None:
+    data = _refs(good())
+    assert references.check(Scenario.model_validate(data), tmp_path / "drill.yml",
+                            library=load_library(load_rules(None).categories),
+                            registry=load_levers(EXERCISE_LEVERS)) == []
+    change(data)
+    write(tmp_path, "drill.yml", data)
+    runner = CliRunner()
+    result = runner.invoke(cli, ["scenarios", "check", str(tmp_path), "--levers", str(EXERCISE_LEVERS)])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "ok: drill" not in result.output and "ok: jailbreak-viral" in result.output
+
+
+def test_lever_names_are_checked_only_against_a_configured_lever_file(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FIREBREAK_LEVERS_FILE", raising=False)
+    data = _refs(good())
+    data["responders"][2]["do"] = "contain our-own-lever"
+    write(tmp_path, "drill.yml", data)
+    result = CliRunner().invoke(cli, ["scenarios", "check", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "ok: drill" in result.output and "(lever names not checked: no lever file" in result.output
+    monkeypatch.setenv("FIREBREAK_LEVERS_FILE", str(EXERCISE_LEVERS))
+    result = CliRunner().invoke(cli, ["scenarios", "check", str(tmp_path)])
+    assert result.exit_code == 2 and "drill.yml: responders.2.do: no lever `our-own-lever`" in result.output
+
+
+def test_a_live_start_refuses_a_scenario_with_a_missing_step(make_harness, write_yaml, tmp_path: Path) -> None:
+    data = _refs(good())
+    data["responders"][1]["do"] = "step no-such-step done"
+    write(tmp_path / "scenarios", "drill.yml", data)
+    h = make_harness(config_file=write_yaml("c.yml", {"sandbox_channels": ["tabletop-*"]}),
+                     scenarios_dir=tmp_path / "scenarios")
+    sandbox = h.fake.add_channel("tabletop-drills", channel_id="C0SANDBOX")
+    reply = h.command("tabletop start drill", user="U0FACIL", channel=sandbox)
+    assert "Scenario `drill` cannot be used: its file is invalid." in reply.text
+    assert "responders.1.do: runbook `jailbreak` has no step `no-such-step` at SEV2" in reply.text
+    with h.ctx.db.session() as session:
+        assert session.exec(select(Incident)).all() == []  # nothing written
+
+
+def test_auto_refuses_a_scenario_whose_levers_are_missing(tmp_path: Path) -> None:
+    from bot.settings import Settings
+    from bot.tabletop.auto import run_auto
+
+    data = _refs(good())
+    data["responders"][2]["do"] = "contain our-own-lever"
+    write(tmp_path / "scenarios", "drill.yml", data)
+    with pytest.raises(UsageError) as err:
+        run_auto("drill", out_dir=tmp_path / "out", settings=Settings(), scenarios_dir=tmp_path / "scenarios")
+    assert "Scenario `drill` cannot be played with these runbooks, levers and regimes:" in err.value.message
+    assert "drill.yml: responders.2.do: no lever `our-own-lever` in" in err.value.message
+    assert not (tmp_path / "out").exists()

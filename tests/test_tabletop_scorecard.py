@@ -1,4 +1,6 @@
-"""Scorecard numbers from timeline facts (events other features write are given directly here)."""
+"""Scorecard numbers from timeline facts, in the shapes the runbook and containment features write them
+(an exercise's lever pull is forced to a dry run: lever_requested + lever_applied with dry_run true, never
+lever_verified). The full flow through the real commands is in test_tabletop_flow.py."""
 
 from __future__ import annotations
 
@@ -38,8 +40,11 @@ def facts() -> list[Fact]:
         Fact(at(5), "step_done", {"runbook": "privacy", "step": "preserve-evidence"}),
         Fact(at(6), "inject_posted", {"inject": "b"}),
         Fact(at(7), "status_update", {}),
-        Fact(at(8), "lever_applied", {"lever": "purge-memory", "dry_run": True, "action_id": "a1"}),
-        Fact(at(8.5), "lever_verified", {"lever": "purge-memory", "dry_run": True, "action_id": "a1"}),
+        Fact(at(7.5), "lever_requested", {"lever": "purge-memory", "dry_run": True, "action_id": 1}),
+        Fact(at(8), "lever_applied", {"lever": "purge-memory", "dry_run": True, "action_id": 1}),
+        # A pull that failed is no lever applied and answers nothing.
+        Fact(at(8.2), "lever_requested", {"lever": "kill-switch", "dry_run": True, "action_id": 2}),
+        Fact(at(8.3), "lever_failed", {"lever": "kill-switch", "dry_run": True, "action_id": 2, "error": "x"}),
         Fact(at(9), "severity_changed", {"old": 2, "new": 1}),
         Fact(at(15), "status_update", {}),
         Fact(at(16), "step_skipped", {"runbook": "privacy", "step": "notify-press", "reason": "no press"}),
@@ -64,7 +69,11 @@ def test_key_times_against_targets() -> None:
     assert c["containment"] == {"mttc": 22 * 60, "target": 30 * 60, "met": True}
     # Gaps: 0→7, 7→15, 15→24, 24→30 minutes; all within 10m.
     assert c["status"] == {"count": 3, "cadence": 600, "longest_gap": 9 * 60, "gaps_over": 0, "kept": True}
-    assert c["levers"] == [{"lever": "purge-memory", "at": 8 * 60, "dry_run": True}]
+    assert c["levers"] == [{"lever": "purge-memory", "at": 8 * 60, "dry_run": True, "verified": False}]
+    # A live pull (outside exercises) that the containment layer verified is shown as verified.
+    live = facts() + [Fact(at(10), "lever_applied", {"lever": "kill-switch", "dry_run": False, "action_id": 3}),
+                      Fact(at(10.5), "lever_verified", {"lever": "kill-switch", "dry_run": False, "action_id": 3})]
+    assert card(facts=live)["levers"][1] == {"lever": "kill-switch", "at": 600, "dry_run": False, "verified": True}
 
 
 def test_inject_answers_and_timing() -> None:
@@ -83,7 +92,7 @@ def test_inject_answers_and_timing() -> None:
 def test_runbook_from_timeline_and_from_provider() -> None:
     rb = card()["runbook"]
     assert rb == {"on_time": ["preserve-evidence"], "late": [], "skipped": ["notify-press (no press)"],
-                  "missed": [], "source": "timeline"}
+                  "missed": [], "open": [], "source": "timeline"}
     # Without the step: missed (its inject was delivered).
     without = [f for f in facts() if f.kind != "step_done"]
     assert card(facts=without)["runbook"]["missed"] == ["preserve-evidence"]
@@ -91,13 +100,17 @@ def test_runbook_from_timeline_and_from_provider() -> None:
         {"runbook": "privacy", "id": "preserve-evidence", "state": "done", "late": False, "required": True},
         {"runbook": "privacy", "id": "notify-dpo", "state": "done", "late": True, "required": True},
         {"runbook": "privacy", "id": "notify-press", "state": "skipped", "reason": "no press", "required": True},
-        {"runbook": "privacy", "id": "customer-faq", "state": "pending", "required": True},
-        {"runbook": "privacy", "id": "nice-to-have", "state": "pending", "required": False},
+        {"runbook": "privacy", "id": "customer-faq", "state": "pending", "late": True, "required": True},
+        {"runbook": "privacy", "id": "regulator", "state": "pending", "late": False, "required": True},
+        {"runbook": "privacy", "id": "nice-to-have", "state": "pending", "late": True, "required": False},
     ]
     rb = card(runbook_steps=provider)["runbook"]
+    # Missed = required and overdue when the exercise ended; not yet due, or optional = still open.
     assert rb == {"on_time": ["privacy/preserve-evidence"], "late": ["privacy/notify-dpo"],
                   "skipped": ["privacy/notify-press (no press)"], "missed": ["privacy/customer-faq"],
-                  "source": "runbooks"}
+                  "open": ["privacy/regulator", "privacy/nice-to-have"], "source": "runbooks"}
+    text = scorecard_markdown(card(runbook_steps=provider))
+    assert "- Missed (overdue): privacy/customer-faq\n- Still open (not yet due, or optional): 2\n" in text
 
 
 def test_answers_ahead_of_the_inject_and_verdicts() -> None:
@@ -136,7 +149,7 @@ def test_template_renders_the_numbers_with_the_exercise_banner() -> None:
     assert "❌ reporting clock `gdpr-72h` started: after 20m (over 5m)" in text
     assert "➖ runbook step `notify-dpo` done: inject not delivered" in text
     assert "Skipped: notify-press (no press)" in text
-    assert "`purge-memory` at +8m (dry run)" in text
+    assert "- `purge-memory` at +8m (dry run: nothing was sent)\n\n## What went well" in text
     blocks = scorecard_blocks(text)
     assert blocks[0]["text"]["text"] == "[EXERCISE] Scorecard — Drill"
     assert all(len(b.get("text", {}).get("text", "")) <= 3000 for b in blocks)

@@ -4,6 +4,10 @@ The same Bolt app and handlers as in Slack, driven by signed requests through bo
 the local Slack stand-in, on SQLite, with a simulated clock. Scripted responders type the scenario's
 `responders` commands at their offsets; injects arrive through the timers as the clock moves. Commands this
 build does not have (a feature not installed yet) are reported as not available, never faked.
+
+Levers come from the shipped exercise lever file (bot/tabletop/exercise-levers.yml) unless `levers_file` names
+another; the containment layer forces every pull in an exercise to a dry run, so nothing leaves the machine.
+Before anything is written, the scenario's runbook steps and levers are checked against what the run uses.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from bot.durations import format_duration
 from bot.errors import UsageError
 from bot.models.tabletop import ExerciseRun, Scorecard
 from bot.settings import Settings
-from bot.tabletop import runner
+from bot.tabletop import references, runner
 from bot.tabletop.scenario import Action, Scenario, load_catalog
 
 FACILITATOR = "U0FACIL"
@@ -62,15 +66,37 @@ def _first_line(text: str) -> str:
     return line.replace(":warning: ", "").replace(":white_check_mark: ", "")
 
 
-def run_auto(key: str, *, out_dir: Path, settings: Settings | None = None, scenarios_dir: Path | None = None,
-             database_url: str | None = None, console: Console | None = None) -> AutoResult:
-    from bot.harness import Harness  # the harness builds the app; import lazily (CLI start-up stays fast)
+def _checked(key: str, base: Settings, scenarios_dir: Path | None, levers_file: Path) -> Scenario:
+    """The scenario, refused (UsageError naming file and key) if a step or lever it names does not exist."""
+    from bot.config import load_config
+    from bot.containment.spec import load_levers
+    from bot.runbooks.loader import load_library
     from bot.severity import load_rules
+
+    rules = load_rules(base.severity_rules_file)
+    catalog = load_catalog(scenarios_dir, rules=rules)
+    scenario = catalog.get(key)
+    config = load_config(base.config_file)
+    registry = load_levers(levers_file, config=config, categories=set(rules.categories))
+    problems = references.check(scenario, catalog.sources[scenario.key],
+                                library=load_library(rules.categories, base.runbooks_dir), registry=registry,
+                                regimes=references.regime_names(config))
+    if problems:
+        raise UsageError(f"Scenario `{scenario.key}` cannot be played with these runbooks, levers and regimes:\n"
+                         + "\n".join(problems))
+    return scenario
+
+
+def run_auto(key: str, *, out_dir: Path, settings: Settings | None = None, scenarios_dir: Path | None = None,
+             database_url: str | None = None, console: Console | None = None,
+             levers_file: Path | None = None) -> AutoResult:
+    from bot.harness import Harness  # the harness builds the app; import lazily (CLI start-up stays fast)
 
     console = console or Console()
     base = settings or Settings()
     scenarios_dir = scenarios_dir or base.scenarios_dir
-    scenario = load_catalog(scenarios_dir, rules=load_rules(base.severity_rules_file)).get(key)
+    levers_file = levers_file or references.EXERCISE_LEVERS
+    scenario = _checked(key, base, scenarios_dir, levers_file)
     out_dir.mkdir(parents=True, exist_ok=True)
     if database_url is None:
         db_file = out_dir / "exercise.db"
@@ -78,7 +104,7 @@ def run_auto(key: str, *, out_dir: Path, settings: Settings | None = None, scena
             stale.unlink(missing_ok=True)  # our own output from a previous run
         database_url = f"sqlite:///{db_file}"
     settings = base.model_copy(update={"database_url": database_url, "scenarios_dir": scenarios_dir,
-                                       "announce_channel": None})
+                                       "announce_channel": None, "levers_file": levers_file})
     start = SystemClock().now().replace(second=0, microsecond=0)
     clock = ManualClock(start)
     with Harness(settings, clock=clock) as h:
@@ -156,6 +182,8 @@ def _play(h: Any, channel: str, action: Action) -> Outcome:
     text = action.command_text()
     reply = h.command(text, user=action.user, channel=channel)
     answer = _first_line(reply.text)
+    if answer.startswith("Pulling "):  # the lever's own outcome is the last answer
+        answer = _first_line(reply.text.strip().splitlines()[-1])
     name = text.split()[0].lower()
     if answer.startswith("Unknown subcommand"):
         feature = PROVIDED_BY.get(name, "a feature")
@@ -216,7 +244,11 @@ def print_scorecard(console: Console, card: dict[str, Any]) -> None:
     rb = card["runbook"]
     table.add_row(_mark(not rb["missed"] and not rb["late"]), "Runbook steps",
                   f"{len(rb['on_time'])} on time", f"{len(rb['late'])} late · {len(rb['skipped'])} skipped · "
-                  f"{len(rb['missed'])} missed")
+                  f"{len(rb['missed'])} missed · {len(rb.get('open', []))} open")
+    levers = card.get("levers", [])
+    live = [lv["lever"] for lv in levers if not lv["dry_run"]]
+    table.add_row(_mark(not live), "Levers pulled", f"{len(levers)} dry run{'' if len(levers) == 1 else 's'}" if not live else f"{len(live)} LIVE",
+                  ", ".join(dict.fromkeys(str(lv["lever"]) for lv in levers)) or "none")
     console.print(table)
     console.print("\n[bold green]What went well[/]")
     for w in card["went_well"] or ["(nothing stood out)"]:

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from bot import hooks, incidents, timeline
+from bot import hooks, incidents, lifecycle, timeline
 from bot.config import Config
 from bot.context import AppContext
 from bot.durations import format_duration
@@ -89,15 +89,9 @@ def lock_run(session: Session, run_id: int) -> ExerciseRun:
 
 
 def pages_allowed(session: Session, incident_id: int) -> bool:
-    """For the paging/scheduler feature: may this incident page real people?
-
-    Real incidents: yes. Exercises: only when their scenario set `page_real_people: true`.
-    """
-    incident = session.get(Incident, incident_id)
-    if incident is None or not incident.is_exercise:
-        return True
-    run = run_for_incident(session, incident_id)
-    return bool(run and run.page_real_people)
+    """May this incident page real people? Real incidents: yes. Exercises: only when their scenario set
+    `page_real_people: true`. (The escalation notices in bot.lifecycle apply this rule.)"""
+    return lifecycle.may_page(session, incident_id)
 
 
 def may_control(ctx: AppContext, run: ExerciseRun, user_id: str) -> None:
@@ -131,7 +125,7 @@ def start(ctx: AppContext, scenario: Scenario, *, facilitator: str, sandbox_chan
     req = OpenRequest(title=scenario.title, reporter_id=facilitator, inputs=inputs, description=scenario.summary,
                       severity_override=op.severity, override_reason="set by the scenario's opening",
                       is_exercise=True)
-    number, channel, explanation = open_and_provision(ctx, req)
+    number, channel, explanation = open_and_provision(ctx, req, pages_allowed=scenario.page_real_people)
     now = ctx.clock.now()
     with ctx.db.session() as session:
         run = ExerciseRun(incident_id=number, scenario_key=scenario.key, scenario_title=scenario.title,
@@ -144,8 +138,16 @@ def start(ctx: AppContext, scenario: Scenario, *, facilitator: str, sandbox_chan
                         f"Tabletop exercise started: {scenario.title} ({scenario.key})", actor=facilitator,
                         data={"scenario": scenario.key, "run": run_id, "page_real_people": scenario.page_real_people,
                               "sandbox": sandbox_channel, "injects": len(scenario.injects)})
-        schedule(ctx, session, run)
+        if scenario.allow_real_endpoints:
+            from bot.evidence.probe import allow_real_endpoints
+
+            allow_real_endpoints(session, ctx.clock, number, actor=facilitator, scenario=scenario.key)
+        plan = inject_plan(session, run)
     assert run_id is not None
+    schedule(ctx, plan)  # after the commit: the durable timers never touch their store inside a session
+    scheduler = ctx.services.get("scheduler")
+    if scenario.page_real_people and scheduler is not None:
+        scheduler.allow_exercise_pages(number)  # the acknowledgement pager may page, as the scenario asks
     if channel:
         invite_sandbox_members(ctx, number, sandbox_channel, channel)
     post(ctx, number, channel, f"Tabletop exercise: {scenario.title}", briefing_blocks(scenario, facilitator,
@@ -175,27 +177,38 @@ def briefing_blocks(scenario: Scenario, facilitator: str, explanation: str) -> l
     return [
         blocks.header(f"{FLAG}Tabletop: {scenario.title}"),
         blocks.context(":performing_arts: EXERCISE — a rehearsal. Levers run as dry-runs; nobody real is paged"
-                       + (" (this scenario opts in to paging)" if scenario.page_real_people else "") + "."),
+                       + (" (this scenario opts in to paging)" if scenario.page_real_people else "")
+                       + ("; evidence probes may call real model endpoints (the scenario opts in)"
+                          if scenario.allow_real_endpoints else "") + "."),
         blocks.section(scenario.summary.strip()),
         blocks.section(f"*What you know at the start*\n{facts}"),
         blocks.section(f"*Opened as* {explanation}. New facts will arrive here as the exercise runs. "
                        f"Work it as a real incident with the real commands (`/incident ic`, `/incident sev`, "
-                       f"`/incident status`, `/incident contained`, …). Facilitator: <@{facilitator}>; "
+                       f"`/incident status`, `/incident step <id> done`, `/incident contain <lever>` — a dry run here — "
+                       f"`/incident contained`, …). Facilitator: <@{facilitator}>; "
                        f"the scorecard compares your containment time with a target of "
                        f"{format_duration(scenario.target_mttc)}."),
     ]
 
 
 # ----- injects -------------------------------------------------------------------------------------------
-def schedule(ctx: AppContext, session: Session, run: ExerciseRun) -> None:
-    """(Re)schedule every undelivered inject of a running exercise at its current due time."""
-    timers = ctx.services["timers"]
+Plan = list[tuple[str, datetime, dict[str, int]]]  # (timer key, due time, job kwargs)
+
+
+def inject_plan(session: Session, run: ExerciseRun) -> Plan:
+    """The timers a running exercise needs: every undelivered inject at its current due time."""
     scenario = Scenario.from_snapshot(run.scenario)
     done = delivered(session, run.id)  # type: ignore[arg-type]
-    for i in range(len(scenario.injects)):
-        if i not in done:
-            timers.at(incident_key(run.incident_id, f"inject:{i}"), due_at(run, scenario, i), JOB,
-                      run_id=run.id, index=i)
+    return [(incident_key(run.incident_id, f"inject:{i}"), due_at(run, scenario, i),
+             {"run_id": run.id, "index": i}) for i in range(len(scenario.injects)) if i not in done]  # type: ignore[misc]
+
+
+def schedule(ctx: AppContext, plan: Plan) -> None:
+    """Set the timers of a plan. Call it after the transaction that computed the plan has committed (the
+    durable scheduler keeps its own store and must not be written inside a session)."""
+    timers = ctx.services["timers"]
+    for key, when, kwargs in plan:
+        timers.at(key, when, JOB, **kwargs)
 
 
 def reschedule_running(ctx: AppContext) -> int:
@@ -203,8 +216,9 @@ def reschedule_running(ctx: AppContext) -> int:
     durable scheduler keeps them by itself). Injects overdue by then are delivered at the next run_due."""
     with ctx.db.session() as session:
         runs = list(session.exec(select(ExerciseRun).where(ExerciseRun.state == RUNNING)))
-        for run in runs:
-            schedule(ctx, session, run)
+        plans = [inject_plan(session, run) for run in runs]
+    for plan in plans:
+        schedule(ctx, plan)
     return len(runs)
 
 
@@ -270,9 +284,10 @@ def next_inject(ctx: AppContext, run_id: int, *, actor: str) -> tuple[int, int]:
         if skipped > timedelta(0):
             run.shift_seconds -= int(skipped.total_seconds())
             session.add(run)
-        unschedule(ctx, run.incident_id)
-        schedule(ctx, session, run)
-        ctx.services["timers"].cancel(incident_key(run.incident_id, f"inject:{index}"))
+        incident_id = run.incident_id
+        plan = [t for t in inject_plan(session, run) if t[2]["index"] != index]
+    unschedule(ctx, incident_id)
+    schedule(ctx, plan)
     deliver(ctx, run_id, index, trigger="next")
     return index, len(scenario.injects)
 
@@ -285,9 +300,9 @@ def pause(ctx: AppContext, run_id: int, *, actor: str) -> int:
             raise Conflict(f"The exercise is {run.state}, not running.")
         run.state, run.paused_at = PAUSED, ctx.clock.now()
         session.add(run)
-        unschedule(ctx, run.incident_id)
         timeline.record(session, ctx.clock, run.incident_id, "exercise_paused", "Exercise paused", actor=actor)
         incident_id = run.incident_id
+    unschedule(ctx, incident_id)  # a timer firing before this finds the run paused and posts nothing
     ops.post_in_incident(ctx, incident_id, flagged(f":double_vertical_bar: <@{actor}> paused the exercise: "
                                                    "no injects until it resumes."))
     return incident_id
@@ -303,11 +318,12 @@ def resume(ctx: AppContext, run_id: int, *, actor: str) -> int:
         run.shift_seconds += int(paused_for.total_seconds())
         run.state, run.paused_at = RUNNING, None
         session.add(run)
-        schedule(ctx, session, run)
+        plan = inject_plan(session, run)
         timeline.record(session, ctx.clock, run.incident_id, "exercise_resumed",
                         f"Exercise resumed after {format_duration(paused_for)}", actor=actor,
                         data={"paused_seconds": int(paused_for.total_seconds())})
         incident_id = run.incident_id
+    schedule(ctx, plan)
     ops.post_in_incident(ctx, incident_id, flagged(f":arrow_forward: <@{actor}> resumed the exercise; the "
                                                    "remaining injects moved later by the pause."))
     return incident_id
@@ -347,7 +363,6 @@ def end(ctx: AppContext, run_id: int, *, actor: str) -> Ended:
         now = ctx.clock.now()
         run.state, run.ended_at, run.ended_by = ENDED, now, actor
         session.add(run)
-        unschedule(ctx, run.incident_id)
         incident = incidents.get(session, run.incident_id, lock=True)
         scenario = Scenario.from_snapshot(run.scenario)
         facts = [Fact(e.at, e.kind, e.data or {}) for e in timeline.events(session, incident.id)]
@@ -368,6 +383,7 @@ def end(ctx: AppContext, run_id: int, *, actor: str) -> Ended:
                               actor=actor)
         incident_id, channel, sandbox = incident.id, incident.channel_id, run.sandbox_channel_id
     assert incident_id is not None
+    unschedule(ctx, incident_id)  # after the commit; a timer firing before this finds the run ended
     post(ctx, incident_id, channel, f"Scorecard — {scenario.title}", scorecard_blocks(markdown))
     ops.refresh(ctx, incident_id)
     if resolved:

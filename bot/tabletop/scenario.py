@@ -172,6 +172,8 @@ class Scenario(BaseModel):
     status_cadence: timedelta = timedelta(minutes=15)
     # Exercises never page real people unless the scenario says so; the scheduler reads this per exercise.
     page_real_people: bool = False
+    # Evidence probes in an exercise reach only `exercise_safe` endpoints unless the scenario opts in here.
+    allow_real_endpoints: bool = False
     injects: list[Inject] = Field(min_length=1)
     responders: list[Action] = Field(default_factory=list)
 
@@ -300,4 +302,10 @@ def load_catalog(extra_dir: Path | None = None, *, rules: Any = None, shipped: b
 
 
 def catalog_for(ctx: Any) -> Catalog:
-    return load_catalog(ctx.settings.scenarios_dir, rules=ctx.rules)
+    """The scenarios a live exercise may use: validated, their runbook steps and reporting regimes checked
+    against this bot's runbooks and config (lever names are not: `scenarios check` checks a lever file)."""
+    from bot.tabletop.references import check_catalog, regime_names
+
+    catalog = load_catalog(ctx.settings.scenarios_dir, rules=ctx.rules)
+    check_catalog(catalog, library=ctx.services.get("runbooks"), regimes=regime_names(ctx.config))
+    return catalog

@@ -149,7 +149,11 @@ def compute(scenario: Scenario, *, ref: str, started: datetime, detected: dateti
     status = {"count": len(updates), "cadence": _secs(scenario.status_cadence),
               "longest_gap": _secs(max(gaps)) if gaps else 0, "gaps_over": len(over), "kept": not over}
 
-    levers = [{"lever": f.data.get("lever"), "at": rel(f.at), "dry_run": bool(f.data.get("dry_run"))}
+    # Levers pulled: the containment layer's lever_applied events (dry_run true in every exercise), and
+    # whether the pull was also verified (a live pull only; a dry run never is).
+    verified = {f.data.get("action_id") for f in facts if f.kind == "lever_verified"}
+    levers = [{"lever": f.data.get("lever"), "at": rel(f.at), "dry_run": bool(f.data.get("dry_run")),
+               "verified": f.data.get("action_id") in verified}
               for f in facts if f.kind == "lever_applied"]
     card: dict[str, Any] = {
         "scenario": {"key": scenario.key, "title": scenario.title, "category": scenario.category},
@@ -175,8 +179,10 @@ def compute(scenario: Scenario, *, ref: str, started: datetime, detected: dateti
 
 def _runbook(scenario: Scenario, facts: list[Fact], posted: dict[str, datetime],
              steps: list[dict] | None, span: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {"on_time": [], "late": [], "skipped": [], "missed": [], "source": "timeline"}
+    out: dict[str, Any] = {"on_time": [], "late": [], "skipped": [], "missed": [], "open": [], "source": "timeline"}
     if steps:
+        # The runbook feature's own rows: `late` = done after its due time, or still pending past it. A step
+        # still pending but not yet due (or optional) when the exercise ended is open, not missed.
         out["source"] = "runbooks"
         for s in steps:
             name = f"{s.get('runbook')}/{s.get('id')}"
@@ -184,8 +190,10 @@ def _runbook(scenario: Scenario, facts: list[Fact], posted: dict[str, datetime],
                 out["late" if s.get("late") else "on_time"].append(name)
             elif s.get("state") == "skipped":
                 out["skipped"].append(name + (f" ({s['reason']})" if s.get("reason") else ""))
-            elif s.get("required", True):
+            elif s.get("required", True) and s.get("late"):
                 out["missed"].append(name)
+            else:
+                out["open"].append(name)
         return out
     done = {f.data.get("step"): f for f in facts if f.kind == "step_done"}
     skipped = {f.data.get("step"): f for f in facts if f.kind == "step_skipped"}
