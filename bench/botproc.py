@@ -18,8 +18,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("FIREBREAK_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-# Anything that could point the child at a real Slack or a real database is dropped from its environment.
-_SCRUB = ("SLACK_", "DATABASE_URL", "FIREBREAK_", "PORT")
+# Anything that could point the child at a real Slack, LaunchDarkly or database is dropped from its environment.
+_SCRUB = ("SLACK_", "DATABASE_URL", "FIREBREAK_", "PORT", "LAUNCHDARKLY_")
 
 
 @contextlib.contextmanager

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import report
+from bench import ld, report
 from bench.botproc import BotProcess, database, workdir
 from bench.fake import TimedFakeSlack
 from bench.requests import Signer
@@ -80,12 +80,15 @@ def run_db(db: str, names: list[str], options: Options, keep: bool,
         general = fake.add_channel("general", channel_id="C0GENERAL")
         announce = fake.add_channel("ai-incidents", channel_id="C0ANNOUNCE")
         secret = secrets.token_hex(16)
+        started = ld.start(wd)  # the fake LaunchDarkly and the lever file, when this build has containment
+        fake_ld, ld_env = started if started else (None, {})
         bot = BotProcess(database_url=url, slack_api_url=fake.url, bot_token=fake.token, signing_secret=secret,
-                         announce_channel=announce, workdir=wd, extra_env=bot_env)
+                         announce_channel=announce, workdir=wd, extra_env={**ld_env, **(bot_env or {})})
+        run: Run | None = None
         try:
             bot.start()
             run = Run(db=db, database_url=url, options=options, fake=fake, bot=bot,
-                      signer=Signer(secret, fake.origin), general=general, announce=announce)
+                      signer=Signer(secret, fake.origin), general=general, announce=announce, ld=fake_ld)
             run.commands = discover_commands(run)
             for name in names:
                 sc = SCENARIOS[name]
@@ -104,6 +107,10 @@ def run_db(db: str, names: list[str], options: Options, keep: bool,
         finally:
             bot.stop()
             fake.stop()
+            if run is not None and run.shared.get("sdk_watch") is not None:
+                run.shared["sdk_watch"].close()
+            if fake_ld is not None:
+                fake_ld.stop()
         if keep:
             print(f"[{db}] work directory kept: {wd}", file=sys.stderr)
     return results

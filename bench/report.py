@@ -17,7 +17,7 @@ def latency_table(db: str, results: dict[str, Any]) -> list[str]:
     lines = [f"\n== {db} ==",
              f"{'scenario':<22}{'n':>6}  {'ack p50/p90/p99/max ms':<34}{'completion p50/p90/p99/max ms':<36}notes"]
     for name, res in results.items():
-        if name in ("process", "burst") or not isinstance(res, dict):
+        if name in ("process", "burst", "containment_overhead") or not isinstance(res, dict):
             continue
         if "skipped" in res:
             lines.append(f"{name:<22}{'':>6}  skipped: {res['skipped']}")
@@ -33,6 +33,7 @@ def latency_table(db: str, results: dict[str, Any]) -> list[str]:
             notes.append(f"{res['open_incidents']} open")
         lines.append(f"{name:<22}{(ack or {}).get('n', 0):>6}  {_ms(ack):<34}{_ms(res.get('completion')):<36}"
                      + ", ".join(notes))
+    lines += overhead_lines(results.get("containment_overhead") or {})
     p = results.get("process") or {}
     if "startup_s" in p:
         lines.append(f"process: start-up to ready {p['startup_s']:.2f} s; idle RSS {p['idle'].get('rss_mb')} MB")
@@ -48,6 +49,27 @@ def latency_table(db: str, results: dict[str, Any]) -> list[str]:
             f"bench+fake Slack CPU {b['fake_slack_cpu_s']} s")
     elif "skipped" in b or "failed" in b:
         lines.append(f"burst: {b.get('skipped') or 'FAILED: ' + str(b.get('failed'))}")
+    return lines
+
+
+OVERHEAD = (("to_patch", "contain request sent -> PATCH at LaunchDarkly"),
+            ("to_requested_row", "  of which: sent -> lever_requested row written"),
+            ("requested_row_to_patch", "  of which: row written -> PATCH (incl. the GET of the flag)"),
+            ("patch_at_fake", "PATCH received -> answered by the fake"),
+            ("answer_to_stream", "PATCH answered -> patch event written to the SDK stream"),
+            ("answer_to_sdk_observed", "PATCH answered -> an SDK client saw the new value"),
+            ("answer_to_verified", "PATCH answered -> bot's verified_at (its SDK evaluated OFF)"),
+            ("applied_to_verified", "bot's applied_at -> verified_at"))
+
+
+def overhead_lines(res: dict[str, Any]) -> list[str]:
+    if "skipped" in res or "failed" in res:
+        return [f"containment overhead: {res.get('skipped') or 'FAILED: ' + str(res.get('failed'))}"]
+    if "to_patch" not in res:
+        return []
+    lines = [f"containment overhead over {res['pulls']} pulls ({res['errors']} unmatched), "
+             "p50 / p90 / p99 / max ms:"]
+    lines += [f"  {label:<62}{_ms(res.get(key))}" for key, label in OVERHEAD]
     return lines
 
 
@@ -95,4 +117,10 @@ def markdown(data: dict[str, Any]) -> str:
         if "ack" in b:
             out.append(f"| burst (answer = sent → reply) | {db} | {b['ack']['n']} | {_ms(b['ack'])} | "
                        f"{_ms(b['reply'])} |")
+    rows = [(key, label.strip().removeprefix("of which: "), {db: (data["results"][db].get("containment_overhead") or {})
+                                                             .get(key) for db in dbs}) for key, label in OVERHEAD]
+    if any(v for _, _, per_db in rows for v in per_db.values()):
+        out += ["", "| containment overhead | " + " | ".join(f"{db} p50 / p90 / p99 / max (ms)" for db in dbs) + " |",
+                "|---|" + "---|" * len(dbs)]
+        out += [f"| {label} (`{key}`) | " + " | ".join(_ms(per_db[db]) for db in dbs) + " |" for key, label, per_db in rows]
     return "\n".join(out) + "\n"

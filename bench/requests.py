@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import itertools
+import json
 import time
 import uuid
 from dataclasses import dataclass
@@ -53,6 +54,30 @@ class Signer:
         headers = {"Content-Type": FORM, "X-Slack-Request-Timestamp": ts,
                    "X-Slack-Signature": self._verifier.generate_signature(timestamp=ts, body=body)}
         return Prepared(key=key, label=label or text.split(" ", 1)[0], body=body.encode(), headers=headers)
+
+
+    def interaction(self, payload: dict, *, label: str) -> Prepared:
+        """An interactive payload (block_actions, view_submission) as Slack posts it: form field `payload`."""
+        key = uuid.uuid4().hex[:16]
+        full = {"team": {"id": TEAM}, "api_app_id": APP_ID, "token": "legacy-unused",
+                "trigger_id": f"{next(self._seq)}.{uuid.uuid4().hex}",
+                "response_url": f"{self._origin}/response/{key}", **payload}
+        body = urlencode({"payload": json.dumps(full)})
+        ts = str(int(time.time()))
+        headers = {"Content-Type": FORM, "X-Slack-Request-Timestamp": ts,
+                   "X-Slack-Signature": self._verifier.generate_signature(timestamp=ts, body=body)}
+        return Prepared(key=key, label=label, body=body.encode(), headers=headers)
+
+    def click(self, action_id: str, value: str, *, user: str, channel: str, message_ts: str,
+              message_text: str = "", label: str = "click") -> Prepared:
+        """A button click (block_actions) on a message in a channel."""
+        return self.interaction({
+            "type": "block_actions", "user": {"id": user, "name": user.lower()}, "channel": {"id": channel},
+            "container": {"type": "message", "message_ts": message_ts, "channel_id": channel},
+            "message": {"ts": message_ts, "text": message_text},
+            "actions": [{"type": "button", "action_id": action_id, "block_id": "b", "value": value,
+                         "action_ts": str(time.time())}],
+        }, label=label)
 
 
 def post_sync(url: str, req: Prepared, *, timeout: float = 10.0) -> tuple[int, float, float]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,9 @@ class Run:
     with_ic: set[int] = field(default_factory=set)  # incidents whose IC is IC_USER
     commands: set[str] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)
+    ld: Any = None  # the fake LaunchDarkly (bot.fakes.launchdarkly), when this build has one
+    sent_at: dict[str, float] = field(default_factory=dict)  # request key -> when sequential() sent it
+    shared: dict[str, Any] = field(default_factory=dict)  # samples one scenario leaves for another
 
     # ----- feature checks ----------------------------------------------------------------------------
     def require_command(self, name: str, feature: str) -> None:
@@ -83,6 +86,11 @@ class Run:
                     return str(r.get("text", ""))
         return ""
 
+    def answers(self, key: str) -> list[str]:
+        """Every text the bot sent to a response_url, in order."""
+        with self.fake.lock:
+            return [str(r.get("text", "")) for r in self.fake.responses if r.get("key") == key]
+
     def wait_reply(self, key: str, timeout: float | None = None) -> float | None:
         deadline = time.time() + (timeout or self.options.timeout)
         while time.time() < deadline:
@@ -95,9 +103,13 @@ class Run:
     def send(self, req: Prepared) -> tuple[int, float, float]:
         return post_sync(self.bot.events_url, req, timeout=self.options.timeout)
 
-    def sequential(self, reqs: list[Prepared], *, done: Callable[[list], bool] | None = None,
-                   quiet: float | None = None, timeout: float | None = None) -> dict[str, Any]:
+    def sequential(self, reqs: Iterable[Prepared], *, done: Callable[[list], bool] | None = None,
+                   quiet: float | None = None, timeout: float | None = None, answers: int = 1) -> dict[str, Any]:
         """Send one request at a time; ack = sent -> HTTP 200, completion = sent -> the handler's last Slack call.
+
+        `reqs` may be a generator: the next request is built (untimed) after the previous one finished, so
+        it can depend on what the bot did. A command that answers its response_url more than once (a
+        progress line, then the result) passes `answers=` to wait for the last of them.
 
         After the answer reaches its response_url the run waits until the fake has seen no call for
         `settle` seconds (untimed), so every call in the window belongs to this request. A command that
@@ -112,11 +124,17 @@ class Run:
         for req in reqs:
             start = self.fake.call_count()
             status, sent, acked = self.send(req)
+            self.sent_at[req.key] = sent
             if status != 200:
                 errors.append(f"{req.label}: HTTP {status or 'no answer'}")
                 continue
             acks.append((acked - sent) * 1000)
-            replied = self.wait_reply(req.key, wait) if done is None else self.wait_calls(start, done, wait)
+            if done is not None:
+                replied = self.wait_calls(start, done, wait)
+            elif answers > 1:
+                replied = self.wait_calls(start, lambda _calls, k=req.key: len(self.answers(k)) >= answers, wait)
+            else:
+                replied = self.wait_reply(req.key, wait)
             if replied is None:
                 errors.append(f"{req.label}: no answer within {wait:.0f} s")
                 continue

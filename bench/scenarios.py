@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bench import seed
+from bench import features, seed
 from bench.burst import run_in_process
-from bench.run import IC_USER, Run, Skip
+from bench.run import IC_USER, Run
 from bench.stats import summarize
 
 
@@ -104,31 +104,32 @@ def contained(run: Run) -> dict[str, Any]:
                            for _, ch in incs])
 
 
-# ----- features being built in parallel: each skips, with the reason, until it is merged ----------------
-@scenario("contain_dry_run", "/incident contain <lever> --dry-run")
+# ----- containment and runbooks (bench/features.py); each skips, with the reason, on a build without it ---
+@scenario("contain_dry_run", "/incident contain <lever> --dry-run (confirm: false lever, new incident each)")
 def contain_dry_run(run: Run) -> dict[str, Any]:
     run.require_command("contain", "containment, issue 4")
-    raise Skip("containment is present; its measurement is still to be written (see docs/performance.md)")
+    return features.contain(run, dry_run=True)
 
 
-@scenario("contain_launchdarkly", "/incident contain <lever> against the fake LaunchDarkly")
+@scenario("contain_launchdarkly", "/incident contain <lever> against the fake LaunchDarkly, to verified")
 def contain_launchdarkly(run: Run) -> dict[str, Any]:
     run.require_command("contain", "containment, issue 4")
     run.require_module("bot.fakes.launchdarkly", "the fake LaunchDarkly server, issue 4")
-    raise Skip("containment is present; its measurement is still to be written (see docs/performance.md)")
+    return features.contain(run, dry_run=False)
 
 
 @scenario("containment_overhead", "contain request -> LaunchDarkly PATCH; PATCH answer -> SDK sees it")
 def containment_overhead(run: Run) -> dict[str, Any]:
     run.require_command("contain", "containment, issue 4")
     run.require_module("bot.fakes.launchdarkly", "the fake LaunchDarkly server, issue 4")
-    raise Skip("containment is present; its measurement is still to be written (see docs/performance.md)")
+    return features.overhead(run)
 
 
-@scenario("runbook_click", "runbook step button click (block_actions)")
+@scenario("runbook_click", "runbook checklist Done button (signed block_actions)")
 def runbook_click(run: Run) -> dict[str, Any]:
     run.require_command("runbook", "runbooks, issue 3")
-    raise Skip("runbooks are present; the click measurement is still to be written (see docs/performance.md)")
+    checklist = run.require_module("bot.runbooks.checklist", "runbooks, issue 3")
+    return features.runbook_clicks(run, checklist.DONE_ACTION)
 
 
 # ----- the burst ----------------------------------------------------------------------------------------

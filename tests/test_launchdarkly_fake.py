@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import time
 
 import httpx
 import pytest
@@ -40,6 +41,17 @@ def test_patch_checks_token_content_type_and_flag(fake) -> None:
     assert fake.env("agent-browsing")["version"] == 2
     assert fake.patches == [{"project": "default", "flag": "agent-browsing", "environment": "production",
                              "instructions": [{"kind": "turnFlagOff"}], "comment": "INC-1"}]
+    # Only the PATCH that changed the flag is timed (the bench reads these); it is recorded after answering.
+    until(lambda: fake.patch_times)
+    [timed] = fake.patch_times
+    assert (timed["flag"], timed["environment"], timed["version"]) == ("agent-browsing", "production", 2)
+    assert timed["received_at"] <= timed["answered_at"]
+
+
+def until(condition, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.005)
 
 
 def test_stream_is_chunked_sse_put_then_patch(fake) -> None:
@@ -67,6 +79,9 @@ def test_stream_is_chunked_sse_put_then_patch(fake) -> None:
     event, data = next_event()
     assert event == "patch" and data["path"] == "/flags/agent-browsing"
     assert data["data"]["on"] is False and data["data"]["version"] == 2
+    until(lambda: fake.stream_pushes)
+    assert [(p["flag"], p["environment"], p["version"]) for p in fake.stream_pushes] == [
+        ("agent-browsing", "production", 2)]
     conn.close()
 
 
@@ -79,8 +94,6 @@ def test_the_real_sdk_sees_the_kill(fake) -> None:
         user = Context.create("someone")
         assert client.variation("agent-browsing", user, None) is True
         patch(fake, {"environmentKey": "production", "instructions": [{"kind": "turnFlagOff"}]})
-        import time
-
         deadline = time.monotonic() + 5
         while client.variation("agent-browsing", user, None) is not False and time.monotonic() < deadline:
             time.sleep(0.02)

@@ -8,6 +8,9 @@
   chunked HTTP/1.1: one `put` with every flag, then a `patch` per change, so the real
   launchdarkly-server-sdk pointed here (base/stream URIs) sees a kill as it would in production.
 - Events (`POST /bulk`, `/diagnostic`) are accepted and counted.
+- Timing, for the benchmark (time.time() seconds): `patch_times` has one entry per answered PATCH that
+  changed a flag (received, answered, new version); `stream_pushes` one per `patch` event written to an
+  SDK stream (flag, environment, version, written at).
 Faults are scripted per kind ("get", "patch", "stream"): `fail_next("patch", status=429,
 headers={"Retry-After": "1"})`, `delay=` (a slow answer, for timeouts), `drop=True` (close without answer).
 """
@@ -60,6 +63,8 @@ class FakeLaunchDarkly:
         self.requests: list[Request] = []
         self.patches: list[dict[str, Any]] = []
         self.events_posted = 0
+        self.patch_times: list[dict[str, Any]] = []
+        self.stream_pushes: list[dict[str, Any]] = []
         self.faults: dict[str, list[Fault]] = defaultdict(list)
         self._streams: dict[tuple[str, str], list[queue.Queue]] = defaultdict(list)
         self._stopping = threading.Event()
@@ -95,6 +100,11 @@ class FakeLaunchDarkly:
     def count(self, kind: str) -> int:
         with self.lock:
             return sum(1 for r in self.requests if r.kind == kind)
+
+    def stream_count(self, environment: str = "production", project: str | None = None) -> int:
+        """SDK streams open for an environment now."""
+        with self.lock:
+            return len(self._streams[(project or self.project, environment)])
 
     def external_requests(self) -> int:
         """REST calls (GET/PATCH of flags): what a dry run must never make."""
@@ -172,6 +182,9 @@ class FakeLaunchDarkly:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out as two writes; on a kept-alive connection Nagle would hold the body
+            # until the client's delayed ACK (~40 ms on Linux), a delay no real LaunchDarkly adds.
+            disable_nagle_algorithm = True
 
             def log_message(self, *_args: Any) -> None:
                 pass
@@ -201,6 +214,7 @@ class FakeLaunchDarkly:
             return self.faults[kind].pop(0) if self.faults[kind] else None
 
     def _handle(self, h: BaseHTTPRequestHandler, method: str) -> None:
+        received = time.time()
         parsed = urlparse(h.path)
         parts = [unquote(p) for p in parsed.path.strip("/").split("/")]
         length = int(h.headers.get("Content-Length") or 0)
@@ -248,7 +262,13 @@ class FakeLaunchDarkly:
             return self._send(h, 400, {"code": "invalid_request", "message": "expected a semantic patch"})
         status, out = self.apply(project, key, body if isinstance(body, dict) else {})
         self._record(method, parsed.path, kind, status, headers, body)
-        return self._send(h, status, out)
+        self._send(h, status, out)
+        if status == 200:
+            env_key = body.get("environmentKey")
+            with self.lock:
+                self.patch_times.append({"project": project, "flag": key, "environment": env_key,
+                                         "version": out["environments"][env_key]["version"],
+                                         "received_at": received, "answered_at": time.time()})
 
     def _record(self, method: str, path: str, kind: str, status: int, headers: dict[str, str], body: Any) -> None:
         with self.lock:
@@ -296,6 +316,11 @@ class FakeLaunchDarkly:
                     h.wfile.flush()
                     continue
                 self._chunk(h, event, data)
+                if event == "patch":
+                    flag = json.loads(data)["data"]
+                    with self.lock:
+                        self.stream_pushes.append({"flag": flag["key"], "environment": env,
+                                                   "version": flag["version"], "at": time.time()})
             h.wfile.write(b"0\r\n\r\n")
         except OSError:
             pass
