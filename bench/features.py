@@ -120,7 +120,9 @@ def overhead(run: Run) -> dict[str, Any]:
         "to_patch", "to_requested_row", "requested_row_to_patch", "patch_at_fake", "answer_to_stream",
         "answer_to_sdk_observed", "answer_to_verified", "applied_to_verified")}
     watch = run.shared.get("sdk_watch")
-    missing = []
+    missing: list[int] = []
+    slack_before: list[int] = []
+    methods: list[str] = []
     for key, number in pulled:
         sent = run.sent_at.get(key)
         patch = next((p for p in patches if sent is not None and p["received_at"] >= sent), None)
@@ -131,6 +133,10 @@ def overhead(run: Run) -> dict[str, Any]:
         requested, applied, verified = row
         push = min((p["at"] for p in pushes if p["version"] == patch["version"]), default=None)
         series["to_patch"].append((patch["received_at"] - sent) * 1000)
+        with run.fake.lock:  # Slack calls the bot made before the PATCH: each is a real round trip in production
+            before = [c.method for c in run.fake.calls if sent <= c.at <= patch["received_at"]]
+        slack_before.append(len(before))
+        methods = methods or before
         series["to_requested_row"].append((requested - sent) * 1000)
         series["requested_row_to_patch"].append((patch["received_at"] - requested) * 1000)
         series["patch_at_fake"].append((patch["answered_at"] - patch["received_at"]) * 1000)
@@ -143,6 +149,8 @@ def overhead(run: Run) -> dict[str, Any]:
         if applied is not None:
             series["applied_to_verified"].append((verified - applied) * 1000)
     out: dict[str, Any] = {name: summarize(values) for name, values in series.items()}
+    out["slack_calls_before_patch"] = {"min": min(slack_before, default=None), "max": max(slack_before, default=None),
+                                       "first_pull": methods}
     out["pulls"] = len(pulled)
     out["errors"] = len(missing)
     if missing:

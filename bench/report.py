@@ -70,6 +70,10 @@ def overhead_lines(res: dict[str, Any]) -> list[str]:
     lines = [f"containment overhead over {res['pulls']} pulls ({res['errors']} unmatched), "
              "p50 / p90 / p99 / max ms:"]
     lines += [f"  {label:<62}{_ms(res.get(key))}" for key, label in OVERHEAD]
+    calls = res.get("slack_calls_before_patch") or {}
+    if calls.get("max") is not None:
+        lines.append(f"  Slack Web API calls made between the request and the PATCH: {calls['min']}-{calls['max']} "
+                     f"(first pull: {', '.join(calls.get('first_pull') or [])})")
     return lines
 
 
