@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any, TextIO
 
 from bot.fakes.slack_api import Call
@@ -16,6 +17,7 @@ from bot.harness import Harness, block_text
 from bot.migrate import upgrade
 from bot.settings import Settings
 
+DEMO_LEVERS = Path(__file__).parent / "tabletop" / "exercise-levers.yml"
 PEOPLE = {"alice": "U0ALICE", "bob": "U0BOB", "carol": "U0CAROL", "dave": "U0DAVE", "erin": "U0ERIN"}
 _MENTION_IN = re.compile(r"(?<![<\w])@([a-z][a-z0-9._-]*)", re.IGNORECASE)
 _USER_OUT = re.compile(r"<@([UW][A-Z0-9]+)(?:\|([^>]*))?>")
@@ -231,6 +233,9 @@ def run_console(settings: Settings, *, user: str = "U0ALICE", stdin: TextIO | No
                 stdout: TextIO | None = None) -> None:
     stdin = stdin or sys.stdin
     out = stdout or sys.stdout
+    demo_levers = settings.levers_file is None
+    if demo_levers:  # let a newcomer pull levers: the exercise set, and nothing ever leaves the machine
+        settings = settings.model_copy(update={"levers_file": DEMO_LEVERS, "levers_dry_run": True})
     harness = Harness(settings, create_tables=False)
     upgrade(harness.bot.ctx.db.engine)
     console = Console(harness, user=user, out=out)
@@ -244,35 +249,27 @@ def run_console(settings: Settings, *, user: str = "U0ALICE", stdin: TextIO | No
             return input(prompt)
         out.write(prompt)
         line = stdin.readline()
+        if line == "":  # end of input (a blank line reads as "\n")
+            out.write("\n")
+            raise EOFError
         out.write(line if line.endswith("\n") else line + "\n")
         return line.rstrip("\n")
 
     db = harness.settings.database_url
     console.say(f"firebreak console — the real bot against a local Slack stand-in. Database: {db}")
+    if demo_levers:
+        console.say("Levers: the demo set (bot/tabletop/exercise-levers.yml), always dry-run; "
+                    "set FIREBREAK_LEVERS_FILE for your own.")
     console.say("Type :help for help, /incident help for the commands.")
     try:
         while True:
             console.flush()
             try:
-                line = ask(console.prompt())
+                if not console.handle(ask(console.prompt()), ask):
+                    break
             except EOFError:
-                break
-            if not interactive and line == "" and stdin.read(0) == "" and _at_eof(stdin):
-                break
-            if not console.handle(line, ask):
                 break
     finally:
         console.flush()
         harness.close()
 
-
-def _at_eof(stream: TextIO) -> bool:
-    try:
-        pos = stream.tell()
-        more = stream.read(1)
-        if more:
-            stream.seek(pos)
-            return False
-        return True
-    except (OSError, ValueError):
-        return False

@@ -109,3 +109,26 @@ def harness(make_harness: Callable[..., Harness]) -> Harness:
 def db_harness(make_harness: Callable[..., Harness], db_url: str) -> Harness:
     """The bot on each database (SQLite and PostgreSQL)."""
     return make_harness(database_url=db_url)
+
+
+@pytest.fixture
+def fake_ld():
+    """A fake LaunchDarkly (REST + SDK streaming) on 127.0.0.1."""
+    from tests.containment_support import start_fake_ld
+
+    fake = start_fake_ld()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def make_ld(make_harness, write_yaml, fake_ld):
+    """Harnesses with levers pointed at the fake LaunchDarkly: `make_ld(levers=None, **settings)`."""
+    from tests.containment_support import LEVERS, fast_retries, ld_settings
+
+    def make(levers=None, **extra):
+        h = make_harness(**ld_settings(fake_ld, write_yaml("levers.yml", levers or LEVERS), **extra))
+        fast_retries(h)
+        return h
+
+    return make

@@ -63,6 +63,11 @@ def test_firebreak_cli_console_and_db_upgrade_as_subprocess(tmp_path: Path) -> N
                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert "/incident open" in run.stdout and "/incident sev <1-4> <reason>" in run.stdout
+    # End of piped input ends the console, even in the middle of the form.
+    run = subprocess.run([sys.executable, "-m", "bot", "console"], env=env, input="/incident list\n/incident open\nTitle only\n",
+                         capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "No open incidents." in run.stdout and "form: Open AI-safety incident" in run.stdout
 
 
 def test_invalid_config_names_file_and_key(write_yaml) -> None:

@@ -9,14 +9,7 @@ import pytest
 from bot import timeline
 from bot.harness import Harness
 from bot.models import ContainmentAction
-from tests.containment_support import LEVERS, fast_retries, ld_settings, open_incident, start_fake_ld
-
-
-@pytest.fixture
-def fake_ld():
-    fake = start_fake_ld()
-    yield fake
-    fake.stop()
+from tests.containment_support import LEVERS, fast_retries, ld_settings, open_incident
 
 
 @pytest.fixture

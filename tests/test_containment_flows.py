@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
@@ -14,23 +13,7 @@ from bot.db import Database
 from bot.harness import Harness
 from bot.migrate import upgrade
 from bot.models import ContainmentAction, Incident
-from tests.containment_support import LEVERS, fast_retries, ld_settings, open_incident, start_fake_ld
-
-
-@pytest.fixture
-def fake_ld():
-    fake = start_fake_ld()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def make_ld(make_harness, write_yaml, fake_ld):
-    def make(**extra):
-        h = make_harness(**ld_settings(fake_ld, write_yaml("levers.yml", LEVERS), **extra))
-        fast_retries(h)
-        return h
-    return make
+from tests.containment_support import open_incident
 
 
 def test_buttons_confirm_when_the_modal_cannot_open(make_ld, fake_ld) -> None:

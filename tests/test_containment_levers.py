@@ -13,23 +13,7 @@ from bot.incidents import OpenRequest
 from bot.lifecycle import open_and_provision
 from bot.models import ContainmentAction, Incident, TimelineEvent
 from bot.severity import Inputs
-from tests.containment_support import LEVERS, fast_retries, ld_settings, open_incident, start_fake_ld
-
-
-@pytest.fixture
-def fake_ld():
-    fake = start_fake_ld()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def make_ld(make_harness, write_yaml, fake_ld):
-    def make(levers=None, **extra):
-        h = make_harness(**ld_settings(fake_ld, write_yaml("levers.yml", levers or LEVERS), **extra))
-        fast_retries(h)
-        return h
-    return make
+from tests.containment_support import LEVERS, open_incident
 
 
 def counts(h: Harness) -> tuple[int, int]:

@@ -12,23 +12,7 @@ from bot import timeline
 from bot.containment.retry import LeverError, RetryPolicy, retry_after_seconds
 from bot.harness import Harness
 from bot.models import ContainmentAction, Incident
-from tests.containment_support import LEVERS, fast_retries, ld_settings, open_incident, start_fake_ld
-
-
-@pytest.fixture
-def fake_ld():
-    fake = start_fake_ld()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def make_ld(make_harness, write_yaml, fake_ld):
-    def make(**extra):
-        h = make_harness(**ld_settings(fake_ld, write_yaml("levers.yml", LEVERS), **extra))
-        fast_retries(h)
-        return h
-    return make
+from tests.containment_support import open_incident
 
 
 def pull(h: Harness, channel: str, lever: str = "kill-browsing") -> None:
