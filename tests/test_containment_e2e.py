@@ -54,6 +54,10 @@ def test_kill_is_applied_seen_by_sdk_and_sets_mttc(ld_harness: Harness, fake_ld,
     texts = "\n".join(h.fake.texts(channel))
     assert "Lever *kill-browsing* applied" in texts
     assert "INC-1 *contained*" in texts and "MTTC: 3m 7s" in texts
+    # The flag change goes out before any Slack post about the pull: no Slack round trip delays containment.
+    posts = [c for c in h.fake.calls_to("chat.postMessage") if "pulled lever" in c.params.get("text", "")]
+    assert len(posts) == 1 and fake_ld.patch_times[0]["received_at"] < posts[0].at
+    assert texts.index("pulled lever *kill-browsing*") < texts.index("Lever *kill-browsing* applied")
     summary = h.summary(1)
     assert "MTTC: 3m 7s" in summary
     assert "`kill-browsing` — applied and verified" in summary

@@ -109,7 +109,9 @@ def start_pull(ctx: AppContext, client: WebClient, *, number: int, lever_name: s
                 "channel": channel_id, "channel_name": channel_name, "step": step}
         answer(f"Pull `{lever.name}` on INC-{number}?", blocks=confirmation_blocks(ctx, number, lever, why_dry, meta))
         return
-    answer(f"Pulling `{lever.name}` on INC-{number}…")
+    # The acknowledgement goes out alongside the pull, not before it: a Slack round trip (100–300 ms) must not
+    # stand between the responder and the flag change.
+    ctx.services["work"].submit_work(answer, f"Pulling `{lever.name}` on INC-{number}…")
     result = svc.pull(number, lever.name, actor=user_id, reason=reason, dry_run=dry_run, channel_id=channel_id,
                       channel_name=channel_name, step=step)
     answer(result_text(lever.name, result))

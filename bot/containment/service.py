@@ -191,24 +191,28 @@ class ContainmentService:
                 self._refuse_if_current(session, incident, lever, dry=not dry_run)
             raise Conflict(f"`{lever.name}` is being pulled by someone else right now.") from None
         prefix = "[DRY RUN] " if dry else ""
-        ops.post_in_incident(self.ctx, incident_id,
-                             f"{prefix}:large_yellow_circle: <@{actor}> pulled lever *{lever.name}*: "
-                             f"{kind.plan(lever)}" + (f" — {reason}" if reason else "")
-                             + (f"\n_Dry run: {why_dry}. Nothing will be changed._" if dry else ""))
+        announcement = (f"{prefix}:large_yellow_circle: <@{actor}> pulled lever *{lever.name}*: "
+                        f"{kind.plan(lever)}" + (f" — {reason}" if reason else "")
+                        + (f"\n_Dry run: {why_dry}. Nothing will be changed._" if dry else ""))
         pull = Pull(action_id=action_id, incident=facts, actor=actor, reason=reason, dry_run=dry)
-        return self._carry_out(lever, kind, pull, step=step)
+        return self._carry_out(lever, kind, pull, step=step, announcement=announcement)
 
     def _data(self, lever: Lever, action_id: int, dry: bool, **extra: Any) -> dict[str, Any]:
         data = {"lever": lever.name, "action_id": action_id, "dry_run": dry}
         data.update({k: v for k, v in extra.items() if v is not None})
         return data
 
-    def _carry_out(self, lever: Lever, kind: LeverKind, pull: Pull, *, step: str | None) -> PullResult:
+    def _carry_out(self, lever: Lever, kind: LeverKind, pull: Pull, *, step: str | None,
+                   announcement: str) -> PullResult:
         clock, n, aid = self.ctx.clock, pull.incident["id"], pull.action_id
+        # The change goes out first; the channel hears of the pull right after (before "applied"), so no
+        # Slack round trip delays containment.
         try:
             applied = kind.apply(lever, pull)
         except Exception as exc:  # noqa: BLE001 - every failure is reported, none is lost
+            ops.post_in_incident(self.ctx, n, announcement)
             return self._failed(lever, kind, pull, exc, phase="apply")
+        ops.post_in_incident(self.ctx, n, announcement)
         with self.ctx.db.session() as session:
             row = session.get(ContainmentAction, aid)
             row.applied_at, row.attempts = clock.now(), applied.attempts
