@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Float, case, cast, func, select
+from sqlalchemy import Float, case, cast, func, select, tuple_
 from sqlalchemy.sql import ColumnElement
 from sqlmodel import Session
 
@@ -114,6 +114,60 @@ def _weight(i: Any, n: Any, num: int, den: int) -> ColumnElement:
     )
 
 
+def _base(where: list[ColumnElement], groups: list[ColumnElement], metrics: tuple[str, ...]):
+    """The filtered incidents, once: the group columns g0.. and each metric's interval in seconds."""
+    cols = [g.label(f"g{k}") for k, g in enumerate(groups)]
+    for m in metrics:
+        end_name, start_name = METRICS[m]
+        cols.append(seconds_between(getattr(Incident, end_name), getattr(Incident, start_name)).label(m))
+    return select(*cols).where(*where).cte("base")
+
+
+def _rows(result: Any, width: int, metrics: tuple[str, ...]) -> tuple[tuple, Row]:
+    """(group key, Row) from a result row laid out as: key columns, incidents, then done/mean/median/p90."""
+    for row in result:
+        total = int(row[width])
+        if not total:
+            continue
+        out = Row(severity=None, category=None, incidents=total)
+        for k, m in enumerate(metrics):
+            done, mean, median, p90 = row[width + 1 + 4 * k: width + 5 + 4 * k]
+            done = int(done or 0)
+            out.stats[m] = Stat(done=done, open=total - done,
+                                **({"mean": float(mean), "median": float(median), "p90": float(p90)}
+                                   if done else {}))
+        yield tuple(row[:width]), out
+
+
+def _levels_postgresql(session: Session, where: list[ColumnElement], levels: list[list[ColumnElement]],
+                       metrics: tuple[str, ...]) -> list[dict[tuple, Row]]:
+    """PostgreSQL: one query, GROUPING SETS over the levels, percentile_cont as an ordered-set aggregate.
+
+    Each group sorts only its own values, in memory; the two percentiles of a metric share that sort.
+    """
+    width = max(len(lv) for lv in levels)
+    groups = next(lv for lv in levels if len(lv) == width)
+    base = _base(where, groups, metrics)
+    keys = [base.c[f"g{k}"] for k in range(width)]
+    cols: list[ColumnElement] = [func.count()]
+    for m in metrics:
+        v = base.c[m]
+        cols += [func.count(v), func.avg(v), func.percentile_cont(0.5).within_group(v),
+                 func.percentile_cont(0.9).within_group(v)]
+    sets = [tuple_(*keys[:len(lv)]) for lv in levels]
+    query = select(*keys, func.grouping(*keys).label("level"), *cols).group_by(func.grouping_sets(*sets))
+    out: list[dict[tuple, Row]] = [{} for _ in levels]
+    # grouping() sets a bit per key column left out of the grouping, the first column highest
+    index = {(1 << (width - len(lv))) - 1: n for n, lv in enumerate(levels)}
+    rows = list(session.execute(query))
+    for row in rows:
+        n = index[row[width]]
+        depth = len(levels[n])
+        for key, result in _rows([row[:width] + row[width + 1:]], width, metrics):
+            out[n][key[:depth]] = result
+    return out
+
+
 def _group_stats(session: Session, where: list[ColumnElement], groups: list[ColumnElement],
                  metrics: tuple[str, ...] = tuple(METRICS)) -> dict[tuple, Row]:
     """One query: per group, the incident count and, for each metric, done/open/mean/median/p90.
@@ -160,6 +214,23 @@ def _group_stats(session: Session, where: list[ColumnElement], groups: list[Colu
     return out
 
 
+
+
+def _levels_sqlite(session: Session, where: list[ColumnElement], levels: list[list[ColumnElement]],
+                   metrics: tuple[str, ...]) -> list[dict[tuple, Row]]:
+    return [_group_stats(session, where, lv, metrics) for lv in levels]
+
+
+def _levels(session: Session, where: list[ColumnElement], levels: list[list[ColumnElement]],
+            metrics: tuple[str, ...] = tuple(METRICS)) -> list[dict[tuple, Row]]:
+    """Per level (a list of nested group columns, e.g. [], [severity], [severity, category]): group key ->
+    Row with the incident count and, for each metric, done/open/mean/median/p90. Groups without incidents
+    are absent. Each level must extend the previous one's columns."""
+    if session.get_bind().dialect.name == "postgresql":
+        return _levels_postgresql(session, where, levels, metrics)
+    return _levels_sqlite(session, where, levels, metrics)
+
+
 def compute(session: Session, *, since: datetime | None = None, until: datetime | None = None,
             severity: int | None = None, category: str | None = None, include_exercises: bool = False,
             weekly: bool = True) -> MetricsReport:
@@ -169,13 +240,14 @@ def compute(session: Session, *, since: datetime | None = None, until: datetime 
     """
     where = _filters(since=since, until=until, severity=severity, category=category,
                      include_exercises=include_exercises)
-    overall = _group_stats(session, where, []).get(()) or Row(None, None, 0, {m: Stat() for m in METRICS})
+    total, sevs, cats = _levels(session, where, [[], [Incident.severity], [Incident.severity, Incident.category]])
+    overall = total.get(()) or Row(None, None, 0, {m: Stat() for m in METRICS})
     by_sev = []
-    for (sev,), row in sorted(_group_stats(session, where, [Incident.severity]).items()):
+    for (sev,), row in sorted(sevs.items()):
         row.severity = sev
         by_sev.append(row)
     by_cat = []
-    for (sev, cat), row in sorted(_group_stats(session, where, [Incident.severity, Incident.category]).items()):
+    for (sev, cat), row in sorted(cats.items()):
         row.severity, row.category = sev, cat
         by_cat.append(row)
     weeks = _weekly(session, where) if weekly else []
@@ -185,7 +257,7 @@ def compute(session: Session, *, since: datetime | None = None, until: datetime 
 
 
 def _weekly(session: Session, where: list[ColumnElement]) -> list[WeekPoint]:
-    rows = _group_stats(session, where, [week_start(Incident.opened_at), Incident.severity], ("mttc",))
+    (rows,) = _levels(session, where, [[week_start(Incident.opened_at), Incident.severity]], ("mttc",))
     points = [WeekPoint(week=date.fromisoformat(str(week)), severity=int(sev), contained=r.stats["mttc"].done,
                         open=r.stats["mttc"].open, mean=r.stats["mttc"].mean, median=r.stats["mttc"].median)
               for (week, sev), r in rows.items()]
