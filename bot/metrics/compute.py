@@ -4,13 +4,16 @@ Definitions (seconds): MTTD = opened - detected, MTTA = acknowledged - opened, M
 MTTR = resolved - detected. For each: how many incidents have the interval (`done`), how many are still
 waiting for its end (`open`, counted, never dropped), the mean, the median and the 90th percentile.
 
-Percentiles interpolate linearly between the two nearest ranks (PostgreSQL's percentile_cont), written
-with window functions so SQLite computes exactly the same numbers. Nothing loads incidents into Python:
-each query returns one row per group.
+Percentiles interpolate linearly between the two nearest ranks (PostgreSQL's percentile_cont). On
+PostgreSQL one GROUPING SETS query computes every level with percentile_cont itself (each group sorts only
+its own values, in memory); SQLite has no percentile aggregate, so there the same interpolation is written
+with window functions, one query per level. Nothing loads incidents into Python: each query returns one
+row per group.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -123,7 +126,7 @@ def _base(where: list[ColumnElement], groups: list[ColumnElement], metrics: tupl
     return select(*cols).where(*where).cte("base")
 
 
-def _rows(result: Any, width: int, metrics: tuple[str, ...]) -> tuple[tuple, Row]:
+def _rows(result: Any, width: int, metrics: tuple[str, ...]) -> Iterator[tuple[tuple, Row]]:
     """(group key, Row) from a result row laid out as: key columns, incidents, then done/mean/median/p90."""
     for row in result:
         total = int(row[width])
@@ -159,8 +162,7 @@ def _levels_postgresql(session: Session, where: list[ColumnElement], levels: lis
     out: list[dict[tuple, Row]] = [{} for _ in levels]
     # grouping() sets a bit per key column left out of the grouping, the first column highest
     index = {(1 << (width - len(lv))) - 1: n for n, lv in enumerate(levels)}
-    rows = list(session.execute(query))
-    for row in rows:
+    for row in session.execute(query):
         n = index[row[width]]
         depth = len(levels[n])
         for key, result in _rows([row[:width] + row[width + 1:]], width, metrics):
@@ -218,6 +220,7 @@ def _group_stats(session: Session, where: list[ColumnElement], groups: list[Colu
 
 def _levels_sqlite(session: Session, where: list[ColumnElement], levels: list[list[ColumnElement]],
                    metrics: tuple[str, ...]) -> list[dict[tuple, Row]]:
+    """SQLite: one window query per level (`_group_stats`)."""
     return [_group_stats(session, where, lv, metrics) for lv in levels]
 
 
