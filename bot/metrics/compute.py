@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Float, case, cast, func, select, tuple_
+from sqlalchemy import Float, case, cast, func, literal, select, tuple_, union_all
 from sqlalchemy.sql import ColumnElement
 from sqlmodel import Session
 
@@ -218,10 +218,113 @@ def _group_stats(session: Session, where: list[ColumnElement], groups: list[Colu
 
 
 
+def _interpolate(n: int, num: int, den: int, at: dict[int, float]) -> float:
+    """The num/den percentile of n sorted values, given the values at the ranks it needs (0-based)."""
+    lo, rem = divmod((n - 1) * num, den)
+    if rem == 0:
+        return at[lo]
+    return at[lo] + (at[lo + 1] - at[lo]) * rem / den
+
+
+def _targets(n: int) -> set[int]:
+    """The 0-based ranks the median and the p90 of n values read."""
+    out = set()
+    for num, den in ((1, 2), (9, 10)):
+        lo, rem = divmod((n - 1) * num, den)
+        out.update((lo, lo + 1) if rem else (lo,))
+    return out
+
+
 def _levels_sqlite(session: Session, where: list[ColumnElement], levels: list[list[ColumnElement]],
                    metrics: tuple[str, ...]) -> list[dict[tuple, Row]]:
-    """SQLite: one window query per level (`_group_stats`)."""
-    return [_group_stats(session, where, lv, metrics) for lv in levels]
+    """SQLite (no percentile aggregate, and each window sort costs ~0.1 s per 100k rows): two statements.
+
+    1. Per finest group: the incident count and, per metric, how many ended and their sum; the coarser
+       levels add these up.
+    2. Per metric, the order statistics the percentiles need: the finest level ranked by one window per
+       metric; the overall and per-first-key levels by ONE sort per metric ordered by the interval, the
+       rank within a first-key group being a running count filtered to that group. Only the rows at the
+       wanted ranks come back (a few per group), never the incidents.
+    """
+    width = max(len(lv) for lv in levels)
+    coarse = [lv for lv in levels if len(lv) < width]
+    if any(len(lv) > 1 for lv in coarse) or len(levels) - len(coarse) != 1:
+        raise ValueError("SQLite metrics: levels must be [], [a] and one finest level")
+    finest = next(n for n, lv in enumerate(levels) if len(lv) == width)
+    base = _base(where, levels[finest], metrics)
+    keys = [base.c[f"g{k}"] for k in range(width)]
+    sums = []
+    for m in metrics:
+        sums += [func.count(base.c[m]), func.sum(base.c[m])]
+    counted = select(*keys, func.count(), *sums)
+    fine: dict[tuple, list] = {}
+    for row in session.execute(counted.group_by(*keys) if keys else counted):
+        fine[tuple(row[:width])] = [int(row[width])] + list(row[width + 1:])
+
+    def totals(depth: int) -> dict[tuple, list]:
+        out: dict[tuple, list] = {}
+        for key, vals in fine.items():
+            got = out.setdefault(key[:depth], [0] * len(vals))
+            for j, x in enumerate(vals):
+                got[j] += x or 0
+        return out
+
+    level_totals = [totals(len(lv)) for lv in levels]
+    # done count per (level, group, metric) -> the ranks to read
+    branches = []
+    for k, m in enumerate(metrics):
+        v = base.c[m]
+        n_of = {(n, key): int(t[1 + 2 * k]) for n, lt in enumerate(level_totals) for key, t in lt.items()}
+        fine_ranks = set().union(*(_targets(c) for (n, _), c in n_of.items() if len(levels[n]) == width and c))
+        ranked = select(*keys, v.label("v"),
+                        (func.row_number().over(partition_by=keys or None, order_by=v) - 1).label("i")
+                        ).where(v.is_not(None)).subquery()
+        branches.append(select(literal(k).label("m"), literal(0).label("kind"),
+                               *(ranked.c[f"g{j}"] for j in range(width)), ranked.c.i,
+                               literal(None).label("own"), ranked.c.v)
+                        .where(ranked.c.i.in_(sorted(fine_ranks) or [-1])))
+        if not coarse:
+            continue
+        firsts = sorted({key[0] for key in fine})
+        all_ranks = set().union(*(_targets(c) for (n, key), c in n_of.items()
+                                  if len(levels[n]) < width and c))
+        running = [func.count().filter(keys[0] == f).over(order_by=v, rows=(None, 0)) for f in firsts]
+        own = case(*((keys[0] == f, r) for f, r in zip(firsts, running, strict=True))) - 1 if firsts else literal(-1)
+        ordered = select(*keys, v.label("v"), (func.row_number().over(order_by=v) - 1).label("i"),
+                         own.label("own")).where(v.is_not(None)).subquery()
+        wanted = sorted(all_ranks) or [-1]
+        branches.append(select(literal(k).label("m"), literal(1).label("kind"),
+                               *(ordered.c[f"g{j}"] for j in range(width)), ordered.c.i, ordered.c.own,
+                               ordered.c.v)
+                        .where(ordered.c.i.in_(wanted) | ordered.c.own.in_(wanted)))
+    at: dict[tuple, dict[int, float]] = {}
+    for row in session.execute(union_all(*branches)) if branches else []:
+        k, kind = int(row[0]), int(row[1])
+        key, i, own, val = tuple(row[2:2 + width]), int(row[2 + width]), row[3 + width], float(row[4 + width])
+        if kind == 0:
+            at.setdefault((k, finest, key), {})[i] = val
+            continue
+        for n, lv in enumerate(levels):
+            if n == finest:
+                continue
+            rank = i if not lv else int(own)
+            at.setdefault((k, n, key[:len(lv)]), {})[rank] = val
+    out: list[dict[tuple, Row]] = []
+    for n, lt in enumerate(level_totals):
+        rows: dict[tuple, Row] = {}
+        for key, t in lt.items():
+            if not t[0]:
+                continue
+            row = Row(severity=None, category=None, incidents=int(t[0]))
+            for k, m in enumerate(metrics):
+                done, total = int(t[1 + 2 * k]), t[2 + 2 * k]
+                vals = at.get((k, n, key), {})
+                row.stats[m] = Stat(done=done, open=row.incidents - done,
+                                    **({"mean": float(total) / done, "median": _interpolate(done, 1, 2, vals),
+                                        "p90": _interpolate(done, 9, 10, vals)} if done else {}))
+            rows[key] = row
+        out.append(rows)
+    return out
 
 
 def _levels(session: Session, where: list[ColumnElement], levels: list[list[ColumnElement]],
