@@ -6,9 +6,9 @@ waiting for its end (`open`, counted, never dropped), the mean, the median and t
 
 Percentiles interpolate linearly between the two nearest ranks (PostgreSQL's percentile_cont). On
 PostgreSQL one GROUPING SETS query computes every level with percentile_cont itself (each group sorts only
-its own values, in memory); SQLite has no percentile aggregate, so there the same interpolation is written
-with window functions, one query per level. Nothing loads incidents into Python: each query returns one
-row per group.
+its own values, in memory). SQLite has no percentile aggregate: there one GROUP BY gives the counts and
+sums, and window functions rank the values so that only the order statistics the median and p90 read come
+back (a few rows per group), interpolated the same way. Nothing loads incidents into Python.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Float, case, cast, func, literal, select, tuple_, union_all
+from sqlalchemy import case, func, literal, select, tuple_, union_all
 from sqlalchemy.sql import ColumnElement
 from sqlmodel import Session
 
@@ -103,20 +103,6 @@ def _filters(*, since: datetime | None, until: datetime | None, severity: int | 
     return where
 
 
-def _weight(i: Any, n: Any, num: int, den: int) -> ColumnElement:
-    """The weight of the row at 0-based rank i in the interpolated num/den percentile of n values."""
-    pos = (n - 1) * num  # exact integer position times den
-    lo = pos.op("/")(den)  # integer division on both databases
-    rem = pos.op("%")(den)
-    frac = cast(rem, Float) / float(den)
-    return case(
-        (rem == 0, case((i == lo, 1.0), else_=0.0)),
-        (i == lo, 1.0 - frac),
-        (i == lo + 1, frac),
-        else_=0.0,
-    )
-
-
 def _base(where: list[ColumnElement], groups: list[ColumnElement], metrics: tuple[str, ...]):
     """The filtered incidents, once: the group columns g0.. and each metric's interval in seconds."""
     cols = [g.label(f"g{k}") for k, g in enumerate(groups)]
@@ -168,54 +154,6 @@ def _levels_postgresql(session: Session, where: list[ColumnElement], levels: lis
         for key, result in _rows([row[:width] + row[width + 1:]], width, metrics):
             out[n][key[:depth]] = result
     return out
-
-
-def _group_stats(session: Session, where: list[ColumnElement], groups: list[ColumnElement],
-                 metrics: tuple[str, ...] = tuple(METRICS)) -> dict[tuple, Row]:
-    """One query: per group, the incident count and, for each metric, done/open/mean/median/p90.
-
-    Each metric is ranked within (group, whether it has ended), so the ended values are numbered 0..n-1
-    whatever order a database gives NULLs; rows whose interval has not ended add NULL to the sums, which
-    SUM and AVG ignore.
-    """
-    labelled = [g.label(f"g{k}") for k, g in enumerate(groups)]
-    values = []
-    for m in metrics:
-        end_name, start_name = METRICS[m]
-        values.append(seconds_between(getattr(Incident, end_name), getattr(Incident, start_name)).label(m))
-    inner = select(*labelled, *values).where(*where).subquery()
-    part = [inner.c[f"g{k}"] for k in range(len(groups))]
-    ranks = []
-    for m in metrics:
-        v = inner.c[m]
-        ranks.append((func.row_number().over(partition_by=[*part, v.is_(None)], order_by=v) - 1).label(f"i_{m}"))
-        ranks.append(func.count(v).over(partition_by=part or None).label(f"n_{m}"))
-    ranked = select(*part, *(inner.c[m] for m in metrics), *ranks).subquery()
-    rpart = [ranked.c[f"g{k}"] for k in range(len(groups))]
-    cols: list[ColumnElement] = [func.count()]
-    for m in metrics:
-        v, i, n = ranked.c[m], ranked.c[f"i_{m}"], ranked.c[f"n_{m}"]
-        cols += [func.count(v), func.avg(v), func.sum(v * _weight(i, n, 1, 2)), func.sum(v * _weight(i, n, 9, 10))]
-    query = select(*rpart, *cols)
-    if rpart:
-        query = query.group_by(*rpart)
-    out: dict[tuple, Row] = {}
-    width = len(groups)
-    for row in session.execute(query):
-        total = int(row[width])
-        if not total:
-            continue
-        result = Row(severity=None, category=None, incidents=total)
-        for k, m in enumerate(metrics):
-            done, mean, median, p90 = row[width + 1 + 4 * k: width + 5 + 4 * k]
-            done = int(done or 0)
-            result.stats[m] = Stat(done=done, open=total - done,
-                                   **({"mean": float(mean), "median": float(median), "p90": float(p90)}
-                                      if done else {}))
-        out[tuple(row[:width])] = result
-    return out
-
-
 
 
 def _interpolate(n: int, num: int, den: int, at: dict[int, float]) -> float:
