@@ -278,7 +278,7 @@ def on_resolved(ctx: AppContext, incident_id: int, actor: str, **_: Any) -> None
 
 
 def summary_section(ctx: AppContext, session: Any, incident) -> list[dict]:
-    rows = actions(session, incident.id)
+    rows = actions(session, incident.id, last=15)
     svc = service(ctx)
     if not rows:
         suggested = [lever.name for lever in svc.registry.for_category(incident.category)]
@@ -287,7 +287,7 @@ def summary_section(ctx: AppContext, session: Any, incident) -> list[dict]:
         return [render.section("*Levers*\nSuggested: " + ", ".join(f"`{n}`" for n in suggested)
                                + " — `/incident contain <lever>`")]
     lines = []
-    for a in rows[-15:]:
+    for a in rows:
         times = f"requested {render.when(a.requested_at)}"
         if a.applied_at:
             times += f", applied +{format_duration(a.applied_at - a.requested_at)}"

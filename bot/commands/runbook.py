@@ -58,16 +58,20 @@ def attach_matching(ctx: AppContext, incident_id: int, *, actor: str) -> str | N
 
 
 def on_severity_changed(ctx: AppContext, incident_id: int, old: int, new: int, actor: str, **_: Any) -> None:
+    """The severity command has already refreshed the pinned summary; it is refreshed again only when the
+    runbook line in it changed (steps added or dropped, due times moved, another runbook attached)."""
     with ctx.db.session() as session:
         incident = incidents.get(session, incident_id, lock=True)
+        before = checklist.summary_section(ctx, session, incident)
         changes = service.reevaluate(session, ctx.clock, library(ctx), incident, old, actor=actor)
+        summary_changed = bool(changes) and checklist.summary_section(ctx, session, incident) != before
     if changes:
         lines = [f":clipboard: Runbook re-evaluated for SEV{old} → SEV{new}:"]
         lines += [line for c in changes for line in c.lines()]
         ops.post_in_incident(ctx, incident_id, render.clip("\n".join(lines)))
     checklist.publish(ctx, incident_id)
     nudges.schedule(ctx, incident_id)
-    if changes:
+    if summary_changed:
         ops.refresh(ctx, incident_id)
 
 

@@ -29,9 +29,14 @@ def current_action(session: Session, incident_id: int, lever: str, *, dry_run: b
     return (live or rows or [None])[-1]
 
 
-def actions(session: Session, incident_id: int) -> list[ContainmentAction]:
-    return list(session.exec(select(ContainmentAction).where(ContainmentAction.incident_id == incident_id)
-                             .order_by(ContainmentAction.id)))
+def actions(session: Session, incident_id: int, *, last: int | None = None) -> list[ContainmentAction]:
+    """The incident's lever actions, oldest first; with `last`, only the latest `last` of them."""
+    if last is None:
+        return list(session.exec(select(ContainmentAction).where(ContainmentAction.incident_id == incident_id)
+                                 .order_by(ContainmentAction.id)))
+    newest = session.exec(select(ContainmentAction).where(ContainmentAction.incident_id == incident_id)
+                          .order_by(ContainmentAction.id.desc()).limit(last))  # type: ignore[union-attr]
+    return list(reversed(list(newest)))
 
 
 def state_label(a: ContainmentAction | None) -> str:

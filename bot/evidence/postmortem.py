@@ -29,14 +29,15 @@ def provide(_ctx: Any, session: Any, incident: Any) -> dict[str, list[dict[str, 
 
 
 def summary_section(_ctx: Any, session: Any, incident: Any) -> list[dict]:
-    cases = store.cases(session, incident.id)
-    if not cases:
+    """Re-rendered on every change to the incident: a count, then only the last probe's two shown columns."""
+    count = store.case_count(session, incident.id)
+    if not count:
         return []
-    runs = store.runs(session, incident.id)
-    text = f"*Evidence:* {len(cases)} repro case{'s' if len(cases) != 1 else ''}"
-    if runs:
-        last = runs[-1]
-        text += f" · last probe {render.when(last.finished_at)}: {last.summary}"
+    last = store.last_run_line(session, incident.id)
+    text = f"*Evidence:* {count} repro case{'s' if count != 1 else ''}"
+    if last:
+        finished_at, summary = last
+        text += f" · last probe {render.when(finished_at)}: {summary}"
     else:
         text += " · not probed yet (`/incident probe`)"
     return [render.context(text)]

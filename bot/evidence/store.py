@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, func, select
 
 from bot import timeline
 from bot.clock import Clock, ensure_utc
@@ -111,6 +111,19 @@ def add_case(session: Session, clock: Clock, incident: Incident, case: CaseInput
 def cases(session: Session, incident_id: int) -> list[ReproCase]:
     query = select(ReproCase).where(ReproCase.incident_id == incident_id).order_by(ReproCase.id)
     return list(session.exec(query))  # type: ignore[arg-type]
+
+
+def case_count(session: Session, incident_id: int) -> int:
+    query = select(func.count()).select_from(ReproCase).where(ReproCase.incident_id == incident_id)
+    return int(session.exec(query).one())  # type: ignore[call-overload]
+
+
+def last_run_line(session: Session, incident_id: int) -> tuple[Any, str] | None:
+    """(finished_at, summary) of the incident's latest probe run (the last of `runs`), or None."""
+    query = (select(ProbeRun.finished_at, ProbeRun.summary).where(ProbeRun.incident_id == incident_id)
+             .order_by(ProbeRun.id.desc()).limit(1))  # type: ignore[union-attr]
+    row = session.exec(query).first()
+    return (row[0], row[1]) if row else None
 
 
 def get_case(session: Session, case_id: int) -> ReproCase:

@@ -72,13 +72,17 @@ def _pending_text(row: RunbookStep, roles: dict[str, str], now: datetime, lever_
                        f"Owner: {service.owner_label(row, roles)} · {due_text(row, now)}{lever_line}")
 
 
-def blocks_for(ctx: AppContext, session: Any, incident: Incident) -> tuple[str, list[dict]]:
-    """The checklist message: (fallback text, blocks)."""
+def blocks_for(ctx: AppContext, session: Any, incident: Incident, *, rows: list[RunbookStep] | None = None,
+               titles: list[str] | None = None) -> tuple[str, list[dict]]:
+    """The checklist message: (fallback text, blocks). `rows`/`titles`: the steps and runbook titles when
+    the caller already read them."""
     assert incident.id is not None
     now = ctx.clock.now()
-    rows = service.steps(session, incident.id)
+    if rows is None:
+        rows = service.steps(session, incident.id)
     roles = incidents.roles(session, incident.id)
-    titles = [a.title for a in service.active_attachments(session, incident.id)]
+    if titles is None:
+        titles = service.active_titles(session, incident.id)
     p = service.progress(rows, now)
     tag = "[EXERCISE] " if incident.is_exercise else ""
     title = f"{tag}{incident.ref} runbook: " + (" + ".join(titles) or "none")
@@ -156,9 +160,11 @@ def publish(ctx: AppContext, incident_id: int) -> str | None:
     with _lock(incident_id):
         with ctx.db.session() as session:
             incident = incidents.get(session, incident_id)
-            if not service.active_attachments(session, incident_id) and not service.steps(session, incident_id):
+            titles = service.active_titles(session, incident_id)
+            rows = service.steps(session, incident_id)
+            if not titles and not rows:
                 return None
-            text, blocks = blocks_for(ctx, session, incident)
+            text, blocks = blocks_for(ctx, session, incident, rows=rows, titles=titles)
             record = session.get(RunbookChecklist, incident_id)
             channel = incident.channel_id
             ts = record.message_ts if record else None
@@ -223,12 +229,13 @@ def progress_text(ctx: AppContext, session: Any, incident: Incident) -> str:
 
 
 def summary_section(ctx: AppContext, session: Any, incident: Incident) -> list[dict]:
-    """One line in the pinned incident summary."""
+    """One line in the pinned incident summary. Re-rendered on every change to the incident, so it reads only
+    the columns it shows: the attached runbooks' titles, then each live step's state and due time."""
     assert incident.id is not None
-    atts = service.active_attachments(session, incident.id)
-    if not atts:
+    names = service.active_titles(session, incident.id)
+    if not names:
         return []
-    p = service.progress(service.steps(session, incident.id), ctx.clock.now())
+    p = service.step_counts(session, incident.id, ctx.clock.now())
     late = f" · :alarm_clock: {p['overdue']} overdue" if p["overdue"] else ""
-    names = " + ".join(a.title for a in atts)
-    return [render.section(f"*Runbook* {names}: {p['done'] + p['skipped']}/{p['total']} steps finished{late}")]
+    return [render.section(f"*Runbook* {' + '.join(names)}: {p['done'] + p['skipped']}/{p['total']} steps finished"
+                           f"{late}")]

@@ -51,10 +51,26 @@ def schedule(ctx: AppContext, incident_id: int) -> int:
                     if row.nudged_severity is not None and row.nudged_severity <= incident.severity:
                         continue  # already nudged at this severity
                     wanted.append((row.step_id, max(row.due_at, now)))
-    timers.cancel_prefix(timer_prefix(incident_id))
-    for step_id, when in wanted:
-        timers.at(step_key(incident_id, step_id), when, JOB, incident_id=incident_id)
+    want = {step_key(incident_id, step_id): when for step_id, when in wanted}
+    have = scheduled(timers, timer_prefix(incident_id))
+    # Only what differs is written (each write is a transaction on the durable job table). A timer already
+    # due stands for one wanted "now": both fire on the next run.
+    for key in have.keys() - want.keys():
+        timers.cancel(key)
+    for key, when in want.items():
+        current = have.get(key)
+        if current is not None and (abs((current - when).total_seconds()) < 0.001 or (when <= now and current <= now)):
+            continue
+        timers.at(key, when, JOB, incident_id=incident_id)
     return len(wanted)
+
+
+def scheduled(timers: object, prefix: str) -> dict[str, object]:
+    """{key: run time} of the pending timers under `prefix` (the durable store reads just two columns)."""
+    cheap = getattr(timers, "scheduled", None)
+    if cheap is not None:
+        return cheap(prefix)
+    return {t.key: t.when for t in timers.pending(prefix)}  # type: ignore[attr-defined]
 
 
 def cancel(ctx: AppContext, incident_id: int) -> None:

@@ -58,6 +58,32 @@ def active_attachments(session: Session, incident_id: int) -> list[RunbookAttach
     return list(session.exec(query))
 
 
+def active_titles(session: Session, incident_id: int) -> list[str]:
+    """The titles of the runbooks in use, in attachment order (what `active_attachments` gives, one column)."""
+    query = (select(RunbookAttachment.title)
+             .where(RunbookAttachment.incident_id == incident_id, RunbookAttachment.detached_at.is_(None))  # type: ignore[union-attr]
+             .order_by(RunbookAttachment.id))
+    return list(session.exec(query))
+
+
+def step_counts(session: Session, incident_id: int, now: datetime) -> dict[str, int]:
+    """`progress(steps(...), now)` from four columns, without building the step objects."""
+    query = (select(RunbookStep.state, RunbookStep.required, RunbookStep.due_at)
+             .where(RunbookStep.incident_id == incident_id, RunbookStep.state != DROPPED))
+    out = {"total": 0, "done": 0, "skipped": 0, "pending": 0, "overdue": 0}
+    for state, required, due_at in session.exec(query):
+        out["total"] += 1
+        if state == DONE:
+            out["done"] += 1
+        elif state == SKIPPED:
+            out["skipped"] += 1
+        elif state == PENDING:
+            out["pending"] += 1
+            if required and due_at is not None and now >= due_at:
+                out["overdue"] += 1
+    return out
+
+
 def all_steps(session: Session, incident_id: int) -> list[RunbookStep]:
     rows = session.exec(select(RunbookStep).where(RunbookStep.incident_id == incident_id))
     return sorted(rows, key=lambda s: (PHASE_ORDER.get(s.phase, 99), s.position, s.id or 0))

@@ -144,6 +144,17 @@ class DurableTimers:
                                  dict(job.kwargs["kwargs"])))
         return sorted(out)
 
+    def scheduled(self, prefix: str) -> dict[str, datetime]:
+        """{key: run time} of the pending timers whose key starts with `prefix`: two columns of the job table,
+        nothing unpickled (what `pending(prefix)` gives, cheaply enough to check before rewriting timers)."""
+        self._ensure_store()
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = (select(apscheduler_jobs.c.id, apscheduler_jobs.c.next_run_time)
+                 .where(apscheduler_jobs.c.id.like(escaped + "%", escape="\\")))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return {key: datetime.fromtimestamp(stamp, UTC) for key, stamp in rows if stamp is not None}
+
     def when(self, key: str) -> datetime | None:
         """The run time of timer `key`, or None."""
         self._ensure_store()

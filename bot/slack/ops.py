@@ -114,9 +114,10 @@ def refresh(ctx: AppContext, incident_id: int) -> None:
 
     with ctx.db.session() as session:
         incident = incidents.get(session, incident_id)
-        blocks = summary_blocks(ctx, session, incident)
+        roles = incidents.roles(session, incident_id)
+        blocks = summary_blocks(ctx, session, incident, roles)
         text = summary_fallback(incident)
-        topic = topic_text(incident, incidents.roles(session, incident_id))
+        topic = topic_text(incident, roles)
         channel, ts = incident.channel_id, incident.summary_ts
     if not channel:
         return

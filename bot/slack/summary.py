@@ -51,8 +51,11 @@ def status_fields(ctx: AppContext, incident: Incident, roles: dict[str, str]) ->
     ]
 
 
-def summary_blocks(ctx: AppContext, session: Any, incident: Incident) -> list[dict]:
-    roles = incidents.roles(session, incident.id)
+def summary_blocks(ctx: AppContext, session: Any, incident: Incident,
+                   roles: dict[str, str] | None = None) -> list[dict]:
+    """`roles`: the incident's roles when the caller already read them (the refresh also needs them)."""
+    if roles is None:
+        roles = incidents.roles(session, incident.id)
     blocks: list[dict] = []
     if incident.is_exercise:
         blocks.append(render.section(":performing_arts: *EXERCISE* — a tabletop rehearsal, not a real incident."))
