@@ -21,8 +21,16 @@ def alembic_config(url: str | None = None, connection=None) -> AlembicConfig:
     return cfg
 
 
+# Any constant shared by every firebreak process: serializes migrations across processes on PostgreSQL.
+MIGRATION_LOCK = 0x66697265627265  # "firebre"
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Migrate to `revision`. Several processes starting at once (web processes, the scheduler) take turns:
+    on PostgreSQL the first holds an advisory lock for its transaction, the others then find nothing to do."""
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         command.upgrade(alembic_config(connection=conn), revision)
 
 

@@ -101,3 +101,30 @@ def test_timers_set_inside_a_session_follow_its_commit_or_rollback(db_harness) -
     with h.ctx.db.session():
         timers.cancel_prefix("inc-9:")
     assert timers.pending("inc-9:") == []
+
+
+def test_processes_starting_together_migrate_one_at_a_time(db_url: str) -> None:
+    """`serve`, `console` and `scheduler` all migrate on start; simultaneous starts must not collide."""
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def start() -> None:
+        db = Database(db_url)
+        try:
+            barrier.wait()
+            upgrade(db.engine)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            db.dispose()
+
+    threads = [threading.Thread(target=start, daemon=True) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads), "migrations blocked each other"
+    assert not errors, errors
+    db = Database(db_url)
+    assert current(db.engine) is not None
+    db.dispose()

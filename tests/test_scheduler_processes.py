@@ -20,7 +20,8 @@ from sqlalchemy import text
 
 from bot.app import build
 from bot.clock import SystemClock
-from bot.db import make_engine
+from bot.db import Database, make_engine
+from bot.migrate import upgrade
 from bot.settings import Settings
 from tests.conftest import pg_schema_url, pg_unavailable
 
@@ -134,6 +135,11 @@ def test_two_processes_on_one_postgresql_fire_each_timer_once(tmp_path: Path) ->
     url = next(urls)
     out = tmp_path / "fired.txt"
     procs = []
+    # As in a deployment, the schema is migrated before the processes start; two processes creating the
+    # job table at once on a fresh schema race inside PostgreSQL's catalog.
+    db = Database(url)
+    upgrade(db.engine)
+    db.dispose()
     try:
         procs = [start_worker(url, out), start_worker(url, out)]
         wait_for(lambda: (tmp_path / "fired.txt.ready").exists()
