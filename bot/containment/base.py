@@ -7,6 +7,7 @@ Every lever type subclasses `LeverKind` and implements the underscored methods; 
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -45,7 +46,7 @@ class Verified:
     skipped: str | None = None
 
 
-class LeverKind:
+class LeverKind(ABC):
     """Behaviour of one lever type. Subclasses implement `plan`, `_apply`, `_verify`, `_revert`, `fallback`."""
 
     def __init__(self, runtime: Any) -> None:
@@ -69,25 +70,31 @@ class LeverKind:
         return self._revert(lever, pull, previous)
 
     # ----- to implement --------------------------------------------------------------------------------
+    @abstractmethod
     def plan(self, lever: Lever) -> str:
         """Exactly what applying changes, and where (shown in the confirmation and dry runs)."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def revert_plan(self, lever: Lever, previous: dict[str, Any]) -> str:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def fallback(self, lever: Lever) -> str:
         """How a person does it by hand when the bot cannot (which flag, which environment, a link)."""
-        raise NotImplementedError
+        ...
 
     def can_revert(self, lever: Lever) -> bool:
         return True
 
+    @abstractmethod
     def _apply(self, lever: Lever, pull: Pull) -> Applied:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def _verify(self, lever: Lever, pull: Pull, applied: Applied) -> Verified:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def _revert(self, lever: Lever, pull: Pull, previous: dict[str, Any]) -> Applied:
-        raise NotImplementedError
+        ...
