@@ -3,6 +3,7 @@
 - `register(job_name, fn)` once at start; `fn(ctx, **kwargs)` runs when the timer is due.
 - `at(key, when, job_name, **kwargs)` creates or replaces the timer `key` (idempotent); kwargs are JSON.
 - `cancel(key)` / `cancel_prefix("inc-42:")` drop timers; `pending(prefix)` lists them.
+- `batch()`: a block whose timer changes are written together, in one transaction.
 - `run_due()` runs every due timer once, by `ctx.clock` (tests move a ManualClock and call it).
 
 Writes made inside a `ctx.db.session()` take effect when that session commits and are dropped if it rolls
@@ -12,6 +13,7 @@ back (`Database.after_commit`). The implementation is the durable scheduler, `bo
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -38,6 +40,7 @@ class Timers(Protocol):
     def cancel(self, key: str) -> None: ...
     def cancel_prefix(self, prefix: str) -> None: ...
     def pending(self, prefix: str = "") -> list[Timer]: ...
+    def batch(self) -> AbstractContextManager[None]: ...
     def run_due(self) -> int: ...
     def start(self, interval: float = 1.0) -> None: ...
     def close(self) -> None: ...

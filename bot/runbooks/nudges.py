@@ -55,13 +55,15 @@ def schedule(ctx: AppContext, incident_id: int) -> int:
     have = scheduled(timers, timer_prefix(incident_id))
     # Only what differs is written (each write is a transaction on the durable job table). A timer already
     # due stands for one wanted "now": both fire on the next run.
-    for key in have.keys() - want.keys():
-        timers.cancel(key)
-    for key, when in want.items():
-        current = have.get(key)
-        if current is not None and (abs((current - when).total_seconds()) < 0.001 or (when <= now and current <= now)):
-            continue
-        timers.at(key, when, JOB, incident_id=incident_id)
+    with timers.batch():  # one transaction for all of the incident's nudge timers
+        for key in have.keys() - want.keys():
+            timers.cancel(key)
+        for key, when in want.items():
+            current = have.get(key)
+            if current is not None and (abs((current - when).total_seconds()) < 0.001
+                                        or (when <= now and current <= now)):
+                continue
+            timers.at(key, when, JOB, incident_id=incident_id)
     return len(wanted)
 
 

@@ -23,19 +23,21 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from apscheduler.job import Job
-from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.util import datetime_to_utc_timestamp
-from sqlalchemy import Engine, and_, select, update
+from sqlalchemy import Engine, and_, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from bot.db import make_engine
 from bot.models.scheduler import JOBS_TABLE, SchedulerRun, apscheduler_jobs
@@ -70,6 +72,7 @@ class DurableTimers:
         self.ctx = ctx
         self.owner = owner or f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._own_engine = database_url is not None
+        self._batch = threading.local()  # timer changes queued by batch() on this thread
         self.engine: Engine = make_engine(database_url) if database_url else ctx.db.engine
         self._jobs: dict[str, Callable[..., Any]] = {}
         self._scheduler = BackgroundScheduler(timezone=UTC)  # never started: jobs need a scheduler to belong to
@@ -107,33 +110,69 @@ class DurableTimers:
             payload = json.loads(json.dumps(kwargs))
         except (TypeError, ValueError) as exc:
             raise TypeError(f"timer {key!r}: kwargs must be JSON-serialisable ({exc})") from exc
-        self.ctx.db.after_commit(lambda: self._store_at(key, when.astimezone(UTC), job, payload))
-
-    def _store_at(self, key: str, when: datetime, job: str, payload: dict[str, Any]) -> None:
-        self._ensure_store()
-        stored = Job(self._scheduler, id=key, name=job, func=JOB_FUNC, args=(),
-                     kwargs={"key": key, "job": job, "kwargs": payload}, trigger=DateTrigger(when, timezone=UTC),
-                     executor="default", misfire_grace_time=None, coalesce=True, max_instances=1,
-                     next_run_time=when)
-        try:
-            self.store.update_job(stored)
-        except JobLookupError:
-            try:
-                self.store.add_job(stored)
-            except ConflictingIdError:  # another process added it in between: replace theirs
-                self.store.update_job(stored)
+        self._queue(("at", key, when.astimezone(UTC), job, payload))
 
     def cancel(self, key: str) -> None:
-        self.ctx.db.after_commit(lambda: self._delete(apscheduler_jobs.c.id == key))
+        self._queue(("delete", apscheduler_jobs.c.id == key))
 
     def cancel_prefix(self, prefix: str) -> None:
         escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        self.ctx.db.after_commit(lambda: self._delete(apscheduler_jobs.c.id.like(escaped + "%", escape="\\")))
+        self._queue(("delete", apscheduler_jobs.c.id.like(escaped + "%", escape="\\")))
 
-    def _delete(self, condition: Any) -> None:
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Write every timer change made on this thread inside the block in one transaction at its end
+        (or when the enclosing session commits; none of them if the block raises)."""
+        depth = getattr(self._batch, "depth", 0)
+        if depth == 0:
+            self._batch.ops = []
+        self._batch.depth = depth + 1
+        try:
+            yield
+        except BaseException:
+            if depth == 0:
+                self._batch.ops = []
+            raise
+        finally:
+            self._batch.depth = depth
+        if depth == 0:
+            ops, self._batch.ops = self._batch.ops, []
+            if ops:
+                self.ctx.db.after_commit(lambda: self._write(ops))
+
+    def _queue(self, op: tuple) -> None:
+        if getattr(self._batch, "depth", 0):
+            self._batch.ops.append(op)
+        else:
+            self.ctx.db.after_commit(lambda: self._write([op]))
+
+    def _job(self, key: str, when: datetime, job: str, payload: dict[str, Any]) -> Job:
+        return Job(self._scheduler, id=key, name=job, func=JOB_FUNC, args=(),
+                   kwargs={"key": key, "job": job, "kwargs": payload}, trigger=DateTrigger(when, timezone=UTC),
+                   executor="default", misfire_grace_time=None, coalesce=True, max_instances=1,
+                   next_run_time=when)
+
+    def _write(self, ops: list[tuple]) -> None:
+        """Apply queued timer changes in one transaction: upserts of jobs (as APScheduler's SQLAlchemy job
+        store stores them) and deletes."""
         self._ensure_store()
         with self.engine.begin() as conn:
-            conn.execute(apscheduler_jobs.delete().where(condition))
+            for op in ops:
+                if op[0] == "delete":
+                    conn.execute(apscheduler_jobs.delete().where(op[1]))
+                    continue
+                _, key, when, job, payload = op
+                values = {"next_run_time": datetime_to_utc_timestamp(when),
+                          "job_state": pickle.dumps(self._job(key, when, job, payload).__getstate__(),
+                                                    self.store.pickle_protocol)}
+                changed = conn.execute(update(apscheduler_jobs).where(apscheduler_jobs.c.id == key).values(**values))
+                if changed.rowcount:
+                    continue
+                try:
+                    with conn.begin_nested():
+                        conn.execute(insert(apscheduler_jobs).values(id=key, **values))
+                except IntegrityError:  # another process added it in between: replace theirs
+                    conn.execute(update(apscheduler_jobs).where(apscheduler_jobs.c.id == key).values(**values))
 
     def pending(self, prefix: str = "") -> list[Timer]:
         self._ensure_store()

@@ -61,45 +61,46 @@ def plan(ctx: AppContext, n: int, *, replace: bool = True) -> list[str]:
     if gone:
         t.cancel_prefix(incident_key(n, ""))
         return []
-    assert incident is not None
-    sev, opened, last, detected = incident.severity, incident.opened_at, incident.last_status_at, incident.detected_at
-    acknowledged, contained = incident.acknowledged_at, incident.contained_at
-    said: list[str] = []
+    with t.batch():  # every change below is written in one transaction
+        assert incident is not None
+        sev, opened, last, detected = incident.severity, incident.opened_at, incident.last_status_at, incident.detected_at
+        acknowledged, contained = incident.acknowledged_at, incident.contained_at
+        said: list[str] = []
 
-    cadence = cfg.cadence(sev)
-    if cadence:
-        due = (last or opened) + cadence
-        _set(ctx, incident_key(n, REMINDER), due, "status_reminder", replace=replace, incident_id=n)
-        said.append(f"status update reminders every {format_duration(cadence)} (next by {render.when(due)})")
-    else:
-        t.cancel(incident_key(n, REMINDER))
-        said.append(f"no status update reminders at SEV{sev}")
-
-    after = cfg.ack_after(sev)
-    if acknowledged is None and (page is None or page.paged_at is None):
-        if after:
-            due = opened + after
-            _set(ctx, incident_key(n, PAGE), due, "ack_page", replace=replace, incident_id=n)
-            said.append(f"page on-call if no incident commander by {render.when(due)}")
+        cadence = cfg.cadence(sev)
+        if cadence:
+            due = (last or opened) + cadence
+            _set(ctx, incident_key(n, REMINDER), due, "status_reminder", replace=replace, incident_id=n)
+            said.append(f"status update reminders every {format_duration(cadence)} (next by {render.when(due)})")
         else:
-            t.cancel(incident_key(n, PAGE))
+            t.cancel(incident_key(n, REMINDER))
+            said.append(f"no status update reminders at SEV{sev}")
 
-    if contained is None:
-        target = ctx.rules.mttc_target(sev)
-        if replace:
-            t.cancel_prefix(incident_key(n, SLA))
-        points = []
-        for pct in cfg.sla_warn_percent:
-            due = detected + target * (pct / 100)
-            _set(ctx, incident_key(n, f"{SLA}{pct}"), due, "sla_warning", replace=replace, incident_id=n,
-                 percent=pct)
-            points.append(f"{'breach' if pct == 100 else f'{pct}%'} at {render.when(due)}")
-        said.append(f"MTTC target {format_duration(target)}: warnings " + ", ".join(points))
+        after = cfg.ack_after(sev)
+        if acknowledged is None and (page is None or page.paged_at is None):
+            if after:
+                due = opened + after
+                _set(ctx, incident_key(n, PAGE), due, "ack_page", replace=replace, incident_id=n)
+                said.append(f"page on-call if no incident commander by {render.when(due)}")
+            else:
+                t.cancel(incident_key(n, PAGE))
 
-    now = ctx.clock.now()
-    for clock in clocks:
-        plan_report(ctx, n, clock, now=now, replace=replace)
-    return said
+        if contained is None:
+            target = ctx.rules.mttc_target(sev)
+            if replace:
+                t.cancel_prefix(incident_key(n, SLA))
+            points = []
+            for pct in cfg.sla_warn_percent:
+                due = detected + target * (pct / 100)
+                _set(ctx, incident_key(n, f"{SLA}{pct}"), due, "sla_warning", replace=replace, incident_id=n,
+                     percent=pct)
+                points.append(f"{'breach' if pct == 100 else f'{pct}%'} at {render.when(due)}")
+            said.append(f"MTTC target {format_duration(target)}: warnings " + ", ".join(points))
+
+        now = ctx.clock.now()
+        for clock in clocks:
+            plan_report(ctx, n, clock, now=now, replace=replace)
+        return said
 
 
 def plan_report(ctx: AppContext, n: int, clock: ReportClock, *, now: datetime, replace: bool) -> None:
