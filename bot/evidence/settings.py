@@ -30,6 +30,12 @@ def _check_env(value: str | None) -> str | None:
     return value
 
 
+def _check_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must be an http:// or https:// URL")
+    return value.rstrip("/")
+
+
 class ModelEndpoint(BaseModel):
     """An OpenAI-compatible chat completions endpoint. `url` is the base (…/v1); we POST url/chat/completions."""
 
@@ -47,13 +53,7 @@ class ModelEndpoint(BaseModel):
     temperature: float = Field(0.0, ge=0, le=2)
 
     _key_env = field_validator("api_key_env")(classmethod(lambda cls, v: _check_env(v)))
-
-    @field_validator("url")
-    @classmethod
-    def _http(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
-        return value.rstrip("/")
+    _url = field_validator("url")(classmethod(lambda cls, v: _check_url(v)))
 
 
 class ModerationEndpoint(BaseModel):
@@ -68,13 +68,7 @@ class ModerationEndpoint(BaseModel):
     exercise_safe: bool = False
 
     _key_env = field_validator("api_key_env")(classmethod(lambda cls, v: _check_env(v)))
-
-    @field_validator("url")
-    @classmethod
-    def _http(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
-        return value.rstrip("/")
+    _url = field_validator("url")(classmethod(lambda cls, v: _check_url(v)))
 
 
 class JudgeSettings(BaseModel):
