@@ -33,6 +33,15 @@ def _incident_id(value: str) -> int:
         raise UsageError("This button does not name an incident.") from None
 
 
+def _open_incident(ctx: AppContext, body: dict[str, Any]) -> tuple[int, str]:
+    """The open incident a reminder button names: (number, `INC-n`)."""
+    n = _incident_id(body["actions"][0].get("value"))
+    with ctx.db.session() as session:
+        incident = incidents.get(session, n)
+        incidents.require_open(incident)
+        return n, incident.ref
+
+
 def status_modal(incident_id: int, ref: str, channel: str | None) -> dict[str, Any]:
     return {
         "type": "modal", "callback_id": STATUS_MODAL,
@@ -53,11 +62,7 @@ def register(app: App, ctx: AppContext) -> None:
         user = body["user"]["id"]
         channel = (body.get("channel") or {}).get("id")
         try:
-            n = _incident_id(body["actions"][0].get("value"))
-            with ctx.db.session() as session:
-                incident = incidents.get(session, n)
-                incidents.require_open(incident)
-                ref = incident.ref
+            n, ref = _open_incident(ctx, body)
             ops.safe_call(ctx, n, "views.open", client.views_open, trigger_id=body["trigger_id"],
                           view=status_modal(n, ref, channel))
         except FirebreakError as err:
@@ -69,11 +74,7 @@ def register(app: App, ctx: AppContext) -> None:
         user = body["user"]["id"]
         channel = (body.get("channel") or {}).get("id")
         try:
-            n = _incident_id(body["actions"][0].get("value"))
-            with ctx.db.session() as session:
-                incident = incidents.get(session, n)
-                incidents.require_open(incident)
-                ref = incident.ref
+            n, ref = _open_incident(ctx, body)
             until = planner.snooze(ctx, n)
             with ctx.db.session() as session:
                 incidents.add_note(session, ctx.clock, incidents.get(session, n),
