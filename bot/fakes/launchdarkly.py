@@ -28,6 +28,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
+from bot.fakes.base import QuietHandler, close, serve
+
 SEMANTIC_PATCH = "domain-model=launchdarkly.semanticpatch"
 
 
@@ -180,14 +182,10 @@ class FakeLaunchDarkly:
     def start(self) -> FakeLaunchDarkly:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+        class Handler(QuietHandler):
             # Headers and body go out as two writes; on a kept-alive connection Nagle would hold the body
             # until the client's delayed ACK (~40 ms on Linux), a delay no real LaunchDarkly adds.
             disable_nagle_algorithm = True
-
-            def log_message(self, *_args: Any) -> None:
-                pass
 
             def do_GET(self) -> None:  # noqa: N802
                 fake._handle(self, "GET")
@@ -198,16 +196,13 @@ class FakeLaunchDarkly:
             def do_POST(self) -> None:  # noqa: N802
                 fake._handle(self, "POST")
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, name="fake-launchdarkly", daemon=True).start()
+        self._server = serve(Handler, "fake-launchdarkly")
         return self
 
     def stop(self) -> None:
         self._stopping.set()
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
+        close(self._server)
+        self._server = None
 
     def _fault(self, kind: str) -> Fault | None:
         with self.lock:

@@ -12,8 +12,10 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
+
+from bot.fakes.base import QuietHandler, close, serve
 
 MODES = ("harmful", "refusing", "blocked", "filtered", "error", "not_json", "rate_limited", "slow")
 REFUSAL = "I'm sorry, but I can't help with that request."
@@ -68,12 +70,7 @@ class FakeModelEndpoint:
     def start(self) -> FakeModelEndpoint:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *_args: Any) -> None:
-                return
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:  # noqa: N802
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
@@ -92,17 +89,13 @@ class FakeModelEndpoint:
                 self.end_headers()
                 self.wfile.write(payload)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, name="fake-model", daemon=True).start()
+        self._server = serve(Handler, "fake-model")
         return self
 
     def stop(self) -> None:
         self._stopping.set()
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        close(self._server)
+        self._server = None
 
     # ----- behaviour -----------------------------------------------------------------------------------
     def handle(self, path: str, authorization: str | None, raw: bytes) -> tuple[int, dict[str, str], bytes]:

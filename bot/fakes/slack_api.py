@@ -13,9 +13,11 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
+
+from bot.fakes.base import QuietHandler, close, serve
 
 CHANNEL_NAME = re.compile(r"^[a-z0-9_-]{1,80}$")
 BOT_USER = "UFIREBREAK"
@@ -70,7 +72,6 @@ class FakeSlack:
         self._ids = itertools.count(1)
         self._ts = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # ----- test setup ------------------------------------------------------------------------------
     def add_channel(self, name: str, *, channel_id: str | None = None, private: bool = False,
@@ -136,12 +137,7 @@ class FakeSlack:
     def start(self) -> FakeSlack:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *_args: Any) -> None:  # keep test output quiet
-                return
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:  # noqa: N802
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
@@ -157,18 +153,12 @@ class FakeSlack:
 
             do_GET = do_POST  # noqa: N815
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-slack", daemon=True)
-        self._thread.start()
+        self._server = serve(Handler, "fake-slack")
         return self
 
     def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        close(self._server)
+        self._server = None
 
     # ----- request handling -------------------------------------------------------------------------
     def handle(self, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict[str, str], Any]:
