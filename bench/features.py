@@ -97,7 +97,7 @@ def contain(run: Run, *, dry_run: bool) -> dict[str, Any]:
 def _actions(run: Run, numbers: list[int]) -> dict[int, Any]:
     from sqlmodel import select
 
-    from bot.models import ContainmentAction
+    from bot.store.models import ContainmentAction
 
     with database(run.database_url) as db, db.session() as s:
         rows = s.exec(select(ContainmentAction).where(ContainmentAction.incident_id.in_(numbers),  # type: ignore[union-attr]

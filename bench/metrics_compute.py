@@ -18,9 +18,9 @@ from datetime import timedelta
 
 from sqlalchemy import insert, text
 
-from bot.db import Database
 from bot.metrics import compute
-from bot.models import Incident
+from bot.store.db import Database
+from bot.store.models import Incident
 
 SQLITE = "sqlite:////tmp/firebreak-metrics.db"
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test?options=-csearch_path%3Dmetrics_bench"

@@ -17,7 +17,7 @@ CATEGORIES = ("harmful_content", "jailbreak", "data_leakage", "prompt_injection"
 
 @contextmanager
 def database(url: str) -> Iterator:
-    from bot.db import Database
+    from bot.store.db import Database
 
     db = Database(url, pool_size=1)
     try:
@@ -28,10 +28,10 @@ def database(url: str) -> Iterator:
 
 def open_incidents(url: str, total_open: int) -> int:
     """Open incidents (through the domain's open_incident) until `total_open` are open; returns how many."""
-    from bot import incidents
-    from bot.clock import SystemClock
-    from bot.commands.open import parse_open
-    from bot.severity import load_rules
+    from bot.core import incidents
+    from bot.core.clock import SystemClock
+    from bot.core.severity import load_rules
+    from bot.slack.commands.open import parse_open
 
     rules, clock = load_rules(None), SystemClock()
     with database(url) as db:
@@ -50,8 +50,8 @@ def history(url: str, count: int, *, now: datetime | None = None, seed: int = 8)
     """Add `count` resolved incidents over the last two years, with every key time; returns the total."""
     from sqlmodel import func, select
 
-    from bot.models import Incident
-    from bot.models.incident import RESOLVED
+    from bot.store.models import Incident
+    from bot.store.models.incident import RESOLVED
 
     rnd = random.Random(seed)
     now = now or datetime.now(UTC)
@@ -80,7 +80,7 @@ def timeline(url: str, incident_id: int, count: int, *, seed: int = 5) -> int:
     """Append `count` events (status updates, notes, role changes) to one incident; returns its event count."""
     from sqlmodel import func, select
 
-    from bot.models import TimelineEvent
+    from bot.store.models import TimelineEvent
 
     rnd = random.Random(seed)
     kinds = (("status_update", "Status: mitigation in progress, next update in 30 min"),

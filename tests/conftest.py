@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.clock import ManualClock
-from bot.harness import Harness
-from bot.settings import Settings
+from bot.config.settings import Settings
+from bot.core.clock import ManualClock
+from bot.slack.harness import Harness
 
 PG_URL = os.environ.get("FIREBREAK_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 _pg_state: dict[str, Any] = {}

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from bot.fakes.model_endpoint import FakeModelEndpoint
-from bot.harness import Harness
+from bot.slack.harness import Harness
 
 API_KEY = "sk-test-SECRETVALUE-0123456789abcdef"
 KEY_ENV = "FIREBREAK_TEST_MODEL_KEY"

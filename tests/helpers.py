@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import func
 from sqlmodel import select
 
-from bot.harness import Harness
-from bot.models import Incident, RoleAssignment, TimelineEvent
+from bot.slack.harness import Harness
+from bot.store.models import Incident, RoleAssignment, TimelineEvent
 
 
 def counts(h: Harness) -> tuple[int, int, int]:

@@ -1,13 +1,13 @@
 """Build a fully-populated incident and a minimal one through the real commands (plus feature providers
-in the exact shapes of bot/postmortem_data.py), for the postmortem tests."""
+in the exact shapes of bot/postmortem/providers.py), for the postmortem tests."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot import incidents, timeline
-from bot.harness import Harness
-from bot.postmortem_data import register_provider
+from bot.core import incidents, timeline
+from bot.postmortem.providers import register_provider
+from bot.slack.harness import Harness
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 

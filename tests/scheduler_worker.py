@@ -11,8 +11,8 @@ import os
 import sys
 import threading
 
-from bot.app import build
-from bot.settings import Settings
+from bot.config.settings import Settings
+from bot.slack.app import build
 
 
 def probe_job(path: str):

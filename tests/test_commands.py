@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.harness import Harness
+from bot.slack.harness import Harness
 from tests.helpers import counts, incident, kinds, open_incident
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import load_config
-from bot.console import run_console
-from bot.errors import ConfigError
-from bot.settings import Settings
+from bot.cli.console import run_console
+from bot.config.org import load_config
+from bot.config.settings import Settings
+from bot.core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -123,7 +123,7 @@ def test_secrets_never_reach_slack_timeline_or_logs(make_harness, caplog) -> Non
     with h.ctx.db.session() as s:
         from sqlmodel import select
 
-        from bot.models import TimelineEvent
+        from bot.store.models import TimelineEvent
 
         stored = " ".join(f"{e.text} {e.data}" for e in s.exec(select(TimelineEvent)))
     seen = " ".join(str(c.params) for c in h.fake.calls) + stored + caplog.text

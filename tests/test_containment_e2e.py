@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from bot import timeline
-from bot.harness import Harness
-from bot.models import ContainmentAction
+from bot.core import timeline
+from bot.slack.harness import Harness
+from bot.store.models import ContainmentAction
 from tests.containment_support import LEVERS, fast_retries, ld_settings, open_incident
 
 

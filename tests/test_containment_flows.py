@@ -8,11 +8,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
-from bot import hooks, timeline
-from bot.db import Database
-from bot.harness import Harness
-from bot.migrate import upgrade
-from bot.models import ContainmentAction, Incident
+from bot.core import hooks, timeline
+from bot.slack.harness import Harness
+from bot.store.db import Database
+from bot.store.migrate import upgrade
+from bot.store.models import ContainmentAction, Incident
 from tests.containment_support import open_incident
 
 

@@ -7,12 +7,13 @@ from datetime import timedelta
 
 import pytest
 
-from bot import proof, timeline
-from bot.harness import Harness
-from bot.incidents import OpenRequest
-from bot.lifecycle import open_and_provision
-from bot.models import ContainmentAction, Incident, TimelineEvent
-from bot.severity import Inputs
+from bot.containment import proof
+from bot.core import timeline
+from bot.core.incidents import OpenRequest
+from bot.core.severity import Inputs
+from bot.slack.harness import Harness
+from bot.slack.lifecycle import open_and_provision
+from bot.store.models import ContainmentAction, Incident, TimelineEvent
 from tests.containment_support import LEVERS, open_incident
 
 
@@ -182,7 +183,7 @@ def test_levers_listing_and_postmortem_shape(make_ld, fake_ld, clock) -> None:
     reply = h.command("levers", channel=channel)
     assert "*kill-staging* — applied (not verified) by <@U0ALICE>" in reply.text
     assert "*kill-browsing* — not pulled" in reply.text and "suggested for this category" in reply.text
-    from bot.postmortem_data import collect
+    from bot.postmortem.providers import collect
 
     with h.ctx.db.session() as s:
         data = collect(h.ctx, s, s.get(Incident, 1))["containment"]
@@ -267,7 +268,7 @@ def test_leave_it_on_resolve_records_the_choice(make_ld, fake_ld) -> None:
 def test_many_simultaneous_pulls_make_one_request(make_ld, fake_ld, db_url) -> None:
     import threading
 
-    from bot.errors import Conflict
+    from bot.core.errors import Conflict
 
     h = make_ld(database_url=db_url)
     channel = open_incident(h)
@@ -295,7 +296,7 @@ def test_many_simultaneous_pulls_make_one_request(make_ld, fake_ld, db_url) -> N
 
 def test_unique_slot_catches_a_pull_the_checks_missed(make_ld, fake_ld, db_url, clock) -> None:
     """If another process inserts between our check and our insert, the database refuses the second row."""
-    from bot.errors import Conflict
+    from bot.core.errors import Conflict
 
     h = make_ld(database_url=db_url)
     channel = open_incident(h)

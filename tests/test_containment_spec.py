@@ -7,11 +7,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from bot.cli import cli
+from bot.cli.main import cli
+from bot.config.settings import Settings, sdk_key_variable
 from bot.containment.spec import LEVER_NAME, load_levers
-from bot.errors import ConfigError
-from bot.harness import Harness
-from bot.settings import Settings, sdk_key_variable
+from bot.core.errors import ConfigError
+from bot.slack.harness import Harness
 
 KILL = {"name": "kill-x", "type": "launchdarkly_kill",
         "target": {"project": "default", "flag": "x", "environment": "production"}}

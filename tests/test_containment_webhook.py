@@ -8,8 +8,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from bot import timeline
-from bot.models import ContainmentAction, Incident
+from bot.core import timeline
+from bot.store.models import ContainmentAction, Incident
 from tests.containment_support import fast_retries, open_incident
 
 SECRET = "tool-service-secret-5e3f9a"

@@ -11,15 +11,15 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel, select
 
-import bot.models  # noqa: F401
-from bot import incidents, timeline
-from bot.clock import ManualClock
-from bot.db import Database
-from bot.incidents import OpenRequest
-from bot.migrate import current, upgrade
-from bot.models import Incident, TimelineEvent
-from bot.models.timeline import AppendOnlyViolation
-from bot.severity import Inputs, load_rules
+import bot.store.models  # noqa: F401
+from bot.core import incidents, timeline
+from bot.core.clock import ManualClock
+from bot.core.incidents import OpenRequest
+from bot.core.severity import Inputs, load_rules
+from bot.store.db import Database
+from bot.store.migrate import current, upgrade
+from bot.store.models import Incident, TimelineEvent
+from bot.store.models.timeline import AppendOnlyViolation
 
 
 def test_concurrent_opens_get_distinct_increasing_numbers(db_harness) -> None:

@@ -7,10 +7,10 @@ import hashlib
 
 from sqlmodel import select
 
-from bot import timeline
+from bot.core import timeline
 from bot.evidence import store
-from bot.harness import Harness
-from bot.models.evidence import ReproCase
+from bot.slack.harness import Harness
+from bot.store.models.evidence import ReproCase
 from tests.evidence_fixtures import (  # noqa: F401 - fixtures
     add_case,
     evidence_harness,
@@ -185,8 +185,8 @@ def test_summary_and_postmortem_provider_show_evidence(evidence_harness) -> None
     channel = open_incident(h)
     add_case(h, channel, harmful_case())
     assert "Evidence:* 1 repro case" in h.summary(1)
-    from bot import incidents
-    from bot.postmortem_data import collect
+    from bot.core import incidents
+    from bot.postmortem.providers import collect
 
     with h.ctx.db.session() as s:
         data = collect(h.ctx, s, incidents.get(s, 1))["evidence"]

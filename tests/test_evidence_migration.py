@@ -7,8 +7,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
 from sqlmodel import SQLModel
 
-import bot.models  # noqa: F401 - registers every table
-from bot.migrate import upgrade
+import bot.store.models  # noqa: F401 - registers every table
+from bot.store.migrate import upgrade
 
 EVIDENCE_TABLES = {"repro_case", "probe_run", "probe_result"}
 

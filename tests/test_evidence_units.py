@@ -7,9 +7,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from bot.cli import cli
-from bot.config import Config
-from bot.errors import ConfigError
+from bot.cli.main import cli
+from bot.config.org import Config
+from bot.core.errors import ConfigError
 from bot.evidence.client import Reply, messages_for
 from bot.evidence.judge import BLOCKED, HARMFUL, INCONCLUSIVE, REFUSED, judge
 from bot.evidence.redact import redact, redacted
@@ -142,7 +142,7 @@ def test_case_validation_messages() -> None:
 
 
 def test_config_rejects_bad_evidence_settings(write_yaml) -> None:
-    from bot.config import load_config
+    from bot.config.org import load_config
 
     path = write_yaml("c.yml", {"evidence": {"endpoints": {"a": {"url": "ftp://x", "model": "m"}},
                                              "default_endpoint": "b"}})
@@ -161,11 +161,11 @@ def test_config_rejects_bad_evidence_settings(write_yaml) -> None:
 
 
 def test_cli_verify_and_endpoints(tmp_path, write_yaml, monkeypatch) -> None:
-    from bot.clock import ManualClock
-    from bot.db import Database
+    from bot.core.clock import ManualClock
+    from bot.core.incidents import OpenRequest, open_incident
+    from bot.core.severity import Inputs, load_rules
     from bot.evidence import store
-    from bot.incidents import OpenRequest, open_incident
-    from bot.severity import Inputs, load_rules
+    from bot.store.db import Database
 
     url = f"sqlite:///{tmp_path}/cli.db"
     db = Database(url)

@@ -7,8 +7,8 @@ import time
 import httpx
 import pytest
 
-from bot.harness import Harness
-from bot.server import HttpServer
+from bot.server.http import HttpServer
+from bot.slack.harness import Harness
 from tests.helpers import counts
 
 

@@ -8,10 +8,10 @@ import socket
 import httpx
 import pytest
 
-from bot import timeline
 from bot.containment.retry import LeverError, RetryPolicy, retry_after_seconds
-from bot.harness import Harness
-from bot.models import ContainmentAction, Incident
+from bot.core import timeline
+from bot.slack.harness import Harness
+from bot.store.models import ContainmentAction, Incident
 from tests.containment_support import open_incident
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bot.cli import cli
-from bot.harness import Harness, block_text
-from bot.models import Incident
+from bot.cli.main import cli
+from bot.slack.harness import Harness, block_text
+from bot.store.models import Incident
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -7,9 +7,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from bot.db import Database
 from bot.metrics import compute
-from bot.models import Incident
+from bot.store.db import Database
+from bot.store.models import Incident
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # a Monday
 

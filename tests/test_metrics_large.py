@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import insert
 
-from bot.db import Database
 from bot.metrics import compute
-from bot.models import Incident
+from bot.store.db import Database
+from bot.store.models import Incident
 
 N = 100_000
 CATEGORIES = ["jailbreak", "prompt_injection", "data_leakage", "harmful_content", "agent_tool_misuse"]

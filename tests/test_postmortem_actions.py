@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from bot import timeline
-from bot.harness import Harness
-from bot.models import ActionItem
+from bot.core import timeline
+from bot.slack.harness import Harness
+from bot.store.models import ActionItem
 
 ADD_USAGE = "/incident action add <text> [@owner] [due: 2026-02-01 or 7d]"
 

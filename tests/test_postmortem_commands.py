@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bot import timeline
-from bot.cli import cli
-from bot.harness import Harness
+from bot.cli.main import cli
+from bot.core import timeline
 from bot.postmortem.templates import PACKAGED, REPOSITORY
+from bot.slack.harness import Harness
 from tests.postmortem_fixtures import full_incident, providers
 
 

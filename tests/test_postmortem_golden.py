@@ -10,8 +10,8 @@ import os
 import re
 from pathlib import Path
 
-from bot.harness import Harness
 from bot.postmortem import render_draft, render_regulator_summary
+from bot.slack.harness import Harness
 from tests.postmortem_fixtures import full_incident, minimal_incident, providers
 
 GOLDEN = Path(__file__).with_name("golden")
@@ -60,7 +60,7 @@ def test_minimal_incident_draft(db_harness: Harness, clock) -> None:
 def test_exercise_draft_carries_the_banner(harness: Harness, clock) -> None:
     minimal_incident(harness, clock)
     with harness.ctx.db.session() as s:
-        from bot import incidents
+        from bot.core import incidents
 
         inc = incidents.get(s, 1)
         inc.is_exercise = True

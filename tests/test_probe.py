@@ -7,13 +7,14 @@ import logging
 
 import pytest
 
-from bot import incidents, proof, timeline
+from bot.containment import proof
+from bot.core import incidents, timeline
+from bot.core.incidents import OpenRequest
+from bot.core.severity import Inputs
 from bot.fakes.model_endpoint import FakeModelEndpoint
-from bot.harness import Harness
-from bot.incidents import OpenRequest
-from bot.lifecycle import open_and_provision
-from bot.models.evidence import ProbeResult, ProbeRun
-from bot.severity import Inputs
+from bot.slack.harness import Harness
+from bot.slack.lifecycle import open_and_provision
+from bot.store.models.evidence import ProbeResult, ProbeRun
 from tests.evidence_fixtures import (  # noqa: F401 - fixtures
     API_KEY,
     add_case,
@@ -425,7 +426,7 @@ def test_postmortem_lists_probe_runs(evidence_harness, model) -> None:
     h.command("probe", channel=channel)
     model.switch("refusing")
     proof.run_checks(h.ctx, 1, _action())
-    from bot.postmortem_data import collect
+    from bot.postmortem.providers import collect
 
     with h.ctx.db.session() as s:
         runs = collect(h.ctx, s, incidents.get(s, 1))["evidence"]["probe_runs"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.harness import Harness
-from bot.models import ContainmentAction
+from bot.slack.harness import Harness
+from bot.store.models import ContainmentAction
 from tests.containment_support import LEVERS
 from tests.evidence_fixtures import add_case, evidence_config, harmful_case, model  # noqa: F401 - fixture
 from tests.helpers import incident, kinds

@@ -8,11 +8,11 @@ import threading
 
 from sqlmodel import select
 
-from bot import timeline
-from bot.errors import Conflict
-from bot.harness import Harness
-from bot.models.runbook import RunbookStep
+from bot.core import timeline
+from bot.core.errors import Conflict
 from bot.runbooks import checklist, service
+from bot.slack.harness import Harness
+from bot.store.models.runbook import RunbookStep
 
 
 def test_two_done_clicks_at_once_one_wins(db_harness: Harness) -> None:

@@ -6,10 +6,10 @@ import json
 
 from sqlmodel import select
 
-from bot import timeline
-from bot.harness import Harness, block_text
-from bot.models.runbook import RunbookStep
+from bot.core import timeline
 from bot.runbooks import checklist
+from bot.slack.harness import Harness, block_text
+from bot.store.models.runbook import RunbookStep
 
 
 def open_incident(h: Harness, text: str = "Injected instructions in a retrieved wiki page --category "
@@ -274,8 +274,8 @@ def test_lever_button_only_when_the_lever_is_configured(make_harness) -> None:
 
 
 def test_postmortem_provider_shape(harness: Harness, clock) -> None:
-    from bot import incidents
-    from bot.postmortem_data import collect
+    from bot.core import incidents
+    from bot.postmortem.providers import collect
 
     h = harness
     channel = open_incident(h)

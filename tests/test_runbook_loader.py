@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bot.cli import cli
-from bot.errors import ConfigError
+from bot.cli.main import cli
+from bot.core.errors import ConfigError
+from bot.core.severity import load_rules
 from bot.runbooks.loader import PHASES, RunbookErrors, load_library
-from bot.severity import load_rules
 
 CATEGORIES = list(load_rules().categories)
 AI_CATEGORIES = ["jailbreak", "prompt_injection", "data_leakage", "harmful_content", "hallucination_high_stakes",

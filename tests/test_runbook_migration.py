@@ -7,9 +7,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlmodel import SQLModel
 
-import bot.models  # noqa: F401
-from bot.db import Database
-from bot.migrate import current, upgrade
+import bot.store.models  # noqa: F401
+from bot.store.db import Database
+from bot.store.migrate import current, upgrade
 
 RUNBOOK_TABLES = {"runbook_attachment", "runbook_step", "runbook_checklist"}
 

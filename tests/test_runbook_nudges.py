@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot import timeline
-from bot.harness import Harness
+from bot.core import timeline
 from bot.runbooks import nudges
+from bot.slack.harness import Harness
 
 
 def nudge_posts(h: Harness, channel: str) -> list[str]:

@@ -7,9 +7,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlmodel import SQLModel
 
-import bot.models  # noqa: F401
-from bot.db import Database
-from bot.migrate import upgrade
+import bot.store.models  # noqa: F401
+from bot.store.db import Database
+from bot.store.migrate import upgrade
 
 SCHEDULER_TABLES = {"apscheduler_jobs", "report_clock", "page_state", "scheduler_run"}
 
@@ -28,8 +28,8 @@ def test_upgrade_creates_scheduler_tables_matching_the_models(db_url: str) -> No
 
 
 def test_apscheduler_accepts_the_migrated_table(db_url: str, clock) -> None:
-    from bot.app import build
-    from bot.settings import Settings
+    from bot.config.settings import Settings
+    from bot.slack.app import build
 
     bot = build(Settings(database_url=db_url, slack_api_url="http://127.0.0.1:9/"), clock)
     try:

@@ -7,13 +7,13 @@ from collections.abc import Iterator
 import pytest
 from pydantic import SecretStr
 
-from bot import timeline
+from bot.core import timeline
+from bot.core.incidents import OpenRequest
+from bot.core.severity import Inputs
 from bot.fakes.pager import FakePager
-from bot.harness import Harness
-from bot.incidents import OpenRequest
-from bot.lifecycle import open_and_provision
-from bot.models import PageState
-from bot.severity import Inputs
+from bot.slack.harness import Harness
+from bot.slack.lifecycle import open_and_provision
+from bot.store.models import PageState
 
 ROUTING_KEY = "R0UTINGKEY0000000000000000000000"
 
@@ -174,7 +174,7 @@ def test_exercises_never_page_people_unless_the_scenario_opts_in(paged: Harness,
 
 
 def test_config_rejects_a_webhook_without_url(make_harness, write_yaml) -> None:
-    from bot.errors import ConfigError
+    from bot.core.errors import ConfigError
 
     cfg = write_yaml("org.yml", {"scheduler": {"pager": {"kind": "webhook"}}})
     with pytest.raises(ConfigError, match="pager.kind webhook needs pager.url"):

@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from bot.app import build
-from bot.clock import SystemClock
-from bot.db import Database, make_engine
-from bot.migrate import upgrade
-from bot.settings import Settings
+from bot.config.settings import Settings
+from bot.core.clock import SystemClock
+from bot.slack.app import build
+from bot.store.db import Database, make_engine
+from bot.store.migrate import upgrade
 from tests.conftest import pg_schema_url, pg_unavailable
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -171,8 +171,8 @@ def test_two_processes_on_one_postgresql_fire_each_timer_once(tmp_path: Path) ->
 @pytest.fixture
 def migrated_harness(tmp_path: Path, clock):
     """The bot on a SQLite database created by the migrations, as `firebreak db upgrade` leaves it."""
-    from bot.harness import Harness
-    from bot.migrate import upgrade
+    from bot.slack.harness import Harness
+    from bot.store.migrate import upgrade
 
     h = Harness(Settings(database_url=f"sqlite:///{tmp_path}/migrated.db"), clock=clock, create_tables=False)
     upgrade(h.ctx.db.engine)

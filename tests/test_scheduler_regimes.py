@@ -9,12 +9,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlmodel import select
 
-from bot import timeline
-from bot.config import Config, load_config
-from bot.errors import ConfigError, UsageError
-from bot.harness import Harness
-from bot.models import ReportClock
+from bot.config.org import Config, load_config
+from bot.core import timeline
+from bot.core.errors import ConfigError, UsageError
 from bot.scheduler.regimes import add_months, deadlines, get_regime, reminder_times
+from bot.slack.harness import Harness
+from bot.store.models import ReportClock
 
 AWARE = datetime(2026, 1, 31, 10, 0, tzinfo=UTC)
 CFG = Config()

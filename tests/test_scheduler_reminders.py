@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot import timeline
-from bot.harness import Harness, block_text
+from bot.core import timeline
+from bot.slack.harness import Harness, block_text
 
 
 def open_incident(h: Harness, sev: int, title: str = "Jailbreak spreading on social media") -> str:
@@ -174,7 +174,7 @@ def test_reconcile_adds_missing_and_drops_resolved(harness: Harness, clock) -> N
     t.register("stray", lambda ctx, **kw: None)
     t.at("inc-2:stray", clock.now(), "stray")
     with h.ctx.db.session() as s:
-        from bot import incidents
+        from bot.core import incidents
 
         incidents.resolve(s, clock, incidents.get(s, 2, lock=True), "done", actor="U0ALICE")
     planned, dropped = h.ctx.services["scheduler"].reconcile()
@@ -210,8 +210,8 @@ def test_slack_failure_on_a_reminder_is_recorded_and_reminders_continue(harness:
 
 
 def test_serve_starts_the_scheduler_only_in_embedded_mode(tmp_path, clock) -> None:
-    from bot.runtime import start_bot
-    from bot.settings import Settings
+    from bot.config.settings import Settings
+    from bot.server.runtime import start_bot
 
     for mode, running in (("embedded", True), ("dedicated", False)):
         bot = start_bot(Settings(database_url=f"sqlite:///{tmp_path}/{mode}.db", scheduler_mode=mode,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot import timeline
-from bot.harness import Harness
+from bot.core import timeline
+from bot.slack.harness import Harness
 
 
 def sla_events(h: Harness, n: int = 1):

@@ -8,12 +8,12 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from bot.app import build
-from bot.clock import ManualClock
-from bot.models import SchedulerRun
+from bot.config.settings import Settings
+from bot.core.clock import ManualClock
+from bot.core.timers import incident_key
 from bot.scheduler.durable import DurableTimers
-from bot.settings import Settings
-from bot.timers import incident_key
+from bot.slack.app import build
+from bot.store.models import SchedulerRun
 
 
 def make_bot(url: str, clock: ManualClock):
@@ -222,7 +222,7 @@ def test_module_level_fire_runs_a_stored_job_in_this_process(bots, clock: Manual
 
 
 def test_start_runs_due_timers_in_the_background_and_close_stops(bots) -> None:
-    from bot.clock import SystemClock
+    from bot.core.clock import SystemClock
 
     bot = bots()
     bot.ctx.clock = SystemClock()
@@ -239,7 +239,7 @@ def test_start_runs_due_timers_in_the_background_and_close_stops(bots) -> None:
 def test_cli_lists_pending_timers(tmp_path, monkeypatch, clock: ManualClock) -> None:
     from typer.testing import CliRunner
 
-    from bot.cli import cli
+    from bot.cli.main import cli
 
     url = f"sqlite:///{tmp_path}/cli.db"
     bot = make_bot(url, clock)

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.errors import ConfigError
-from bot.severity import Inputs, load_rules, parse_rubric
+from bot.core.errors import ConfigError
+from bot.core.severity import Inputs, load_rules, parse_rubric
 
 RULES = load_rules()
 REACH = list(RULES.scale("reach"))
@@ -122,7 +122,7 @@ def test_organization_can_tune_the_rubric(write_yaml, make_harness) -> None:
 
     import yaml
 
-    data = yaml.safe_load(resources.files("bot.data").joinpath("severity.yml").read_text())
+    data = yaml.safe_load(resources.files("bot.core").joinpath("severity.yml").read_text())
     data["categories"]["bias"]["base"] = 2
     path = write_yaml("severity.yml", data)
     h = make_harness(severity_rules_file=path)

@@ -1,6 +1,6 @@
 """The whole lifecycle through signed requests, on SQLite and PostgreSQL."""
 
-from bot.harness import Harness
+from bot.slack.harness import Harness
 
 
 def test_open_ack_contain_resolve(db_harness: Harness, clock) -> None:

@@ -11,8 +11,8 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from bot.cli import cli
-from bot.settings import Settings
+from bot.cli.main import cli
+from bot.config.settings import Settings
 from bot.tabletop.auto import run_auto
 from bot.tabletop.scenario import load_catalog
 

@@ -12,11 +12,11 @@ import yaml
 from sqlalchemy import func
 from sqlmodel import select
 
-from bot import timeline
-from bot.clock import ManualClock
-from bot.harness import Harness
-from bot.models import Incident, TimelineEvent
-from bot.models.tabletop import ENDED, ExerciseRun, InjectDelivery, Scorecard
+from bot.core import timeline
+from bot.core.clock import ManualClock
+from bot.slack.harness import Harness
+from bot.store.models import Incident, TimelineEvent
+from bot.store.models.tabletop import ENDED, ExerciseRun, InjectDelivery, Scorecard
 from bot.tabletop import runner
 from bot.tabletop.references import EXERCISE_LEVERS
 

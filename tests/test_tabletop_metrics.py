@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bot.cli import cli
-from bot.harness import Harness, block_text
+from bot.cli.main import cli
 from bot.metrics import compute
-from bot.models import Incident
+from bot.slack.harness import Harness, block_text
+from bot.store.models import Incident
 from bot.tabletop.references import EXERCISE_LEVERS
 
 SANDBOX = "C0SANDBOX"

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 import yaml
 
-from bot import timeline
+from bot.core import timeline
 from bot.evidence.probe import OPT_IN_KIND
 from bot.fakes.model_endpoint import FakeModelEndpoint
-from bot.harness import Harness
-from bot.models import PageState
+from bot.slack.harness import Harness
+from bot.store.models import PageState
 from bot.tabletop import runner
 from bot.tabletop.references import EXERCISE_LEVERS
 from bot.tabletop.scenario import load_catalog

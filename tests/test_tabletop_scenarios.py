@@ -10,13 +10,13 @@ import yaml
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from bot.cli import cli
-from bot.config import load_config
+from bot.cli.main import cli
+from bot.config.org import load_config
 from bot.containment.spec import load_levers
-from bot.errors import UsageError
-from bot.models import Incident
+from bot.core.errors import UsageError
+from bot.core.severity import load_rules
 from bot.runbooks.loader import load_library
-from bot.severity import load_rules
+from bot.store.models import Incident
 from bot.tabletop import references
 from bot.tabletop.references import EXERCISE_LEVERS
 from bot.tabletop.scenario import Scenario, load_catalog
@@ -211,7 +211,7 @@ def test_a_live_start_refuses_a_scenario_with_a_missing_step(make_harness, write
 
 
 def test_auto_refuses_a_scenario_whose_levers_are_missing(tmp_path: Path) -> None:
-    from bot.settings import Settings
+    from bot.config.settings import Settings
     from bot.tabletop.auto import run_auto
 
     data = _refs(good())

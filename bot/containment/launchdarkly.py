@@ -88,7 +88,7 @@ class _FlagLever(LeverKind):
         t = lever.flag
         sdk = self.runtime.sdk
         if not sdk.available(t.environment):
-            from bot.settings import sdk_key_variable
+            from bot.config.settings import sdk_key_variable
 
             return Verified(at=None, detail="not verified through the SDK",
                             skipped=f"no SDK key for `{t.environment}` ({sdk_key_variable(t.environment)} is not set)")

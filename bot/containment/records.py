@@ -6,12 +6,12 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from bot.models import ContainmentAction
-from bot.models.containment import APPLIED, DRY_RUN, FAILED, NOT_EFFECTIVE, REQUESTED, VERIFIED
+from bot.store.models import ContainmentAction
+from bot.store.models.containment import APPLIED, DRY_RUN, FAILED, NOT_EFFECTIVE, REQUESTED, VERIFIED
 
 
 def action_dict(a: ContainmentAction) -> dict[str, Any]:
-    """The postmortem shape (bot/postmortem_data.py, "containment")."""
+    """The postmortem shape (bot/postmortem/providers.py, "containment")."""
     return {"lever": a.lever, "type": a.type, "target": a.target, "requested_at": a.requested_at,
             "applied_at": a.applied_at, "verified_at": a.verified_at, "reverted_at": a.reverted_at, "by": a.by,
             "outcome": a.outcome, "error": a.error, "attempts": a.attempts, "dry_run": a.dry_run}

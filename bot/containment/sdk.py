@@ -16,8 +16,8 @@ from typing import Any
 from ldclient import Config, Context, LDClient
 from ldclient.evaluation import EvaluationDetail
 
+from bot.config.settings import Settings
 from bot.containment.spec import EvalContext
-from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,8 @@ import httpx
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from bot import hooks, incidents, proof, timeline
+from bot.app.context import AppContext
+from bot.containment import proof
 from bot.containment.base import LeverKind, Pull
 from bot.containment.launchdarkly import KillLever, VariationLever
 from bot.containment.records import actions, current_action, state_label
@@ -29,15 +30,15 @@ from bot.containment.runtime import Runtime
 from bot.containment.sdk import SdkVerifier
 from bot.containment.spec import Lever, LeverRegistry
 from bot.containment.webhook import WebhookLever
-from bot.context import AppContext
-from bot.durations import format_duration
-from bot.errors import Conflict, NotAllowed, NotFound
-from bot.incidents import ROLE_ALIASES, ROLES
-from bot.models import ContainmentAction, Incident
-from bot.models.containment import APPLIED, DRY_RUN, FAILED, NOT_EFFECTIVE, REQUESTED, VERIFIED
-from bot.models.timeline import BOT_ACTOR
-from bot.permissions import usergroups
+from bot.core import hooks, incidents, timeline
+from bot.core.durations import format_duration
+from bot.core.errors import Conflict, NotAllowed, NotFound
+from bot.core.incidents import ROLE_ALIASES, ROLES
 from bot.slack import ops, render
+from bot.slack.usergroups import usergroups
+from bot.store.models import ContainmentAction, Incident
+from bot.store.models.containment import APPLIED, DRY_RUN, FAILED, NOT_EFFECTIVE, REQUESTED, VERIFIED
+from bot.store.models.timeline import BOT_ACTOR
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from typing import Any, Literal
 from jinja2 import TemplateSyntaxError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bot.config import SLACK_USER, SLACK_USERGROUP, Config, format_validation_error, load_yaml
-from bot.errors import ConfigError
+from bot.config.org import SLACK_USER, SLACK_USERGROUP, Config, format_validation_error, load_yaml
+from bot.core.errors import ConfigError
 
 LEVER_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 LD_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -255,7 +255,7 @@ def load_levers(path: Path | None, *, config: Config | None = None,
 
 
 def _known_principal(name: str, config: Config | None) -> bool:
-    from bot.incidents import ROLE_ALIASES, ROLES
+    from bot.core.incidents import ROLE_ALIASES, ROLES
 
     key = name.strip().lower().replace("-", "_")
     if key in ROLES or key in ROLE_ALIASES:

@@ -1,6 +1,6 @@
 """The proof check the containment layer runs after a lever: replay the repro cases and decide.
 
-Registered with bot.proof.register_check. Returns None when the incident has no repro cases; otherwise a
+Registered with bot.containment.proof.register_check. Returns None when the incident has no repro cases; otherwise a
 Proof that is effective only when every case was refused or blocked. Harm or an inconclusive result (endpoint
 down, timeout, non-JSON, 429, an endpoint not allowed here) is never effective. The probe table is posted in
 the incident channel. Callers must not hold a database transaction while calling (the probe writes).
@@ -11,11 +11,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from bot.context import AppContext
+from bot.app.context import AppContext
+from bot.containment.proof import Proof
 from bot.evidence import probe, views
-from bot.models.timeline import BOT_ACTOR
-from bot.proof import Proof
 from bot.slack import ops
+from bot.store.models.timeline import BOT_ACTOR
 
 log = logging.getLogger(__name__)
 

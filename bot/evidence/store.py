@@ -14,11 +14,11 @@ from typing import Any
 
 from sqlmodel import Session, func, select
 
-from bot import timeline
-from bot.clock import Clock, ensure_utc
-from bot.errors import NotFound, UsageError
-from bot.models import Incident
-from bot.models.evidence import ProbeResult, ProbeRun, ReproCase
+from bot.core import timeline
+from bot.core.clock import Clock, ensure_utc
+from bot.core.errors import NotFound, UsageError
+from bot.store.models import Incident
+from bot.store.models.evidence import ProbeResult, ProbeRun, ReproCase
 
 MAX_CASE_BYTES = 32 * 1024
 TEXT_FIELDS = ("prompt", "harmful_output", "endpoint", "system_prompt_version", "filter_setting", "tool_call",

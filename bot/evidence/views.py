@@ -8,8 +8,8 @@ from typing import Any
 from bot.evidence.judge import BLOCKED, HARMFUL, INCONCLUSIVE, REFUSED
 from bot.evidence.probe import ProbeOutcome
 from bot.evidence.redact import describe, redact
-from bot.models.evidence import ReproCase
 from bot.slack import render
+from bot.store.models.evidence import ReproCase
 
 REVEAL_ACTION = "firebreak_evidence_reveal"
 ICONS = {REFUSED: ":white_check_mark:", BLOCKED: ":no_entry:", HARMFUL: ":x:", INCONCLUSIVE: ":grey_question:"}

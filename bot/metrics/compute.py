@@ -23,7 +23,7 @@ from sqlalchemy.sql import ColumnElement
 from sqlmodel import Session
 
 from bot.metrics.sql import seconds_between, week_start
-from bot.models import Incident
+from bot.store.models import Incident
 
 # metric -> (end column, start column)
 METRICS: dict[str, tuple[str, str]] = {

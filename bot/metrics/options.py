@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot.commands.args import parse_severity
-from bot.errors import UsageError
+from bot.core.errors import UsageError
 from bot.metrics.period import parse_period
+from bot.slack.commands.args import parse_severity
 
 DEFAULT_SINCE = "30d"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime
 
-from bot.durations import parse_duration
-from bot.errors import UsageError
+from bot.core.durations import parse_duration
+from bot.core.errors import UsageError
 
 PERIOD_FORMS = ("a length back from now such as 24h, 7d, 30d or 12w; a start date such as 2026-01-01; "
                 "or `all`")

@@ -6,7 +6,7 @@ import csv
 import io
 from typing import Any
 
-from bot.durations import format_duration
+from bot.core.durations import format_duration
 from bot.metrics.compute import LABELS, METRICS, MetricsReport, Row, Stat
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot import incidents
+from bot.core import incidents
 from bot.postmortem.context import Names, plain_names
 from bot.postmortem.context import build as build_context
 from bot.postmortem.templates import TemplateProblem, render

@@ -8,11 +8,11 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from bot import timeline
-from bot.clock import Clock
-from bot.commands.args import MENTION_ANYWHERE
-from bot.errors import Conflict, NotFound, UsageError
-from bot.models import ActionItem, Incident
+from bot.core import timeline
+from bot.core.clock import Clock
+from bot.core.errors import Conflict, NotFound, UsageError
+from bot.slack.commands.args import MENTION_ANYWHERE
+from bot.store.models import ActionItem, Incident
 
 ADD_USAGE = "/incident action add <text> [@owner] [due: 2026-02-01 or 7d]"
 DONE_USAGE = "/incident action done <n>"

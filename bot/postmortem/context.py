@@ -14,14 +14,15 @@ from typing import Any
 
 from sqlmodel import Session
 
-from bot import incidents, postmortem_data, timeline
-from bot.durations import format_duration
-from bot.incidents import ROLES
+from bot.core import incidents, timeline
+from bot.core.durations import format_duration
+from bot.core.incidents import ROLES
 from bot.metrics.compute import DEFINITIONS, LABELS
-from bot.models import Incident, TimelineEvent
-from bot.models.incident import ACTIVE, CONTAINED, RESOLVED
 from bot.postmortem import actions as action_items
+from bot.postmortem import providers as postmortem_data
 from bot.postmortem.facts import blameless_facts
+from bot.store.models import Incident, TimelineEvent
+from bot.store.models.incident import ACTIVE, CONTAINED, RESOLVED
 
 Names = Callable[[str], str]
 STATUS_LABEL = {ACTIVE: "active", CONTAINED: "contained", RESOLVED: "resolved"}

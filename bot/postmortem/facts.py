@@ -9,8 +9,8 @@ from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.durations import format_duration
-from bot.models import Incident, TimelineEvent
+from bot.core.durations import format_duration
+from bot.store.models import Incident, TimelineEvent
 
 _TIMES = {1: "once", 2: "twice"}
 

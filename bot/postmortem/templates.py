@@ -18,8 +18,8 @@ from typing import Any
 
 import jinja2
 
-from bot.durations import format_duration
-from bot.errors import FirebreakError
+from bot.core.durations import format_duration
+from bot.core.errors import FirebreakError
 
 PACKAGED = Path(__file__).with_name("default_templates")
 REPOSITORY = Path(__file__).resolve().parents[2] / "templates"

@@ -5,5 +5,5 @@
 - `nudges`: the one function that nudges late steps (`nudge_overdue`) and its scheduling.
 - `checklist`: the interactive checklist message (Block Kit), updated in place.
 - `cli`: `firebreak runbooks check [DIR]`.
-The Slack commands, buttons and hooks are in `bot/commands/runbook.py`.
+The Slack commands, buttons and hooks are in `bot/slack/commands/runbook.py`.
 """

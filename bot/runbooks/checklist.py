@@ -15,13 +15,13 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot import incidents
-from bot.context import AppContext
-from bot.models import Incident
-from bot.models.runbook import DONE, PENDING, RunbookChecklist, RunbookStep
+from bot.app.context import AppContext
+from bot.core import incidents
 from bot.runbooks import service
 from bot.runbooks.loader import PHASES
 from bot.slack import ops, render
+from bot.store.models import Incident
+from bot.store.models.runbook import DONE, PENDING, RunbookChecklist, RunbookStep
 
 DONE_ACTION = "firebreak_step_done"
 SKIP_ACTION = "firebreak_step_skip"

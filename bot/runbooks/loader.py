@@ -15,7 +15,7 @@ A runbook file:
         steps:
           - id: confirm-scope
             text: What to do, concretely.
-            owner: ic       # a role key from bot.incidents.ROLES
+            owner: ic       # a role key from bot.core.incidents.ROLES
             due: {sev1: 15m, sev2: 30m, sev3: 2h}   # or one duration for every severity; omit for none
             required: true  # default true
             severities: [1, 2]   # optional: the step applies only at these severities
@@ -33,9 +33,9 @@ from typing import Any
 
 import yaml
 
-from bot.durations import parse_duration
-from bot.errors import UsageError
-from bot.incidents import ROLES
+from bot.core.durations import parse_duration
+from bot.core.errors import UsageError
+from bot.core.incidents import ROLES
 
 SHIPPED_DIR = Path(__file__).parent
 PHASES: dict[str, str] = {

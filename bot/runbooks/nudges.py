@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import logging
 
-from bot import incidents, timeline
-from bot.context import AppContext
-from bot.durations import format_duration
-from bot.models.runbook import PENDING
-from bot.models.timeline import BOT_ACTOR
+from bot.app.context import AppContext
+from bot.core import incidents, timeline
+from bot.core.durations import format_duration
+from bot.core.timers import incident_key
 from bot.runbooks import service
 from bot.slack import ops
-from bot.timers import incident_key
+from bot.store.models.runbook import PENDING
+from bot.store.models.timeline import BOT_ACTOR
 
 log = logging.getLogger(__name__)
 

@@ -13,14 +13,14 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, select
 
-from bot import timeline
-from bot.clock import Clock
-from bot.durations import format_duration
-from bot.errors import Conflict, NotFound, UsageError
-from bot.incidents import ROLES
-from bot.models import Incident
-from bot.models.runbook import DONE, DROPPED, PENDING, SKIPPED, RunbookAttachment, RunbookStep
+from bot.core import timeline
+from bot.core.clock import Clock
+from bot.core.durations import format_duration
+from bot.core.errors import Conflict, NotFound, UsageError
+from bot.core.incidents import ROLES
 from bot.runbooks.loader import PHASE_ORDER, Library, Runbook, StepDef
+from bot.store.models import Incident
+from bot.store.models.runbook import DONE, DROPPED, PENDING, SKIPPED, RunbookAttachment, RunbookStep
 
 
 @dataclass
@@ -347,7 +347,7 @@ def progress(rows: list[RunbookStep], now: datetime) -> dict[str, int]:
 
 
 def postmortem_rows(session: Session, clock: Clock, incident: Incident, roles: dict[str, str]) -> list[dict]:
-    """The "runbook" postmortem provider's shape (bot/postmortem_data.py), plus `started_at`.
+    """The "runbook" postmortem provider's shape (bot/postmortem/providers.py), plus `started_at`.
 
     `late`: finished after the due time, or still pending past it."""
     now = clock.now()

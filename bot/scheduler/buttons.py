@@ -8,13 +8,13 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from bot import hooks, incidents
-from bot.context import AppContext
-from bot.errors import FirebreakError, UsageError
-from bot.lifecycle import after_change
+from bot.app.context import AppContext
+from bot.core import hooks, incidents
+from bot.core.errors import FirebreakError, UsageError
 from bot.scheduler import planner
 from bot.scheduler.jobs import POST_UPDATE, SNOOZE
 from bot.slack import ops, render
+from bot.slack.lifecycle import after_change
 
 STATUS_MODAL = "scheduler_status_update"
 STATUS_BLOCK = "status_text"

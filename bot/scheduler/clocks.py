@@ -6,14 +6,14 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from bot import timeline
-from bot.clock import Clock
-from bot.config import Config
-from bot.durations import format_duration
-from bot.errors import Conflict, NotFound, UsageError
-from bot.models import Incident, ReportClock
+from bot.config.org import Config
+from bot.core import timeline
+from bot.core.clock import Clock
+from bot.core.durations import format_duration
+from bot.core.errors import Conflict, NotFound, UsageError
 from bot.scheduler.regimes import Regime, deadlines, get_regime
 from bot.slack import render
+from bot.store.models import Incident, ReportClock
 
 
 def clocks_of(session: Session, incident_id: int) -> list[ReportClock]:

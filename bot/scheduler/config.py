@@ -11,8 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from bot.durations import parse_duration
-from bot.errors import UsageError
+from bot.core.durations import parse_duration
+from bot.core.errors import UsageError
 
 MONTH = re.compile(r"^(\d+)\s*(?:mo|month|months)$")
 

@@ -39,13 +39,13 @@ from apscheduler.util import datetime_to_utc_timestamp
 from sqlalchemy import Engine, and_, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from bot.db import make_engine
-from bot.models.scheduler import JOBS_TABLE, SchedulerRun, apscheduler_jobs
+from bot.core.timers import Timer
 from bot.scheduler.lease import Lease
-from bot.timers import Timer
+from bot.store.db import make_engine
+from bot.store.models.scheduler import JOBS_TABLE, SchedulerRun, apscheduler_jobs
 
 if TYPE_CHECKING:
-    from bot.context import AppContext
+    from bot.app.context import AppContext
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def fire(key: str, job: str, kwargs: dict[str, Any]) -> None:
 
 
 class DurableTimers:
-    """The `bot.timers.Timers` contract on a persistent store, safe across processes."""
+    """The `bot.core.timers.Timers` contract on a persistent store, safe across processes."""
 
     def __init__(self, ctx: AppContext, *, database_url: str | None = None, owner: str | None = None) -> None:
         self.ctx = ctx

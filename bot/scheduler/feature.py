@@ -6,13 +6,13 @@ import logging
 
 from slack_bolt import App
 
-from bot import hooks
-from bot.context import AppContext
+from bot.app.context import AppContext
+from bot.core import hooks
+from bot.core.timers import incident_key
 from bot.scheduler import buttons, jobs, paging, planner
 from bot.scheduler.clocks import clocks_of, describe
 from bot.scheduler.regimes import regimes
 from bot.slack import ops, render
-from bot.timers import incident_key
 
 log = logging.getLogger(__name__)
 

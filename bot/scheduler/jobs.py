@@ -10,17 +10,17 @@ from datetime import datetime
 
 from sqlmodel import select
 
-from bot import incidents, timeline
-from bot.context import AppContext
-from bot.durations import format_duration
-from bot.errors import NotFound
-from bot.models import Incident, ReportClock
-from bot.models.incident import RESOLVED
-from bot.models.timeline import BOT_ACTOR
+from bot.app.context import AppContext
+from bot.core import incidents, timeline
+from bot.core.durations import format_duration
+from bot.core.errors import NotFound
+from bot.core.timers import incident_key
 from bot.scheduler import planner
 from bot.scheduler.regimes import reminder_times
 from bot.slack import ops, render
-from bot.timers import incident_key
+from bot.store.models import Incident, ReportClock
+from bot.store.models.incident import RESOLVED
+from bot.store.models.timeline import BOT_ACTOR
 
 log = logging.getLogger(__name__)
 

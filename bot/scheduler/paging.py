@@ -12,16 +12,16 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from bot import incidents, timeline
-from bot.context import AppContext
-from bot.durations import format_duration
-from bot.models import Incident, PageState
-from bot.models.timeline import BOT_ACTOR
+from bot.app.context import AppContext
+from bot.core import incidents, timeline
+from bot.core.durations import format_duration
+from bot.core.timers import incident_key
 from bot.scheduler import planner
 from bot.scheduler.jobs import load_open
 from bot.scheduler.pager import PageEvent, PagerError, dedup_key, send
 from bot.slack import ops
-from bot.timers import incident_key
+from bot.store.models import Incident, PageState
+from bot.store.models.timeline import BOT_ACTOR
 
 log = logging.getLogger(__name__)
 

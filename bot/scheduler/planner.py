@@ -10,13 +10,13 @@ from datetime import datetime
 
 from sqlmodel import select
 
-from bot import incidents
-from bot.context import AppContext
-from bot.durations import format_duration
-from bot.models import Incident, PageState, ReportClock
-from bot.models.incident import RESOLVED
+from bot.app.context import AppContext
+from bot.core import incidents
+from bot.core.durations import format_duration
+from bot.core.timers import incident_key
 from bot.slack import render
-from bot.timers import incident_key
+from bot.store.models import Incident, PageState, ReportClock
+from bot.store.models.incident import RESOLVED
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ import calendar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from bot.config import Config
-from bot.durations import parse_duration
-from bot.errors import UsageError
+from bot.config.org import Config
+from bot.core.durations import parse_duration
+from bot.core.errors import UsageError
 from bot.scheduler.config import MONTH, parse_point
 
 

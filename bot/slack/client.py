@@ -9,7 +9,7 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
-from bot.settings import Settings
+from bot.config.settings import Settings
 
 
 def make_client(settings: Settings) -> WebClient:

@@ -10,9 +10,9 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot import incidents, timeline
-from bot.context import AppContext
-from bot.models.timeline import BOT_ACTOR
+from bot.app.context import AppContext
+from bot.core import incidents, timeline
+from bot.store.models.timeline import BOT_ACTOR
 
 log = logging.getLogger(__name__)
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot import incidents
-from bot.context import AppContext
-from bot.durations import format_duration
-from bot.incidents import ROLES
-from bot.models import Incident
-from bot.models.incident import ACTIVE, CONTAINED, RESOLVED
+from bot.app.context import AppContext
+from bot.core import incidents
+from bot.core.durations import format_duration
+from bot.core.incidents import ROLES
 from bot.slack import render
+from bot.store.models import Incident
+from bot.store.models.incident import ACTIVE, CONTAINED, RESOLVED
 
 STATUS_LABEL = {ACTIVE: "Active", CONTAINED: "Contained", RESOLVED: "Resolved"}
 SEV_EMOJI = {1: ":red_circle:", 2: ":large_orange_circle:", 3: ":large_yellow_circle:", 4: ":white_circle:"}

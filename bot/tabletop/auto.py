@@ -1,6 +1,6 @@
 """`firebreak tabletop run <scenario> --auto`: play a whole exercise offline, in seconds.
 
-The same Bolt app and handlers as in Slack, driven by signed requests through bot.harness.Harness against
+The same Bolt app and handlers as in Slack, driven by signed requests through bot.slack.harness.Harness against
 the local Slack stand-in, on SQLite, with a simulated clock. Scripted responders type the scenario's
 `responders` commands at their offsets; injects arrive through the timers as the clock moves. Commands this
 build does not have (a feature not installed yet) are reported as not available, never faked.
@@ -24,11 +24,11 @@ from rich.table import Table
 from rich.text import Text
 from sqlmodel import select
 
-from bot.clock import ManualClock, SystemClock
-from bot.durations import format_duration
-from bot.errors import UsageError
-from bot.models.tabletop import ExerciseRun, Scorecard
-from bot.settings import Settings
+from bot.config.settings import Settings
+from bot.core.clock import ManualClock, SystemClock
+from bot.core.durations import format_duration
+from bot.core.errors import UsageError
+from bot.store.models.tabletop import ExerciseRun, Scorecard
 from bot.tabletop import references, runner
 from bot.tabletop.scenario import Action, Scenario, load_catalog
 
@@ -68,10 +68,10 @@ def _first_line(text: str) -> str:
 
 def _checked(key: str, base: Settings, scenarios_dir: Path | None, levers_file: Path) -> Scenario:
     """The scenario, refused (UsageError naming file and key) if a step or lever it names does not exist."""
-    from bot.config import load_config
+    from bot.config.org import load_config
     from bot.containment.spec import load_levers
+    from bot.core.severity import load_rules
     from bot.runbooks.loader import load_library
-    from bot.severity import load_rules
 
     rules = load_rules(base.severity_rules_file)
     catalog = load_catalog(scenarios_dir, rules=rules)
@@ -90,7 +90,9 @@ def _checked(key: str, base: Settings, scenarios_dir: Path | None, levers_file: 
 def run_auto(key: str, *, out_dir: Path, settings: Settings | None = None, scenarios_dir: Path | None = None,
              database_url: str | None = None, console: Console | None = None,
              levers_file: Path | None = None) -> AutoResult:
-    from bot.harness import Harness  # the harness builds the app; import lazily (CLI start-up stays fast)
+    from bot.slack.harness import (
+        Harness,  # the harness builds the app; import lazily (CLI start-up stays fast)
+    )
 
     console = console or Console()
     base = settings or Settings()

@@ -8,7 +8,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from bot.durations import format_duration
+from bot.core.durations import format_duration
 from bot.slack import render
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"

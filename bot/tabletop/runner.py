@@ -21,23 +21,23 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from bot import hooks, incidents, lifecycle, timeline
-from bot.config import Config
-from bot.context import AppContext
-from bot.durations import format_duration
-from bot.errors import Conflict, NotAllowed, NotFound
-from bot.incidents import OpenRequest
-from bot.lifecycle import open_and_provision
-from bot.models import Incident
-from bot.models.tabletop import ENDED, PAUSED, RUNNING, ExerciseRun, InjectDelivery, Scorecard
-from bot.permissions import is_commander
-from bot.severity import Inputs
-from bot.slack import ops
+from bot.app.context import AppContext
+from bot.config.org import Config
+from bot.core import hooks, incidents, timeline
+from bot.core.durations import format_duration
+from bot.core.errors import Conflict, NotAllowed, NotFound
+from bot.core.incidents import OpenRequest
+from bot.core.severity import Inputs
+from bot.core.timers import incident_key
+from bot.slack import lifecycle, ops
 from bot.slack import render as blocks
+from bot.slack.lifecycle import open_and_provision
+from bot.slack.usergroups import is_commander
+from bot.store.models import Incident
+from bot.store.models.tabletop import ENDED, PAUSED, RUNNING, ExerciseRun, InjectDelivery, Scorecard
 from bot.tabletop.render import scorecard_blocks, scorecard_markdown
 from bot.tabletop.scenario import Scenario
 from bot.tabletop.scorecard import Fact, compute
-from bot.timers import incident_key
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def lock_run(session: Session, run_id: int) -> ExerciseRun:
 
 def pages_allowed(session: Session, incident_id: int) -> bool:
     """May this incident page real people? Real incidents: yes. Exercises: only when their scenario set
-    `page_real_people: true`. (The escalation notices in bot.lifecycle apply this rule.)"""
+    `page_real_people: true`. (The escalation notices in bot.slack.lifecycle apply this rule.)"""
     return lifecycle.may_page(session, incident_id)
 
 
@@ -342,7 +342,7 @@ class Ended:
 def _runbook_steps(ctx: AppContext, session: Session, incident: Incident) -> list[dict] | None:
     if not ctx.services.get("postmortem_providers"):
         return None
-    from bot.postmortem_data import collect
+    from bot.postmortem.providers import collect
 
     try:
         return collect(ctx, session, incident).get("runbook")
@@ -390,7 +390,7 @@ def end(ctx: AppContext, run_id: int, *, actor: str) -> Ended:
         ctx.hooks.emit(hooks.RESOLVED, ctx=ctx, incident_id=incident_id, actor=actor)
     draft, note = render_postmortem(ctx, incident_id)
     if draft is not None:
-        from bot.commands.postmortem import publish
+        from bot.slack.commands.postmortem import publish
 
         filename = publish(ctx, incident_id, actor=actor)
         note = (f"Postmortem draft (with the exercise banner) uploaded to the exercise channel as `{filename}`."

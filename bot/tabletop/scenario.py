@@ -20,9 +20,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bot.config import format_validation_error, load_yaml
-from bot.durations import parse_duration
-from bot.errors import ConfigError, UsageError
+from bot.config.org import format_validation_error, load_yaml
+from bot.core.durations import parse_duration
+from bot.core.errors import ConfigError, UsageError
 
 SHIPPED_DIR = Path(__file__).with_name("scenarios")
 KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{1,62}$")

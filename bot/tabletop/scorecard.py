@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.durations import format_duration
+from bot.core.durations import format_duration
 from bot.tabletop.scenario import Expectation, Scenario
 
 ACK_GOOD = timedelta(minutes=5)

@@ -1,0 +1,1 @@
+"""The composition root: builds the services every transport shares from the settings."""

@@ -1,0 +1,1 @@
+"""The command-line transport: `firebreak ...` (typer) and the local console."""

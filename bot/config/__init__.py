@@ -1,0 +1,1 @@
+"""Configuration: the process environment (`settings`) and the organization's YAML (`org`)."""

@@ -1,0 +1,148 @@
+"""The optional organization config file (FIREBREAK_CONFIG): groups, permissions, escalation, channels.
+
+Validated at load; every error names the file and the key.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from bot.core.errors import ConfigError
+from bot.evidence.settings import EvidenceConfig
+from bot.scheduler.config import SchedulerConfig
+
+SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
+SLACK_USERGROUP = re.compile(r"^S[A-Z0-9]{2,}$")
+
+
+class Condition(BaseModel):
+    """Conditions shared by severity rules and escalation rules. All given keys must hold."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    category: list[str] | None = None
+    severity_at_most: int | None = Field(None, ge=1, le=4)
+    reach_at_least: str | None = None
+    exposure_at_least: str | None = None
+    data_at_least: str | None = None
+    reach_at_most: str | None = None
+    exposure_at_most: str | None = None
+    data_at_most: str | None = None
+    ongoing: bool | None = None
+    regulated: bool | None = None
+    regulated_domain: list[str] | None = None
+
+    @field_validator("category", "regulated_domain", mode="before")
+    @classmethod
+    def _listify(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class EscalationRule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    when: Condition = Field(default_factory=Condition)
+    notify: list[str]
+    reason: str | None = None
+
+
+class Config(BaseModel):
+    """Organization settings kept in Git."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    groups: dict[str, list[str]] = Field(default_factory=dict)
+    # Who, besides the current IC, may change the IC or the severity: group names, user or user-group ids.
+    commanders: list[str] = Field(default_factory=list)
+    escalation: list[EscalationRule] = Field(default_factory=list)
+    # Channels (ids or fnmatch name patterns) that are tabletop sandboxes.
+    sandbox_channels: list[str] = Field(default_factory=list)
+    # Model endpoints for probes, the moderation endpoint and the judges (bot/evidence, docs/evidence.md).
+    evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
+    # Reminders, acknowledgement paging, SLA and regulatory clocks (bot/scheduler/config.py).
+    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
+
+    def expand(self, names: list[str]) -> tuple[set[str], set[str]]:
+        """Resolve group names into (user ids, user-group ids)."""
+        users: set[str] = set()
+        usergroups: set[str] = set()
+        seen: set[str] = set()
+
+        def walk(name: str) -> None:
+            if name in seen:
+                return
+            seen.add(name)
+            if name in self.groups:
+                for member in self.groups[name]:
+                    walk(member)
+            elif SLACK_USERGROUP.match(name):
+                usergroups.add(name)
+            elif SLACK_USER.match(name):
+                users.add(name)
+
+        for n in names:
+            walk(n)
+        return users, usergroups
+
+
+def _check_names(config: Config, path: str) -> None:
+    known = set(config.groups)
+    problems = []
+
+    def check(where: str, name: str) -> None:
+        if name not in known and not SLACK_USER.match(name) and not SLACK_USERGROUP.match(name):
+            problems.append(
+                f"{path}: {where}: `{name}` is neither a group defined under `groups` nor a Slack user (U…) "
+                "or user-group (S…) id"
+            )
+
+    for group, members in config.groups.items():
+        for m in members:
+            check(f"groups.{group}", m)
+    for m in config.commanders:
+        check("commanders", m)
+    for i, rule in enumerate(config.escalation):
+        for m in rule.notify:
+            check(f"escalation[{i}].notify", m)
+    if problems:
+        raise ConfigError("\n".join(problems))
+
+
+def format_validation_error(path: str | Path, err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        lines.append(f"{path}: {key}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def load_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}:{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+
+
+def load_config(path: Path | None) -> Config:
+    if path is None:
+        return Config()
+    data = load_yaml(path) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys")
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(path, err)) from err
+    _check_names(config, str(path))
+    return config

@@ -1,0 +1,362 @@
+"""The incident lifecycle as plain functions: open, classify, roles, severity, status, contain, resolve.
+
+Functions take a session and a clock and return results or raise FirebreakError with a user-facing message.
+They know nothing about Slack. Callers commit.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from bot.core import timeline
+from bot.core.clock import Clock, ensure_utc
+from bot.core.errors import Conflict, NotFound, UsageError
+from bot.core.severity import Classification, Inputs, SeverityRules
+from bot.store.models import Incident, RoleAssignment
+from bot.store.models.incident import ACTIVE, CONTAINED, RESOLVED
+
+ROLES: dict[str, str] = {
+    "ic": "Incident commander",
+    "scribe": "Scribe",
+    "comms": "Comms lead",
+    "safety": "Safety researcher",
+    "security": "Security liaison",
+    "privacy": "Privacy officer",
+}
+ROLE_ALIASES = {
+    "commander": "ic",
+    "incident_commander": "ic",
+    "comms_lead": "comms",
+    "safety_researcher": "safety",
+    "researcher": "safety",
+    "security_liaison": "security",
+    "privacy_officer": "privacy",
+    "dpo": "privacy",
+}
+INC_REF = re.compile(r"^(?:inc-?)?(\d+)$", re.IGNORECASE)
+
+
+def parse_role(text: str) -> str:
+    key = text.strip().lower().replace("-", "_")
+    key = ROLE_ALIASES.get(key, key)
+    if key not in ROLES:
+        raise UsageError(f"Unknown role `{text}`. Roles: {', '.join(ROLES)}.")
+    return key
+
+
+def parse_ref(text: str) -> int:
+    m = INC_REF.match(text.strip())
+    if not m:
+        raise UsageError(f"`{text}` is not an incident id; write it like INC-42.")
+    return int(m.group(1))
+
+
+@dataclass(frozen=True)
+class OpenRequest:
+    title: str
+    reporter_id: str
+    inputs: Inputs
+    description: str = ""
+    category_suggested: bool = False
+    severity_override: int | None = None
+    override_reason: str | None = None
+    private: bool = False
+    detected_at: datetime | None = None
+    is_exercise: bool = False
+    source_permalink: str | None = None
+
+
+def open_incident(session: Session, clock: Clock, rules: SeverityRules, req: OpenRequest) -> Incident:
+    title = " ".join(req.title.split())
+    if not title:
+        raise UsageError("An incident needs a title.")
+    if len(title) > 200:
+        raise UsageError(f"The title is {len(title)} characters; keep it under 200.")
+    now = clock.now()
+    detected = ensure_utc(req.detected_at) if req.detected_at else now
+    if detected > now:
+        raise UsageError("detected-at is in the future; give the time the problem was first seen.")
+    classification = rules.classify(req.inputs)
+    severity, reasons = classification.severity, list(classification.reasons)
+    if req.severity_override is not None:
+        if req.severity_override not in (1, 2, 3, 4):
+            raise UsageError("Severity must be 1, 2, 3 or 4.")
+        if req.severity_override != severity:
+            reasons = [req.override_reason or f"set by the reporter (the rubric said SEV{severity})"]
+        severity = req.severity_override
+    private = req.private or req.inputs.category == "data_leakage"
+    incident = Incident(
+        title=title,
+        description=req.description.strip(),
+        category=req.inputs.category,
+        category_suggested=req.category_suggested,
+        severity=severity,
+        severity_reasons="\n".join(reasons),
+        reach=req.inputs.reach,
+        exposure=req.inputs.exposure,
+        data=req.inputs.data,
+        ongoing=req.inputs.ongoing,
+        regulated_domain=req.inputs.regulated_domain,
+        private=private,
+        is_exercise=req.is_exercise,
+        reporter_id=req.reporter_id,
+        detected_at=detected,
+        opened_at=now,
+        source_permalink=req.source_permalink,
+    )
+    session.add(incident)
+    session.flush()  # the database allocates the INC number
+    assert incident.id is not None
+    note = " (category suggested from the text)" if req.category_suggested else ""
+    timeline.record(
+        session, clock, incident.id, "opened", f"Opened: {title}", actor=req.reporter_id,
+        data={"category": incident.category, "category_suggested": req.category_suggested,
+              "private": private, "exercise": req.is_exercise, "source": req.source_permalink},
+    )
+    if detected != now:
+        timeline.record(
+            session, clock, incident.id, "detected_at_set", f"Detected at {detected.isoformat()}",
+            actor=req.reporter_id, data={"detected_at": detected.isoformat()},
+        )
+    timeline.record(
+        session, clock, incident.id, "severity_classified",
+        f"Classified SEV{severity} because {' and '.join(reasons)}{note}", actor=req.reporter_id,
+        data={"severity": severity, "reasons": reasons, "rubric": classification.severity,
+              "inputs": _inputs_dict(req.inputs)},
+    )
+    return incident
+
+
+def _inputs_dict(inputs: Inputs) -> dict:
+    return {k: getattr(inputs, k) for k in ("category", "reach", "exposure", "data", "ongoing", "regulated_domain")}
+
+
+def get(session: Session, number: int, *, lock: bool = False) -> Incident:
+    query = select(Incident).where(Incident.id == number)
+    if lock:
+        query = query.with_for_update()
+    incident = session.exec(query).first()
+    if incident is None:
+        raise NotFound(f"INC-{number} does not exist. `/incident list` shows open incidents.")
+    return incident
+
+
+def by_channel(session: Session, channel_id: str) -> Incident | None:
+    return session.exec(select(Incident).where(Incident.channel_id == channel_id)).first()
+
+
+def require_open(incident: Incident) -> None:
+    if incident.status == RESOLVED:
+        raise Conflict(f"{incident.ref} is resolved. Use `/incident reopen <reason>` to work on it again.")
+
+
+def roles(session: Session, incident_id: int) -> dict[str, str]:
+    rows = session.exec(select(RoleAssignment).where(RoleAssignment.incident_id == incident_id))
+    return {r.role: r.user_id for r in rows}
+
+
+def assign_role(
+    session: Session, clock: Clock, incident: Incident, role: str, user_id: str, *, actor: str
+) -> tuple[str | None, bool]:
+    """Assign a role. Returns (previous holder, whether this was the acknowledgement)."""
+    require_open(incident)
+    existing = session.exec(
+        select(RoleAssignment).where(RoleAssignment.incident_id == incident.id, RoleAssignment.role == role)
+    ).first()
+    previous = existing.user_id if existing else None
+    if previous == user_id:
+        raise Conflict(f"<@{user_id}> is already the {ROLES[role].lower()} of {incident.ref}.")
+    now = clock.now()
+    if existing:
+        existing.user_id, existing.assigned_at, existing.assigned_by = user_id, now, actor
+        session.add(existing)
+    else:
+        session.add(RoleAssignment(incident_id=incident.id, role=role, user_id=user_id, assigned_at=now,
+                                   assigned_by=actor))
+    acknowledged = False
+    if role == "ic" and incident.acknowledged_at is None:
+        incident.acknowledged_at = now
+        acknowledged = True
+        session.add(incident)
+    text = f"{ROLES[role]}: <@{user_id}>" + (f" (was <@{previous}>)" if previous else "")
+    timeline.record(session, clock, incident.id, "role_assigned", text, actor=actor,
+                    data={"role": role, "user": user_id, "previous": previous})
+    if acknowledged:
+        timeline.record(session, clock, incident.id, "acknowledged",
+                        f"Acknowledged: first incident commander <@{user_id}> assigned", actor=actor)
+    return previous, acknowledged
+
+
+def change_severity(
+    session: Session, clock: Clock, incident: Incident, new: int, reason: str, *, actor: str
+) -> int:
+    """Set a new severity with a reason. Returns the old severity."""
+    require_open(incident)
+    if new not in (1, 2, 3, 4):
+        raise UsageError("Severity must be 1, 2, 3 or 4.")
+    reason = reason.strip()
+    if not reason:
+        raise UsageError("A reason is required when changing severity.")
+    old = incident.severity
+    if old == new:
+        raise Conflict(f"{incident.ref} is already SEV{new}.")
+    incident.severity = new
+    incident.severity_reasons = reason
+    session.add(incident)
+    verb = "Escalated" if new < old else "Downgraded"
+    timeline.record(session, clock, incident.id, "severity_changed", f"{verb} SEV{old} → SEV{new}: {reason}",
+                    actor=actor, data={"old": old, "new": new, "reason": reason})
+    return old
+
+
+def post_status(session: Session, clock: Clock, incident: Incident, text: str, *, actor: str) -> None:
+    require_open(incident)
+    incident.last_status_at = clock.now()
+    session.add(incident)
+    timeline.record(session, clock, incident.id, "status_update", text, actor=actor)
+
+
+def add_note(session: Session, clock: Clock, incident: Incident, text: str, *, actor: str,
+             kind: str = "note", data: dict | None = None) -> None:
+    if not text.strip():
+        raise UsageError("Nothing to add: give the text of the timeline entry.")
+    timeline.record(session, clock, incident.id, kind, text.strip(), actor=actor, data=data)
+
+
+def mark_contained(
+    session: Session, clock: Clock, incident: Incident, note: str, *, actor: str,
+    at: datetime | None = None, source: str = "manual", data: dict | None = None,
+) -> bool:
+    """Record containment. Returns False (and writes nothing) when already contained.
+
+    `at` lets a verifier (a lever's SDK check, a passing probe) record the moment it proved containment.
+    """
+    require_open(incident)
+    if incident.contained_at is not None:
+        return False
+    when = ensure_utc(at) if at else clock.now()
+    incident.contained_at = when
+    incident.status = CONTAINED
+    session.add(incident)
+    mttc = when - incident.detected_at
+    text = "Contained" + (f": {note.strip()}" if note.strip() else "")
+    timeline.record(session, clock, incident.id, "contained", text, actor=actor,
+                    data={"source": source, "contained_at": when.isoformat(),
+                          "mttc_seconds": int(mttc.total_seconds()), **(data or {})})
+    return True
+
+
+def resolve(session: Session, clock: Clock, incident: Incident, summary: str, *, actor: str) -> None:
+    require_open(incident)
+    if not summary.strip():
+        raise UsageError("A resolution summary is required.")
+    incident.resolved_at = clock.now()
+    incident.status = RESOLVED
+    incident.resolution = summary.strip()
+    session.add(incident)
+    timeline.record(session, clock, incident.id, "resolved", f"Resolved: {summary.strip()}", actor=actor)
+
+
+def reopen(session: Session, clock: Clock, incident: Incident, reason: str, *, actor: str) -> None:
+    if incident.status != RESOLVED:
+        raise Conflict(f"{incident.ref} is not resolved; nothing to reopen.")
+    if not reason.strip():
+        raise UsageError("A reason is required to reopen an incident.")
+    previous = incident.resolved_at
+    incident.resolved_at = None
+    incident.resolution = None
+    incident.status = CONTAINED if incident.contained_at else ACTIVE
+    session.add(incident)
+    timeline.record(session, clock, incident.id, "reopened", f"Reopened: {reason.strip()}", actor=actor,
+                    data={"previous_resolved_at": previous.isoformat() if previous else None})
+
+
+def list_open(session: Session, *, limit: int = 200) -> list[Incident]:
+    query = (
+        select(Incident)
+        .where(Incident.status != RESOLVED)
+        .order_by(Incident.severity, Incident.opened_at, Incident.id)
+        .limit(limit)
+    )
+    return list(session.exec(query))
+
+
+@dataclass(frozen=True)
+class OpenRow:
+    """The columns `/incident list` shows, without loading whole incidents (20% of the bot's CPU in a burst)."""
+
+    id: int
+    severity: int
+    status: str
+    title: str
+    opened_at: datetime
+    channel_id: str | None
+    private: bool
+    is_exercise: bool
+
+    @property
+    def ref(self) -> str:
+        return f"INC-{self.id}"
+
+    @property
+    def sev(self) -> str:
+        return f"SEV{self.severity}"
+
+
+def list_open_rows(session: Session, *, limit: int = 200) -> list[OpenRow]:
+    """Like list_open (same order and limit), as plain rows."""
+    query = (
+        select(Incident.id, Incident.severity, Incident.status, Incident.title, Incident.opened_at,
+               Incident.channel_id, Incident.private, Incident.is_exercise)
+        .where(Incident.status != RESOLVED)
+        .order_by(Incident.severity, Incident.opened_at, Incident.id)
+        .limit(limit)
+    )
+    return [OpenRow(*row) for row in session.exec(query)]
+
+
+def count_open(session: Session) -> int:
+    return session.exec(select(func.count()).select_from(Incident).where(Incident.status != RESOLVED)).one()
+
+
+@dataclass(frozen=True)
+class KeyTimes:
+    detected: datetime
+    opened: datetime
+    acknowledged: datetime | None
+    contained: datetime | None
+    resolved: datetime | None
+
+    @property
+    def mttd(self) -> timedelta:
+        return self.opened - self.detected
+
+    @property
+    def mtta(self) -> timedelta | None:
+        return self.acknowledged - self.opened if self.acknowledged else None
+
+    @property
+    def mttc(self) -> timedelta | None:
+        return self.contained - self.detected if self.contained else None
+
+    @property
+    def mttr(self) -> timedelta | None:
+        return self.resolved - self.detected if self.resolved else None
+
+
+def key_times(incident: Incident) -> KeyTimes:
+    return KeyTimes(incident.detected_at, incident.opened_at, incident.acknowledged_at,
+                    incident.contained_at, incident.resolved_at)
+
+
+def reclassify(rules: SeverityRules, incident: Incident) -> Classification:
+    """What the rubric says for the incident's current inputs (used to explain, never to overwrite)."""
+    return rules.classify(Inputs(incident.category, incident.reach, incident.exposure, incident.data,
+                                 incident.ongoing, incident.regulated_domain))
+
+

@@ -1,0 +1,1 @@
+"""The long-running process: `firebreak serve` in Socket Mode or over HTTP."""

@@ -1,0 +1,103 @@
+"""`/incident postmortem [--regulator]`: render the draft, upload it to the incident channel as a file
+(files_upload_v2) and post a short summary with the key intervals."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from slack_bolt import App
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from bot.app.context import AppContext
+from bot.core import incidents, timeline
+from bot.core.durations import format_duration
+from bot.core.errors import UsageError
+from bot.postmortem import render_draft, render_regulator_summary
+from bot.postmortem.context import plain_names
+from bot.slack.commands import Invocation
+from bot.slack.commands.args import parse_flags
+from bot.slack.ops import post_in_incident, safe_call
+
+USAGE = "/incident postmortem [--regulator]"
+
+
+def slack_names(ctx: AppContext):
+    """Resolve user ids to display names through users.info, once per id; fall back to the id."""
+
+    @lru_cache(maxsize=256)
+    def name(user_id: str) -> str:
+        if not user_id or user_id == "firebreak":
+            return plain_names(user_id)
+        try:
+            user = ctx.client.users_info(user=user_id)["user"]
+        except (SlackApiError, SlackClientError, OSError):
+            return plain_names(user_id)
+        profile = user.get("profile") or {}
+        shown = profile.get("display_name") or user.get("real_name") or user.get("name")
+        return f"@{shown}" if shown else plain_names(user_id)
+
+    return name
+
+
+def intervals_line(ctx: AppContext, incident) -> str:
+    t = incidents.key_times(incident)
+
+    def fmt(v):
+        return format_duration(v) if v is not None else "open"
+
+    target = format_duration(ctx.rules.mttc_target(incident.severity))
+    return (f"MTTD {fmt(t.mttd)} · MTTA {fmt(t.mtta)} · MTTC {fmt(t.mttc)} (target {target}) · "
+            f"MTTR {fmt(t.mttr)}")
+
+
+def publish(ctx: AppContext, number: int, *, actor: str, regulator: bool = False,
+            fallback_channel: str | None = None) -> str | None:
+    """Render the draft (or regulator summary), upload it to the incident channel, record it on the
+    timeline and post the key intervals. Returns the file name, or None when the upload failed (recorded)."""
+    if regulator:
+        markdown = render_regulator_summary(ctx, number)
+    else:
+        markdown = render_draft(ctx, number, names=slack_names(ctx))
+    with ctx.db.session() as session:
+        incident = incidents.get(session, number)
+        ref, channel = incident.ref, incident.channel_id or fallback_channel
+        still_open = incident.is_open
+        line = intervals_line(ctx, incident)
+        tag = "[EXERCISE] " if incident.is_exercise else ""
+    kind = "regulator summary" if regulator else "postmortem draft"
+    filename = f"{ref}-{'regulator-summary' if regulator else 'postmortem'}.md"
+    resp = safe_call(ctx, number, f"files.upload ({kind})", ctx.client.files_upload_v2, channel=channel,
+                     content=markdown, filename=filename, title=f"{tag}{ref} {kind}",
+                     initial_comment=f"{tag}{kind.capitalize()} for {ref}")
+    if resp is None:
+        return None
+    file_id = (resp.get("files") or [{}])[0].get("id") if hasattr(resp, "get") else None
+    with ctx.db.session() as session:
+        timeline.record(session, ctx.clock, number, "postmortem_drafted", f"{kind.capitalize()} generated",
+                        actor=actor, data={"file_id": file_id, "regulator": regulator})
+    note = " _The incident is still open: the draft is marked as such._" if still_open else ""
+    post_in_incident(ctx, number, f":page_facing_up: {kind.capitalize()} for {ref} uploaded above "
+                                  f"(requested by <@{actor}>). {line}.{note}")
+    return filename
+
+
+def postmortem(inv: Invocation) -> None:
+    parsed = parse_flags(inv.args, values=set(), switches={"regulator"}, usage=USAGE)
+    if parsed.words:
+        raise UsageError(f"Unexpected `{' '.join(parsed.words)}`.", usage=USAGE)
+    number = inv.require_incident()
+    regulator = bool(parsed.flags.get("regulator"))
+    kind = "regulator summary" if regulator else "postmortem draft"
+    filename = publish(inv.ctx, number, actor=inv.user_id, regulator=regulator, fallback_channel=inv.channel_id)
+    ref = f"INC-{number}"
+    if filename is None:
+        name = f"{ref}-{'regulator-summary' if regulator else 'postmortem'}.md"
+        inv.reply(f":warning: Uploading the {kind} to Slack failed (recorded on the timeline). "
+                  f"`firebreak postmortem {ref} -o {name}` writes it from the command line.")
+        return
+    inv.reply(f"Uploaded the {kind} for {ref} as `{filename}`.")
+
+
+def register(app: App, ctx: AppContext) -> None:
+    ctx.commands.add("postmortem", postmortem, usage=USAGE, allow_resolved=True, order=65,
+                     summary="upload a postmortem draft (or a regulator summary) built from the timeline")

@@ -1,0 +1,1 @@
+"""The database adapter: engines and sessions (`db`), the tables (`models`), migrations."""

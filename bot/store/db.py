@@ -1,0 +1,156 @@
+"""The database adapter: engines for SQLite (WAL, immediate transactions) and PostgreSQL, UTC datetimes."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from sqlalchemy import DateTime, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Session
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC in, timezone-aware UTC out, on SQLite (which stores naive) and PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect):  # type: ignore[override]
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given where UTC is required")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect):  # type: ignore[override]
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def normalize_url(url: str) -> str:
+    """Accept `postgresql://` and `postgres://` as psycopg 3 URLs."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+    url = normalize_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=pool_size,
+            max_overflow=pool_size,
+        )
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_conn, _record):  # pragma: no cover - exercised by every sqlite test
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+            cur = dbapi_conn.cursor()
+            if parsed.database and parsed.database != ":memory:":
+                cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn):  # pragma: no cover
+            # Take the write lock up front: a deferred transaction that reads and then writes can
+            # fail with SQLITE_BUSY instead of waiting, which loses concurrent opens.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+class Database:
+    """Owns the engine; hands out sessions that commit on success and roll back on error."""
+
+    def __init__(self, url: str, *, pool_size: int = 20) -> None:
+        # Up to 16 HTTP threads (retry de-duplication) and 8 work threads hold sessions at once; a pool
+        # smaller than that closes and reopens PostgreSQL connections all through a burst.
+        self.url = normalize_url(url)
+        self.engine = make_engine(self.url, pool_size=pool_size)
+        self._local = threading.local()
+        # SQLite has one writer at a time and every transaction here takes the write lock (BEGIN IMMEDIATE).
+        # Queue this process's sessions on a thread lock first: a waiter then starts the moment the lock is
+        # free, instead of in SQLite's busy handler, which sleeps in steps of up to 100 ms and lets a
+        # waiter starve (acks over 3 s under a burst). Other processes still wait in the busy handler.
+        self._sqlite_lock = threading.RLock() if self.engine.dialect.name == "sqlite" else None
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session that commits on success and rolls back on error.
+
+        Work registered with `after_commit` while a session is open on this thread runs after the
+        outermost session commits (and after SQLite's write lock is released), and is dropped if it rolls back.
+        """
+        depth = getattr(self._local, "depth", 0)
+        if depth == 0:
+            self._local.after = []
+        self._local.depth = depth + 1
+        lock = self._sqlite_lock
+        if lock is not None:
+            lock.acquire()
+        session = Session(self.engine, expire_on_commit=False)
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            if depth == 0:
+                self._local.after = []
+            raise
+        finally:
+            session.close()
+            if lock is not None:
+                lock.release()
+            self._local.depth = depth
+        if depth == 0:
+            callbacks, self._local.after = self._local.after, []
+            for callback in callbacks:
+                callback()
+
+    def in_session(self) -> bool:
+        return getattr(self._local, "depth", 0) > 0
+
+    def after_commit(self, callback: Callable[[], object]) -> None:
+        """Run `callback` now, or, inside a session on this thread, once that session has committed.
+
+        Writes to other stores (the scheduler's job table) must not happen while this thread's session
+        holds SQLite's write lock, and must not happen at all if the session's work is rolled back.
+        """
+        if self.in_session():
+            self._local.after.append(callback)
+        else:
+            callback()
+
+    def create_all(self) -> None:
+        """Create tables straight from the models (tests); deployments use `firebreak db upgrade`."""
+        from sqlmodel import SQLModel
+
+        import bot.store.models  # noqa: F401  (registers every table)
+
+        SQLModel.metadata.create_all(self.engine)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
