@@ -16,7 +16,7 @@ def start_bot(settings: Settings) -> Bot:
     bot = build(settings)
     upgrade(bot.ctx.db.engine)
     if settings.scheduler_mode == "embedded":  # else a `firebreak scheduler` process runs the timers
-        bot.ctx.services["timers"].start(settings.scheduler_interval)
+        bot.ctx.timers.start(settings.scheduler_interval)
     return bot
 
 
