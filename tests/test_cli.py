@@ -171,14 +171,28 @@ def test_missing_incidents_point_to_the_terminal_not_to_slack(harness: Harness, 
     assert not (tmp_path / "pm.md").exists()
 
 
-def test_a_database_an_older_firebreak_migrated_asks_for_an_upgrade(sqlite_url: str, monkeypatch) -> None:
+def test_a_database_an_older_firebreak_migrated_asks_for_an_upgrade(sqlite_url: str, clock, monkeypatch) -> None:
+    from bot.core.incidents import OpenRequest, open_incident
+    from bot.core.severity import Inputs
+
     db = Database(sqlite_url)
-    upgrade(db.engine, "0002_runbooks")
-    db.dispose()
+    upgrade(db.engine, "0001_core")  # incidents and the timeline, nothing of the later features
+    with db.session() as s:
+        open_incident(s, clock, load_rules(None), OpenRequest(title="Old one", reporter_id="U0BOB",
+                                                              inputs=Inputs(category="jailbreak")))
     monkeypatch.setenv("DATABASE_URL", sqlite_url)
-    result = CliRunner().invoke(cli, ["incidents"])
-    assert result.exit_code == 2
-    assert "is at migration 0002_runbooks" in result.output and "Run `firebreak db upgrade` first." in result.output
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["incidents"])  # what this schema has is still readable
+    assert listed.exit_code == 0 and "Old one" in listed.output
+    upgrade_line = ("is at migration 0001_core; this firebreak needs 0005_scheduler. "
+                    "Run `firebreak db upgrade` first.\n")
+    for args in (["evidence", "verify", "INC-1"], ["scheduler", "list"]):
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 2 and result.output.endswith(upgrade_line), (args, result.output)
+        assert len(result.output.splitlines()) == 1
+    assert runner.invoke(cli, ["db", "upgrade"]).exit_code == 0  # nothing was created in its way
+    assert runner.invoke(cli, ["evidence", "verify", "INC-1"]).output == "INC-1 has no repro cases.\n"
+    db.dispose()
 
 
 def test_an_unreachable_database_is_one_line_without_the_password(monkeypatch) -> None:

@@ -82,9 +82,10 @@ class NoIncidents(Exception):
 
 @contextmanager
 def incident_database(url: str) -> Iterator[Database]:
-    """Open the database to read incidents. Raises NoIncidents when it has never been set up, and fails
-    with one line when it cannot be reached or needs `firebreak db upgrade`. A SQLite file that does not
-    exist is not created (reading should leave nothing behind)."""
+    """Open the database to read incidents. Raises NoIncidents when it has never been set up; fails with
+    one line when it cannot be reached, or when a read fails (asking for `firebreak db upgrade` when an
+    older firebreak migrated it). A SQLite file that does not exist is not created: reading leaves
+    nothing behind."""
     from sqlalchemy import inspect
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -102,18 +103,22 @@ def incident_database(url: str) -> Iterator[Database]:
         try:
             with db.engine.connect() as conn:
                 has_tables = inspect(conn).has_table("incident")
-            if not has_tables:
-                raise NoIncidents
-            _check_revision(db, shown)
         except SQLAlchemyError as err:
             fail(f"Cannot read the database at {shown}: {_first_line(err)}")
-        yield db
+        if not has_tables:
+            raise NoIncidents
+        try:
+            yield db
+        except SQLAlchemyError as err:
+            require_current(db, shown)  # an older schema is the likely cause; say how to fix it
+            fail(f"Cannot read the database at {shown}: {_first_line(err)}")
     finally:
         db.dispose()
 
 
-def _check_revision(db: Database, shown: str) -> None:
-    """Refuse a database an older firebreak migrated: reading it would fail on a missing column."""
+def require_current(db: Database, shown: str) -> None:
+    """Fail, asking for `firebreak db upgrade`, when an older firebreak migrated this database. Checked
+    when a read fails (or before a command would write), not on every read: alembic is slow to import."""
     from alembic.script import ScriptDirectory
 
     from bot.store.migrate import alembic_config, current

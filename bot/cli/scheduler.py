@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from bot.cli.common import NoIncidents, fail, incident_database, no_incidents_line, settings
+from bot.cli.common import (
+    NoIncidents,
+    fail,
+    incident_database,
+    no_incidents_line,
+    require_current,
+    settings,
+    shown_url,
+)
 
 if TYPE_CHECKING:
     from bot.config.settings import Settings
@@ -69,8 +77,10 @@ def list_timers(prefix: str = typer.Argument("", help="Only keys starting with t
     base = settings()
     if base.scheduler_database_url is None:  # the jobs live in the incident database: is it set up?
         try:
-            with incident_database(base.database_url):
-                pass
+            with incident_database(base.database_url) as db:
+                # Listing starts the job store, which creates its table if it is missing: on a database
+                # an older firebreak migrated, the migration that creates it would then fail.
+                require_current(db, shown_url(base.database_url))
         except NoIncidents:
             # Listing must not create the job table here: `firebreak db upgrade` would then find it in the way.
             typer.echo(f"0 pending timers. {no_incidents_line(base.database_url)}")
