@@ -64,6 +64,8 @@ def test_each_caller_gets_its_own_copy(tmp_path: Path) -> None:
     (b"groups: \xff\xfe\n", "cannot read: not UTF-8 text"),
     (b"[" * 999 + b"]" * 999, "not valid YAML: nested too deeply"),
     (b"[" * 5000 + b"]" * 5000, "not valid YAML"),
+    (b"due: 2026-13-45\n", "not valid YAML: a value cannot be read (month must be in 1..12)"),
+    (b"n: !!int many\n", "not valid YAML: a value cannot be read"),
 ])
 def test_errors_name_the_file_and_line(tmp_path: Path, content: bytes, message: str) -> None:
     path = tmp_path / "bad.yml"

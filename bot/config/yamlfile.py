@@ -155,6 +155,10 @@ def parse_yaml(text: str, label: str) -> YamlDocument:
         raise YamlError(label, mark.line + 1 if mark else None, f"not valid YAML: {problem}") from exc
     except RecursionError as exc:
         raise YamlError(label, None, "not valid YAML: nested too deeply") from exc
+    except (ValueError, TypeError, AttributeError, OverflowError) as exc:
+        # A tagged or date-like value the constructor cannot build (`2026-13-45`, `!!int x`) raises plain
+        # Python errors rather than YAMLError.
+        raise YamlError(label, None, f"not valid YAML: a value cannot be read ({exc})") from exc
     finally:
         loader.dispose()
     return YamlDocument(data, MappingProxyType(lines), tuple(duplicates))
