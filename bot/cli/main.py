@@ -150,7 +150,7 @@ def main() -> None:
     except Exception as exc:  # noqa: BLE001 - the last place an error can still get a readable answer
         if os.environ.get("FIREBREAK_DEBUG"):
             raise
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
         typer.secho(f"firebreak: unexpected error ({type(exc).__name__}{': ' + detail if detail else ''}). "
                     "Set FIREBREAK_DEBUG=1 to see the traceback.", fg=typer.colors.RED, err=True)
         sys.exit(1)
