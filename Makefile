@@ -23,4 +23,4 @@ bench: install
 	$(BIN)/python -m bench
 
 lint: install
-	$(BIN)/ruff check bot tests
+	$(BIN)/ruff check bot tests bench

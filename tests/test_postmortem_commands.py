@@ -11,7 +11,6 @@ from typer.testing import CliRunner
 
 from bot.cli.main import cli
 from bot.core import timeline
-from bot.postmortem.templates import PACKAGED, REPOSITORY
 from bot.slack.harness import Harness
 from tests.postmortem_fixtures import full_incident, providers
 
@@ -140,12 +139,6 @@ def test_missing_templates_dir_is_a_clear_error(make_harness, clock, tmp_path: P
     assert uploaded(h) == []
 
 
-def test_packaged_templates_match_the_repository() -> None:
-    for name in ("postmortem.md.j2", "regulator_summary.md.j2"):
-        assert (PACKAGED / name).read_text() == (REPOSITORY / name).read_text(), \
-            f"copy templates/{name} to bot/postmortem/default_templates/"
-
-
 def test_cli_writes_the_draft(harness: Harness, clock, tmp_path: Path, monkeypatch) -> None:
     h = harness
     ch = open_jailbreak(h, clock)
@@ -170,15 +163,3 @@ def test_cli_bad_incident(harness: Harness, tmp_path: Path, monkeypatch, ref: st
     result = CliRunner().invoke(cli, ["postmortem", ref, "-o", str(out)])
     assert result.exit_code == 2 and message in result.output
     assert not out.exists()
-
-
-
-
-def test_installed_wheel_uses_the_packaged_templates(harness: Harness, clock, monkeypatch, tmp_path: Path) -> None:
-    """Outside a source checkout (no top-level templates/), the copy inside the package renders the draft."""
-    from bot.postmortem import render_draft, templates
-
-    monkeypatch.setattr(templates, "REPOSITORY", tmp_path / "site-packages" / "templates")
-    assert templates.search_path(None) == [PACKAGED]
-    open_jailbreak(harness, clock)
-    assert render_draft(harness.ctx, 1).startswith("# Postmortem: INC-1")

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
+from bot.cli.common import shown_url
 from bot.config.settings import Settings
 from bot.fakes.slack_api import Call
 from bot.slack.harness import Harness, block_text
@@ -255,7 +256,7 @@ def run_console(settings: Settings, *, user: str = "U0ALICE", stdin: TextIO | No
         out.write(line if line.endswith("\n") else line + "\n")
         return line.rstrip("\n")
 
-    db = harness.settings.database_url
+    db = shown_url(harness.settings.database_url)
     console.say(f"firebreak console — the real bot against a local Slack stand-in. Database: {db}")
     if demo_levers:
         console.say("Levers: the demo set (bot/tabletop/exercise-levers.yml), always dry-run; "

@@ -6,38 +6,43 @@ import os
 
 import typer
 
+from bot.cli.common import (
+    LIST_HINT,
+    NoIncidents,
+    fail,
+    incident_database,
+    no_incidents_line,
+    settings,
+    terminal_text,
+)
 from bot.core.errors import ConfigError
 
 evidence_cli = typer.Typer(no_args_is_help=True, help="Evidence and probes.")
 
 
-def _settings():
-    from bot.config.settings import Settings
-
-    return Settings()
-
-
 @evidence_cli.command("verify")
-def verify(incident: str = typer.Argument(..., help="The incident, e.g. INC-42.")) -> None:
+def verify(incident: str = typer.Argument(..., help="The incident, e.g. INC-42 (`firebreak incidents` lists them).")
+           ) -> None:
     """Recompute the SHA-256 of every repro case of an incident and compare it with the stored hash."""
     from bot.core.errors import FirebreakError
     from bot.core.incidents import parse_ref
     from bot.evidence import store
-    from bot.store.db import Database
+    from bot.store.models import Incident
 
     try:
         number = parse_ref(incident)
     except FirebreakError as err:
-        typer.secho(err.message, fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from err
-    db = Database(_settings().database_url)
+        fail(err.message)
+    url = settings().database_url
     try:
-        with db.session() as session:
+        with incident_database(url) as db, db.session() as session:
+            if session.get(Incident, number) is None:
+                fail(f"INC-{number} does not exist; {LIST_HINT}.")
             checked = store.verify(session, number)
             lines = [f"{'ok  ' if ok else 'BAD '} case #{row.id} {row.sha256} added {row.added_at.isoformat()} "
-                     f"by {row.added_by}" for row, ok in checked]
-    finally:
-        db.dispose()
+                     f"by {terminal_text(row.added_by)}" for row, ok in checked]
+    except NoIncidents:
+        fail(f"INC-{number} does not exist. {no_incidents_line(url)}")
     if not checked:
         typer.echo(f"INC-{number} has no repro cases.")
         return
@@ -55,7 +60,7 @@ def endpoints() -> None:
     from bot.config.org import load_config
 
     try:
-        cfg = load_config(_settings().config_file).evidence
+        cfg = load_config(settings().config_file).evidence
     except ConfigError as err:
         typer.secho(str(err), fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from err

@@ -1,8 +1,14 @@
-"""The `firebreak` command line: serve, console, db, config checks (features add their own groups)."""
+"""The `firebreak` command line: the command tree, and the commands that run the bot (serve, console, db,
+config check).
+
+Start-up matters here: `firebreak --help` and the checks run in a terminal and in CI. This module and the
+subcommand modules it imports hold only the command signatures (typer and the standard library); each
+command imports the code it uses when it runs, so no command pays for the Bolt app, the database layer or
+a feature it does not touch.
+"""
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import sys
@@ -10,38 +16,21 @@ from pathlib import Path
 
 import typer
 
+from bot.cli.common import fail, settings
 from bot.cli.evidence import evidence_cli
+from bot.cli.incidents import incidents
 from bot.cli.levers import levers_cli
+from bot.cli.metrics import metrics
+from bot.cli.postmortem import postmortem
 from bot.cli.runbooks import runbooks_cli
 from bot.cli.scheduler import scheduler_cli
 from bot.cli.tabletop import scenarios_cli, tabletop_cli
-from bot.core.errors import ConfigError
 
-cli = typer.Typer(no_args_is_help=True, add_completion=False,
+# No locals in tracebacks: they would print settings and URLs (main() answers unexpected errors anyway).
+cli = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="firebreak: AI-safety incident response in Slack.")
 db_cli = typer.Typer(no_args_is_help=True, help="Database migrations.")
 config_cli = typer.Typer(no_args_is_help=True, help="Validate configuration files.")
-cli.add_typer(db_cli, name="db")
-cli.add_typer(config_cli, name="config")
-cli.add_typer(evidence_cli, name="evidence")
-cli.add_typer(tabletop_cli, name="tabletop")
-cli.add_typer(scenarios_cli, name="scenarios")
-cli.command("postmortem")(importlib.import_module("bot.cli.postmortem").postmortem)
-cli.command("metrics")(importlib.import_module("bot.cli.metrics").metrics)
-cli.add_typer(levers_cli, name="levers")
-cli.add_typer(runbooks_cli, name="runbooks")
-cli.add_typer(scheduler_cli, name="scheduler")
-
-
-def _settings():
-    from bot.config.settings import Settings
-
-    return Settings()
-
-
-def _fail(message: str) -> None:
-    typer.secho(message, fg=typer.colors.RED, err=True)
-    raise typer.Exit(2)
 
 
 def _logging(verbose: bool) -> None:
@@ -49,7 +38,6 @@ def _logging(verbose: bool) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-@cli.command()
 def serve(
     http: bool = typer.Option(False, "--http", help="HTTP mode even when SLACK_APP_TOKEN is set."),
     port: int = typer.Option(int(os.environ.get("PORT", "3000")), "--port", help="HTTP port."),
@@ -58,29 +46,30 @@ def serve(
 ) -> None:
     """Run the bot: Socket Mode when SLACK_APP_TOKEN is set, else HTTP (/slack/events, /healthz)."""
     _logging(verbose)
+    from bot.core.errors import ConfigError
     from bot.server.runtime import serve as run
 
     try:
-        run(_settings(), http=http, host=host, port=port)
+        run(settings(), http=http, host=host, port=port)
     except ConfigError as err:
-        _fail(f"firebreak will not start: the configuration is invalid.\n{err}")
+        fail(f"firebreak will not start: the configuration is invalid.\n{err}")
 
 
-@cli.command()
 def console(
     user: str = typer.Option("U0ALICE", "--user", help="The Slack user id you act as."),
     database_url: str = typer.Option(None, "--database-url", help="Defaults to DATABASE_URL or ./firebreak.db."),
 ) -> None:
     """Use the bot locally with no Slack account: type /incident commands, see what the bot would post."""
     from bot.cli.console import run_console
+    from bot.core.errors import ConfigError
 
-    settings = _settings()
+    base = settings()
     if database_url:
-        settings = settings.model_copy(update={"database_url": database_url})
+        base = base.model_copy(update={"database_url": database_url})
     try:
-        run_console(settings, user=user)
+        run_console(base, user=user)
     except ConfigError as err:
-        _fail(f"firebreak will not start: the configuration is invalid.\n{err}")
+        fail(f"firebreak will not start: the configuration is invalid.\n{err}")
 
 
 @db_cli.command("upgrade")
@@ -89,10 +78,12 @@ def db_upgrade(revision: str = typer.Argument("head")) -> None:
     from bot.store.db import Database
     from bot.store.migrate import current, upgrade
 
-    db = Database(_settings().database_url)
-    upgrade(db.engine, revision)
-    typer.echo(f"database at revision {current(db.engine)}")
-    db.dispose()
+    db = Database(settings().database_url)
+    try:
+        upgrade(db.engine, revision)
+        typer.echo(f"database at revision {current(db.engine)}")
+    finally:
+        db.dispose()
 
 
 @db_cli.command("current")
@@ -101,9 +92,11 @@ def db_current() -> None:
     from bot.store.db import Database
     from bot.store.migrate import current
 
-    db = Database(_settings().database_url)
-    typer.echo(current(db.engine) or "(empty database)")
-    db.dispose()
+    db = Database(settings().database_url)
+    try:
+        typer.echo(current(db.engine) or "(empty database)")
+    finally:
+        db.dispose()
 
 
 @config_cli.command("check")
@@ -113,26 +106,54 @@ def config_check(
 ) -> None:
     """Validate the organization config and the severity rubric."""
     from bot.config.org import load_config
+    from bot.core.errors import ConfigError
     from bot.core.severity import load_rules
 
-    settings = _settings()
+    base = settings()
     problems = []
-    for label, loader, path in (("config", load_config, config_file or settings.config_file),
-                                ("severity rules", load_rules, rules_file or settings.severity_rules_file)):
+    for label, loader, path in (("config", load_config, config_file or base.config_file),
+                                ("severity rules", load_rules, rules_file or base.severity_rules_file)):
         try:
             loader(path)
             typer.echo(f"ok: {label} ({path or 'default'})")
         except ConfigError as err:
             problems.append(str(err))
     if problems:
-        _fail("\n".join(problems))
+        fail("\n".join(problems))
+
+
+# The tree, in the order `firebreak --help` shows it: running the bot, then what responders do with
+# incidents, then practice, then checking the files an organization keeps in Git.
+RUN, INCIDENTS, PRACTISE, CHECK = "Run the bot", "Incidents", "Practise", "Check configuration"
+cli.command("serve", rich_help_panel=RUN)(serve)
+cli.command("console", rich_help_panel=RUN)(console)
+cli.add_typer(scheduler_cli, name="scheduler", rich_help_panel=RUN)
+cli.add_typer(db_cli, name="db", rich_help_panel=RUN)
+cli.command("incidents", rich_help_panel=INCIDENTS)(incidents)
+cli.command("postmortem", rich_help_panel=INCIDENTS)(postmortem)
+cli.command("metrics", rich_help_panel=INCIDENTS)(metrics)
+cli.add_typer(evidence_cli, name="evidence", rich_help_panel=INCIDENTS)
+cli.add_typer(tabletop_cli, name="tabletop", rich_help_panel=PRACTISE)
+cli.add_typer(scenarios_cli, name="scenarios", rich_help_panel=PRACTISE)
+cli.add_typer(config_cli, name="config", rich_help_panel=CHECK)
+cli.add_typer(runbooks_cli, name="runbooks", rich_help_panel=CHECK)
+cli.add_typer(levers_cli, name="levers", rich_help_panel=CHECK)
 
 
 def main() -> None:
+    """The `firebreak` entry point: Ctrl-C exits quietly, and an unexpected error is one line (with
+    FIREBREAK_DEBUG=1, the traceback) rather than a page of internals."""
     try:
         cli()
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the last place an error can still get a readable answer
+        if os.environ.get("FIREBREAK_DEBUG"):
+            raise
+        detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        typer.secho(f"firebreak: unexpected error ({type(exc).__name__}{': ' + detail if detail else ''}). "
+                    "Set FIREBREAK_DEBUG=1 to see the traceback.", fg=typer.colors.RED, err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

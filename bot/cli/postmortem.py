@@ -6,29 +6,37 @@ from pathlib import Path
 
 import typer
 
-from bot.core.errors import ConfigError, FirebreakError
+from bot.cli.common import LIST_HINT, NoIncidents, fail, incident_database, no_incidents_line, settings
 
 
 def postmortem(
-    incident: str = typer.Argument(..., help="The incident, e.g. INC-42."),
+    incident: str = typer.Argument(..., help="The incident, e.g. INC-42 (`firebreak incidents` lists them)."),
     output: Path = typer.Option(None, "--output", "-o", help="Write to FILE instead of standard output."),
     regulator: bool = typer.Option(False, "--regulator", help="The regulator-facing summary instead."),
 ) -> None:
     """Render the postmortem draft of an incident (Markdown) from its timeline."""
-    from bot.config.settings import Settings
+    from bot.core.errors import ConfigError, FirebreakError, NotFound
     from bot.core.incidents import parse_ref
+
+    try:
+        number = parse_ref(incident)
+    except FirebreakError as err:
+        fail(err.message)
+    base = settings()
+    _require(base.database_url, number)
     from bot.postmortem import render_draft, render_regulator_summary
     from bot.slack.app import build
 
     try:
-        number = parse_ref(incident)
-        bot = build(Settings())
-    except (FirebreakError, ConfigError) as err:
-        _fail(str(getattr(err, "message", err)))
+        bot = build(base)
+    except ConfigError as err:
+        fail(f"The configuration is invalid:\n{err}")
     try:
         text = render_regulator_summary(bot.ctx, number) if regulator else render_draft(bot.ctx, number)
+    except NotFound:
+        fail(f"INC-{number} does not exist; {LIST_HINT}.")
     except FirebreakError as err:
-        _fail(err.message)
+        fail(err.message)
     finally:
         bot.close()
     if output is None:
@@ -37,10 +45,18 @@ def postmortem(
     try:
         output.write_text(text, encoding="utf-8")
     except OSError as exc:
-        _fail(f"Cannot write {output}: {exc.strerror}")
+        fail(f"Cannot write {output}: {exc.strerror}")
     typer.echo(f"wrote {output}")
 
 
-def _fail(message: str) -> None:
-    typer.secho(message, fg=typer.colors.RED, err=True)
-    raise typer.Exit(2)
+def _require(url: str, number: int) -> None:
+    """Fail with a terminal hint before building anything when the incident does not exist."""
+    from bot.store.models import Incident
+
+    try:
+        with incident_database(url) as db, db.session() as session:
+            found = session.get(Incident, number) is not None
+    except NoIncidents:
+        fail(f"INC-{number} does not exist. {no_incidents_line(url)}")
+    if not found:
+        fail(f"INC-{number} does not exist; {LIST_HINT}.")

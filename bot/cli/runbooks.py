@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from bot.cli.common import fail, settings
+
 runbooks_cli = typer.Typer(no_args_is_help=True, help="Validate and list runbooks.")
 
 
@@ -16,9 +18,7 @@ def _categories(rules_file: Path | None) -> list[str]:
     try:
         return list(load_rules(rules_file).categories)
     except ConfigError as err:
-        typer.secho(f"the severity rubric is invalid, so categories cannot be checked:\n{err}",
-                    fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from err
+        fail(f"The severity rubric is invalid, so categories cannot be checked:\n{err}")
 
 
 @runbooks_cli.command("check")
@@ -28,12 +28,11 @@ def check(
                                                           "FIREBREAK_SEVERITY_RULES or the shipped rubric."),
 ) -> None:
     """Validate the shipped runbooks and DIR together; print every problem with file, line and key."""
-    from bot.config.settings import Settings
     from bot.runbooks.loader import RunbookErrors, load_library
 
-    settings = Settings()
-    directory = directory or settings.runbooks_dir
-    categories = _categories(rules_file or settings.severity_rules_file)
+    base = settings()
+    directory = directory or base.runbooks_dir
+    categories = _categories(rules_file or base.severity_rules_file)
     try:
         library = load_library(categories, directory)
     except RunbookErrors as err:
@@ -51,15 +50,13 @@ def check(
 @runbooks_cli.command("list")
 def list_runbooks(directory: Path = typer.Argument(None, help="Defaults to FIREBREAK_RUNBOOKS_DIR.")) -> None:
     """List the runbooks: key, title, categories, severities, steps."""
-    from bot.config.settings import Settings
     from bot.runbooks.loader import RunbookErrors, load_library
 
-    settings = Settings()
+    base = settings()
     try:
-        library = load_library(_categories(settings.severity_rules_file), directory or settings.runbooks_dir)
+        library = load_library(_categories(base.severity_rules_file), directory or base.runbooks_dir)
     except RunbookErrors as err:
-        typer.secho(str(err), fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from err
+        fail(f"{err}\n`firebreak runbooks check` lists every problem.")
     for rb in library.runbooks.values():
         sevs = ",".join(str(s) for s in sorted(rb.severities))
         typer.echo(f"{rb.key:28} SEV{sevs:8} {len(rb.steps):3} steps  {rb.title}  [{', '.join(rb.categories)}]")

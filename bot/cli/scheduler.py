@@ -5,27 +5,33 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from typing import TYPE_CHECKING
 
 import typer
 
-from bot.core.errors import ConfigError
+from bot.cli.common import (
+    NoIncidents,
+    fail,
+    incident_database,
+    no_incidents_line,
+    require_current,
+    settings,
+    shown_url,
+)
+
+if TYPE_CHECKING:
+    from bot.config.settings import Settings
 
 scheduler_cli = typer.Typer(help="Run the timer scheduler, or list pending timers.", invoke_without_command=True)
 log = logging.getLogger(__name__)
 
 
-def _settings():
-    from bot.config.settings import Settings
-
-    return Settings()
-
-
-def run(settings, *, interval: float | None = None, stop: threading.Event | None = None) -> None:
+def run(base: Settings, *, interval: float | None = None, stop: threading.Event | None = None) -> None:
     """Build the app (no Slack listener), migrate, hold the scheduling lease and run timers until stopped."""
     from bot.slack.app import build
     from bot.store.migrate import upgrade
 
-    bot = build(settings)
+    bot = build(base)
     upgrade(bot.ctx.db.engine)
     stop = stop or threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -34,7 +40,7 @@ def run(settings, *, interval: float | None = None, stop: threading.Event | None
         except ValueError:  # not the main thread (tests)
             pass
     timers = bot.ctx.timers
-    timers.start(interval or settings.scheduler_interval)
+    timers.start(interval or base.scheduler_interval)
     log.info("firebreak scheduler %s started", timers.owner)
     try:
         stop.wait()
@@ -54,20 +60,35 @@ def scheduler(
         return
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from bot.core.errors import ConfigError
+
     try:
-        run(_settings(), interval=interval)
+        run(settings(), interval=interval)
     except ConfigError as err:
-        typer.secho(f"firebreak scheduler will not start: the configuration is invalid.\n{err}",
-                    fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
+        fail(f"firebreak scheduler will not start: the configuration is invalid.\n{err}")
 
 
 @scheduler_cli.command("list")
 def list_timers(prefix: str = typer.Argument("", help="Only keys starting with this, e.g. inc-42:")) -> None:
     """Show pending timers in the job store."""
+    from bot.core.errors import ConfigError
     from bot.slack.app import build
 
-    bot = build(_settings())
+    base = settings()
+    if base.scheduler_database_url is None:  # the jobs live in the incident database: is it set up?
+        try:
+            with incident_database(base.database_url) as db:
+                # Listing starts the job store, which creates its table if it is missing: on a database
+                # an older firebreak migrated, the migration that creates it would then fail.
+                require_current(db, shown_url(base.database_url))
+        except NoIncidents:
+            # Listing must not create the job table here: `firebreak db upgrade` would then find it in the way.
+            typer.echo(f"0 pending timers. {no_incidents_line(base.database_url)}")
+            return
+    try:
+        bot = build(base)
+    except ConfigError as err:
+        fail(f"The configuration is invalid:\n{err}")
     try:
         pending = bot.ctx.timers.pending(prefix)
         for t in pending:

@@ -1,23 +1,82 @@
-"""`firebreak tabletop run <scenario> --auto` and `firebreak scenarios check [DIR]`."""
+"""`firebreak tabletop list`, `firebreak tabletop run <scenario> --auto` and `firebreak scenarios check [DIR]`."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-tabletop_cli = typer.Typer(no_args_is_help=True, help="Tabletop exercises (live ones run in Slack).")
+from bot.cli.common import fail, settings, terminal_text
+
+if TYPE_CHECKING:
+    from bot.config.org import Config
+    from bot.config.settings import Settings
+    from bot.core.severity import SeverityRules
+    from bot.runbooks.loader import Library
+
+tabletop_cli = typer.Typer(no_args_is_help=True, help="Tabletop exercises: list the scenarios, or play one offline.")
 scenarios_cli = typer.Typer(no_args_is_help=True, help="Tabletop scenario files.")
 
+SCENARIOS_DIR_HELP = "Your scenarios (default FIREBREAK_SCENARIOS_DIR); the shipped ones are always included."
 
-def _fail(message: str) -> None:
-    typer.secho(message, fg=typer.colors.RED, err=True)
-    raise typer.Exit(2)
+
+def _setup(base: Settings) -> tuple[SeverityRules, Library, Config]:
+    """The rubric, runbooks and config a scenario is checked against; each invalid one is a clear error."""
+    from bot.config.org import load_config
+    from bot.core.errors import ConfigError
+    from bot.core.severity import load_rules
+    from bot.runbooks.loader import RunbookErrors, load_library
+
+    try:
+        rules = load_rules(base.severity_rules_file)
+    except ConfigError as err:
+        fail(f"The severity rubric is invalid, so scenario categories cannot be checked:\n{err}")
+    try:
+        library = load_library(rules.categories, base.runbooks_dir)
+    except RunbookErrors as err:
+        fail(f"The runbooks are invalid (`firebreak runbooks check` lists why), so steps cannot be checked:\n{err}")
+    try:
+        config = load_config(base.config_file)
+    except ConfigError as err:
+        fail(f"The config file is invalid, so reporting regimes cannot be checked:\n{err}")
+    return rules, library, config
+
+
+@tabletop_cli.command("list")
+def list_scenarios(directory: Path = typer.Option(None, "--scenarios-dir", help=SCENARIOS_DIR_HELP)) -> None:
+    """List the scenarios you can play: key, title, category, exercise length and where each comes from."""
+    from bot.core.durations import format_duration
+    from bot.tabletop.references import check_catalog, regime_names
+    from bot.tabletop.scenario import SHIPPED_DIR, load_catalog
+
+    base = settings()
+    rules, library, config = _setup(base)
+    catalog = load_catalog(directory or base.scenarios_dir, rules=rules)
+    check_catalog(catalog, library=library, regimes=regime_names(config))
+    scenarios = sorted(catalog.scenarios.values(), key=lambda s: s.key)
+    if scenarios:
+        width = max(len(s.key) for s in scenarios)
+        typer.echo(f"{'SCENARIO':<{width}}  {'CATEGORY':<26}  {'LENGTH':>7}  TITLE")
+    for s in scenarios:
+        source = catalog.sources[s.key]
+        origin = "" if source.parent == SHIPPED_DIR else f"  [{source}]"
+        typer.echo(f"{s.key:<{width}}  {s.category:<26}  {format_duration(s.duration):>7}  "
+                   f"{terminal_text(s.title, 70)}{origin}")
+    if not scenarios:
+        typer.echo("No scenarios can be played.")
+    else:
+        typer.echo("Play one offline: `firebreak tabletop run <scenario> --auto`; live, in a Slack sandbox "
+                   "channel: `/incident tabletop start <scenario>`.")
+    if catalog.errors:
+        names = ", ".join(sorted(str(p) for p in catalog.errors))
+        fail(f"{len(catalog.errors)} scenario file(s) cannot be played: {names}. "
+             "`firebreak scenarios check` says why.", code=1)
 
 
 @tabletop_cli.command("run")
 def run(
-    scenario: str = typer.Argument(..., help="Scenario key (`firebreak scenarios check` lists them)."),
+    scenario: str = typer.Argument(..., help="Scenario key (`firebreak tabletop list` lists them)."),
     auto: bool = typer.Option(False, "--auto", help="Play it offline with scripted responders and a simulated clock."),
     out: Path = typer.Option(None, "--out", help="Output directory (default ./tabletop-<scenario>)."),
     database_url: str = typer.Option(None, "--database-url", help="Default: a fresh SQLite file in the output directory."),
@@ -27,56 +86,38 @@ def run(
 ) -> None:
     """Play a whole exercise in the terminal through the real app; print the scorecard, write the outputs."""
     if not auto:
-        _fail("Live exercises run in Slack: `/incident tabletop start <scenario>` in a sandbox channel. "
-              "From the command line, add --auto to play one with scripted responders.")
-    from bot.config.settings import Settings
+        fail("Live exercises run in Slack: `/incident tabletop start <scenario>` in a sandbox channel. "
+             "From the command line, add --auto to play one with scripted responders.")
     from bot.core.errors import ConfigError, FirebreakError
     from bot.tabletop.auto import run_auto
 
     try:
-        run_auto(scenario, out_dir=out or Path(f"tabletop-{scenario}"), settings=Settings(),
+        run_auto(scenario, out_dir=out or Path(f"tabletop-{scenario}"), settings=settings(),
                  scenarios_dir=scenarios_dir, database_url=database_url, levers_file=levers)
     except (FirebreakError, ConfigError) as err:
-        _fail(getattr(err, "message", str(err)))
+        fail(getattr(err, "message", str(err)))
 
 
 @scenarios_cli.command("check")
-def check(directory: Path = typer.Argument(None, help="Your scenarios (default FIREBREAK_SCENARIOS_DIR); the "
-                                                      "shipped ones are always checked."),
+def check(directory: Path = typer.Argument(None, help=SCENARIOS_DIR_HELP),
           levers: Path = typer.Option(None, "--levers", help="Check lever names against this lever file "
                                                              "(default FIREBREAK_LEVERS_FILE, if set).")) -> None:
     """Validate scenario files, their runbook steps and (with a lever file) their levers; errors name file and key."""
-    from bot.config.org import load_config
-    from bot.config.settings import Settings
     from bot.containment.spec import load_levers
     from bot.core.errors import ConfigError
-    from bot.core.severity import load_rules
-    from bot.runbooks.loader import RunbookErrors, load_library
     from bot.tabletop.references import check_catalog, regime_names
     from bot.tabletop.scenario import load_catalog
 
-    settings = Settings()
-    try:
-        rules = load_rules(settings.severity_rules_file)
-    except ConfigError as err:
-        _fail(f"The severity rubric is invalid, so categories cannot be checked:\n{err}")
-    try:
-        library = load_library(rules.categories, settings.runbooks_dir)
-    except RunbookErrors as err:
-        _fail(f"The runbooks are invalid (`firebreak runbooks check` lists why), so steps cannot be checked:\n{err}")
-    lever_file = levers or settings.levers_file
+    base = settings()
+    rules, library, config = _setup(base)
+    lever_file = levers or base.levers_file
     registry = None
     if lever_file is not None:
         try:
-            registry = load_levers(lever_file, config=load_config(settings.config_file),
-                                   categories=set(rules.categories))
+            registry = load_levers(lever_file, config=config, categories=set(rules.categories))
         except ConfigError as err:
-            _fail(f"The lever file is invalid (`firebreak levers check` explains):\n{err}")
-    try:
-        config = load_config(settings.config_file)
-    except ConfigError as err:
-        _fail(f"The config file is invalid, so reporting regimes cannot be checked:\n{err}")
-    catalog = load_catalog(directory or settings.scenarios_dir, rules=rules)
+            fail(f"The lever file is invalid (`firebreak levers check` explains):\n{err}")
+    catalog = load_catalog(directory or base.scenarios_dir, rules=rules)
     check_catalog(catalog, library=library, registry=registry, regimes=regime_names(config))
     for key in sorted(catalog.scenarios):
         s = catalog.scenarios[key]
@@ -85,4 +126,4 @@ def check(directory: Path = typer.Argument(None, help="Your scenarios (default F
     if registry is None:
         typer.echo("(lever names not checked: no lever file; pass --levers FILE or set FIREBREAK_LEVERS_FILE)")
     if catalog.errors:
-        _fail("\n".join(catalog.errors.values()))
+        fail("\n".join(catalog.errors.values()))

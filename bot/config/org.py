@@ -1,6 +1,8 @@
 """The optional organization config file (FIREBREAK_CONFIG): groups, permissions, escalation, channels.
 
-Validated at load; every error names the file and the key.
+Validated at load; every error names the file and the key. Read through `bot.config.yamlfile` (one YAML
+reader for every configuration file; `load_yaml` is re-exported here for the modules that import it from
+this one).
 """
 
 from __future__ import annotations
@@ -9,9 +11,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bot.config.yamlfile import load_yaml
 from bot.core.errors import ConfigError
 from bot.evidence.settings import EvidenceConfig
 from bot.scheduler.config import SchedulerConfig
@@ -137,19 +139,6 @@ def format_validation_error(path: str | Path, err: ValidationError) -> str:
         key = ".".join(str(p) for p in e["loc"]) or "(top level)"
         lines.append(f"{path}: {key}: {e['msg']}")
     return "\n".join(lines)
-
-
-def load_yaml(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}:{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
 
 
 def load_config(path: Path | None) -> Config:

@@ -39,7 +39,8 @@ class Settings(BaseSettings):
     # An organization's own runbooks (YAML), added to the shipped ones; a runbook with a shipped key replaces it.
     runbooks_dir: Path | None = Field(None, validation_alias=_env("FIREBREAK_RUNBOOKS_DIR"))
     worker_threads: int = Field(8, validation_alias=_env("FIREBREAK_WORKER_THREADS"))
-    # An organization's own postmortem templates (postmortem.md.j2, regulator_summary.md.j2).
+    # An organization's own templates, searched before the shipped ones (bot/templates/: postmortem.md.j2,
+    # regulator_summary.md.j2, scorecard.md.j2), one file at a time.
     templates_dir: Path | None = Field(None, validation_alias=_env("FIREBREAK_TEMPLATES_DIR"))
 
     # Containment levers (issue 4).

@@ -22,7 +22,8 @@ from typing import Any, Literal
 from jinja2 import TemplateSyntaxError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bot.config.org import SLACK_USER, SLACK_USERGROUP, Config, format_validation_error, load_yaml
+from bot.config.org import SLACK_USER, SLACK_USERGROUP, Config, format_validation_error
+from bot.config.yamlfile import load_yaml
 from bot.core.errors import ConfigError
 
 LEVER_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")

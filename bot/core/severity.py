@@ -5,17 +5,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bot.config.org import Condition, format_validation_error, load_yaml
+from bot.config.org import Condition, format_validation_error
+from bot.config.yamlfile import load_yaml
 from bot.core.durations import parse_duration
 from bot.core.errors import ConfigError, UsageError
 
 SCALE_KEYS = ("reach", "exposure", "data")
+SHIPPED_RUBRIC = Path(__file__).with_name("severity.yml")
 
 
 class CategoryDef(BaseModel):
@@ -235,7 +236,4 @@ def load_rules(path: Path | None = None) -> SeverityRules:
     """Load the organization's rubric, or the shipped default."""
     if path is not None:
         return parse_rubric(load_yaml(Path(path)), str(path))
-    ref = resources.files("bot.core").joinpath("severity.yml")
-    import yaml
-
-    return parse_rubric(yaml.safe_load(ref.read_text(encoding="utf-8")), "bot/core/severity.yml")
+    return parse_rubric(load_yaml(SHIPPED_RUBRIC, label="bot/core/severity.yml"), "bot/core/severity.yml")

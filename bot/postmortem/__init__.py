@@ -2,8 +2,8 @@
 `render_regulator_summary(ctx, incident_id)`, both Markdown, both plain functions (the benchmark and the
 tabletop feature call them directly).
 
-Templates: `postmortem.md.j2` and `regulator_summary.md.j2`, found as described in
-`bot.postmortem.templates`. The context they get is built by `bot.postmortem.context.build`.
+Templates: `postmortem.md.j2` and `regulator_summary.md.j2` in `bot/templates/` (overridable per file
+with FIREBREAK_TEMPLATES_DIR; see `bot.templates`). The context they get is built by `bot.postmortem.context.build`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 from bot.core import incidents
 from bot.postmortem.context import Names, plain_names
 from bot.postmortem.context import build as build_context
-from bot.postmortem.templates import TemplateProblem, render
+from bot.templates import TemplateProblem, render
 
 DRAFT_TEMPLATE = "postmortem.md.j2"
 REGULATOR_TEMPLATE = "regulator_summary.md.j2"

@@ -2,6 +2,8 @@
 
 Every problem is collected (never only the first) and reported as `file:line: key: what is wrong`, so
 `firebreak runbooks check` can list them all and the bot can refuse to start without half-loading.
+Files are read through `bot.config.yamlfile`: each is parsed and validated once per process per content,
+so every app build after the first (tests build hundreds) reuses the result.
 
 A runbook file:
 
@@ -28,11 +30,11 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from bot.config.yamlfile import KeyPath, YamlDocument, YamlError, load_checked, parse_yaml
 from bot.core.durations import parse_duration
 from bot.core.errors import UsageError
 from bot.core.incidents import ROLES
@@ -117,26 +119,9 @@ class RunbookErrors(Exception):
         self.problems = problems
 
 
-# ----- YAML with line numbers -------------------------------------------------------------------------
+# ----- key paths and lines ----------------------------------------------------------------------------
 
-Path_ = tuple[Any, ...]
-
-
-def _lines(node: yaml.Node, path: Path_, out: dict[Path_, int], dups: list[tuple[Path_, int]]) -> None:
-    """Map every key path to the line (1-based) where its value starts; note duplicate mapping keys."""
-    out.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else "(complex key)"
-            if key in seen:
-                dups.append((path + (key,), key_node.start_mark.line + 1))
-            seen.add(key)
-            out[path + (key,)] = key_node.start_mark.line + 1
-            _lines(value_node, path + (key,), out, dups)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _lines(item, path + (i,), out, dups)
+Path_ = KeyPath
 
 
 def _dotted(path: Path_) -> str:
@@ -147,18 +132,13 @@ def _dotted(path: Path_) -> str:
 
 
 class _Checker:
-    def __init__(self, file: str, lines: dict[Path_, int]) -> None:
+    def __init__(self, file: str, doc: YamlDocument) -> None:
         self.file = file
-        self.lines = lines
+        self.doc = doc
         self.problems: list[Problem] = []
 
-    def line(self, path: Path_) -> int | None:
-        while path not in self.lines and path:
-            path = path[:-1]
-        return self.lines.get(path)
-
     def add(self, path: Path_, message: str) -> None:
-        self.problems.append(Problem(self.file, self.line(path), _dotted(path), message))
+        self.problems.append(Problem(self.file, self.doc.line(path), _dotted(path), message))
 
     def unknown_keys(self, data: dict, allowed: set[str], path: Path_) -> None:
         for key in data:
@@ -211,29 +191,23 @@ def _duration(check: _Checker, value: Any, path: Path_) -> timedelta | None:
 
 def parse_runbook(text: str, file: str, categories: Iterable[str], *, origin: str = "shipped",
                   problems: list[Problem]) -> Runbook | None:
-    """Parse one runbook; append every problem to `problems`; return the runbook only when it is valid."""
+    """Parse one runbook's text; append every problem to `problems`; return the runbook only when valid."""
+    try:
+        doc = parse_yaml(text, file)
+    except YamlError as err:
+        problems.append(Problem(file, err.line, "", err.reason))
+        return None
+    return check_runbook(doc, file, categories, origin=origin, problems=problems)
+
+
+def check_runbook(doc: YamlDocument, file: str, categories: Iterable[str], *, origin: str = "shipped",
+                  problems: list[Problem]) -> Runbook | None:
+    """Validate one parsed runbook; append every problem to `problems`; return the runbook only when valid."""
     known_categories = set(categories)
-    try:
-        node = yaml.compose(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problems.append(Problem(file, mark.line + 1 if mark else None, "",
-                                f"not valid YAML: {getattr(exc, 'problem', None) or exc}"))
-        return None
-    lines: dict[Path_, int] = {}
-    dups: list[tuple[Path_, int]] = []
-    if node is not None:
-        _lines(node, (), lines, dups)
-    check = _Checker(file, lines)
-    for path, line in dups:
+    check = _Checker(file, doc)
+    for path, line in doc.duplicates:
         check.problems.append(Problem(file, line, _dotted(path), "duplicate key (the later value would win)"))
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problems.append(Problem(file, mark.line + 1 if mark else None, "",
-                                f"not valid YAML: {getattr(exc, 'problem', None) or exc}"))
-        return None
+    data = doc.data
     if not isinstance(data, dict):
         check.add((), "the top level must be a mapping with key, title, applies_to and phases")
         problems.extend(check.problems)
@@ -287,6 +261,14 @@ def parse_runbook(text: str, file: str, categories: Iterable[str], *, origin: st
         return None
     return Runbook(key=key, title=title, categories=tuple(cats), severities=sevs, steps=tuple(steps),
                    source=file, origin=origin, summary=summary, auto=auto)
+
+
+def _validated(doc: YamlDocument, *, file: str, categories: list[str],
+               origin: str) -> tuple[Runbook | None, tuple[Problem, ...]]:
+    """check_runbook as a value: what load_library caches per file content (Runbook and Problem are frozen)."""
+    problems: list[Problem] = []
+    runbook = check_runbook(doc, file, categories, origin=origin, problems=problems)
+    return runbook, tuple(problems)
 
 
 def _parse_phases(check: _Checker, phases: list, runbook_sevs: frozenset[int]) -> list[StepDef]:
@@ -434,11 +416,13 @@ def load_library(categories: Iterable[str], extra_dir: Path | None = None, *,
         for path in runbook_files(directory):
             label = _label(path, origin)
             try:
-                text = path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                problems.append(Problem(label, None, "", f"cannot read: {exc}"))
+                runbook, found = load_checked(path, partial(_validated, file=label, categories=categories,
+                                                            origin=origin),
+                                              label=label, key=(origin, tuple(categories)))
+            except YamlError as err:
+                problems.append(Problem(label, err.line, "", err.reason))
                 continue
-            runbook = parse_runbook(text, label, categories, origin=origin, problems=problems)
+            problems.extend(found)
             if runbook is None:
                 continue
             if runbook.key in seen:

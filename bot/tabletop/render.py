@@ -1,4 +1,5 @@
-"""Render the scorecard from the Jinja template, for Slack (mrkdwn blocks) and as a Markdown file."""
+"""Render the scorecard from its template (`bot/templates/scorecard.md.j2`), for Slack (mrkdwn blocks) and
+as a Markdown file."""
 
 from __future__ import annotations
 
@@ -6,29 +7,17 @@ import re
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
-
-from bot.core.durations import format_duration
 from bot.slack import render
+from bot.templates import render as render_template
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATE = "scorecard.md.j2"
 BANNER = "> This was a tabletop exercise: a rehearsal, not a real incident. It is excluded from production metrics."
 
 
-def _mark(value: Any) -> str:
-    return "✅" if value is True else "❌" if value is False else "➖"
-
-
-def environment() -> Environment:
-    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), undefined=StrictUndefined,
-                      trim_blocks=False, lstrip_blocks=False, keep_trailing_newline=True, autoescape=False)
-    env.filters["dur"] = lambda s: format_duration(s) if s is not None else "—"
-    env.filters["mark"] = _mark
-    return env
-
-
-def scorecard_markdown(card: dict[str, Any]) -> str:
-    text = environment().get_template("scorecard.md.j2").render(card=card, exercise_banner=BANNER)
+def scorecard_markdown(card: dict[str, Any], *, org_dir: Path | None = None) -> str:
+    """The scorecard as Markdown; `org_dir` is FIREBREAK_TEMPLATES_DIR (an organization's own template).
+    Runs of blank lines collapse to one, so a template need not count its newlines."""
+    text = render_template(TEMPLATE, {"card": card, "exercise_banner": BANNER}, org_dir=org_dir)
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
 
 

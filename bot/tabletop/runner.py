@@ -370,7 +370,7 @@ def end(ctx: AppContext, run_id: int, *, actor: str) -> Ended:
         card = compute(scenario, ref=incident.ref, started=run.started_at, detected=incident.detected_at,
                        ended=now, facts=facts, opening_severity=incident.severity,
                        runbook_steps=_runbook_steps(ctx, session, incident))
-        markdown = scorecard_markdown(card)
+        markdown = scorecard_markdown(card, org_dir=ctx.settings.templates_dir)
         sc = Scorecard(run_id=run_id, incident_id=incident.id, created_at=now, data=card, text=markdown)
         session.add(sc)
         timeline.record(session, ctx.clock, incident.id, "exercise_ended",

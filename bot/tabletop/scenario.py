@@ -20,7 +20,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bot.config.org import format_validation_error, load_yaml
+from bot.config.org import format_validation_error
+from bot.config.yamlfile import load_yaml
 from bot.core.durations import parse_duration
 from bot.core.errors import ConfigError, UsageError
 
