@@ -15,6 +15,7 @@ import json
 import random
 import time
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import insert, text
 
@@ -30,6 +31,8 @@ def setup() -> None:
     from tests.test_metrics_large import N, generate
 
     rows = generate(random.Random(20261124))
+    for suffix in ("", "-wal", "-shm"):  # a fresh file: the schema follows the models
+        Path(SQLITE.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
     with Database(PG.split("?")[0]).engine.begin() as conn:
         conn.execute(text("DROP SCHEMA IF EXISTS metrics_bench CASCADE"))
         conn.execute(text("CREATE SCHEMA metrics_bench"))
@@ -37,7 +40,6 @@ def setup() -> None:
         db = Database(url)
         db.create_all()
         with db.engine.begin() as conn:
-            conn.execute(text("DELETE FROM incident"))
             for i in range(0, N, 10_000):
                 conn.execute(insert(Incident), rows[i:i + 10_000])
         if url == PG:

@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli.main import cli
+from bot.core import facts
 from bot.slack.harness import Harness, block_text
 from bot.store.models import Incident
 
@@ -25,10 +26,12 @@ def seed(h: Harness, clock) -> None:
 
     def inc(sev: int, cat: str, days: int, contained_min: float | None, exercise: bool = False) -> Incident:
         det = now - timedelta(days=days)
-        return Incident(title="seeded", category=cat, severity=sev, reporter_id="U0ALICE", detected_at=det,
-                        opened_at=det + timedelta(minutes=1), acknowledged_at=det + timedelta(minutes=2),
-                        contained_at=det + timedelta(minutes=contained_min) if contained_min else None,
-                        status="contained" if contained_min else "active", is_exercise=exercise)
+        row = Incident(title="seeded", category=cat, severity=sev, reporter_id="U0ALICE", detected_at=det,
+                       opened_at=det + timedelta(minutes=1), acknowledged_at=det + timedelta(minutes=2),
+                       contained_at=det + timedelta(minutes=contained_min) if contained_min else None,
+                       status="contained" if contained_min else "active", is_exercise=exercise)
+        facts.fill(row)  # what the lifecycle's stamp writes
+        return row
 
     with h.ctx.db.session() as s:
         s.add_all([inc(1, "jailbreak", 20, 10), inc(1, "data_leakage", 3, 30), inc(3, "bias", 2, None),

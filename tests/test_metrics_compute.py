@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from bot.core import facts
 from bot.metrics import compute
 from bot.store.db import Database
 from bot.store.models import Incident
@@ -21,9 +22,11 @@ def incident(sev: int, cat: str, detected: datetime, *, opened: float, ack: floa
         return None if s is None else detected + timedelta(seconds=s)
 
     status = "resolved" if resolved is not None else ("contained" if contained is not None else "active")
-    return Incident(title="t", category=cat, severity=sev, reporter_id="U0ALICE", detected_at=detected,
-                    opened_at=at(opened), acknowledged_at=at(ack), contained_at=at(contained),
-                    resolved_at=at(resolved), is_exercise=exercise, status=status)
+    row = Incident(title="t", category=cat, severity=sev, reporter_id="U0ALICE", detected_at=detected,
+                   opened_at=at(opened), acknowledged_at=at(ack), contained_at=at(contained),
+                   resolved_at=at(resolved), is_exercise=exercise, status=status)
+    facts.fill(row)  # what the lifecycle's stamp writes
+    return row
 
 
 @pytest.fixture
