@@ -26,6 +26,7 @@ N = 100_000  # the benchmark's size (bench/metrics_compute.py)
 TEST_N = 20_000  # enough for every group, week and rank path; the test stays quick
 CATEGORIES = ["jailbreak", "prompt_injection", "data_leakage", "harmful_content", "agent_tool_misuse"]
 START = datetime(2025, 1, 6, tzinfo=UTC)
+TARGETS = {1: timedelta(hours=1), 2: timedelta(hours=4), 3: timedelta(hours=24), 4: timedelta(hours=72)}
 
 
 @dataclass
@@ -139,6 +140,7 @@ def test_generated_incidents_agree_with_the_facts(db_url: str, rows: list[dict])
             production = compute(s, since=since)
             with_exercises = compute(s, since=since, include_exercises=True)
             one_severity = compute(s, since=since, severity=2, category="jailbreak")
+            judged = compute(s, since=since, targets=TARGETS, weekly=False, by_category=(Metric.MTTC,))
     finally:
         db.dispose()
 
@@ -147,6 +149,21 @@ def test_generated_incidents_agree_with_the_facts(db_url: str, rows: list[dict])
     check(with_exercises, recent)
     check(one_severity, [r for r in recent if not r["is_exercise"] and r["severity"] == 2
                          and r["category"] == "jailbreak"])
+    # Contained after their severity's target, per severity, per (severity, category) and overall.
+    kept = [r for r in recent if not r["is_exercise"]]
+
+    def late(items: list[dict]) -> int:
+        return sum(1 for r in items if r["mttc_seconds"] is not None
+                   and r["mttc_seconds"] > TARGETS[r["severity"]].total_seconds())
+
+    assert judged.overall.stats[Metric.MTTC].over_target == late(kept) > 0
+    for row in judged.by_severity:
+        assert row.stats[Metric.MTTC].over_target == late([r for r in kept if r["severity"] == row.severity])
+    for row in judged.by_category:
+        assert row.stats[Metric.MTTC].over_target == late(
+            [r for r in kept if (r["severity"], r["category"]) == (row.severity, row.category)])
+        assert Metric.MTTD not in row.stats  # broken down by category: MTTC only, as asked
+    assert production.overall.stats[Metric.MTTC].over_target is None  # no targets given
     # The paused exercises really are in there, with their pauses taken out.
     assert any(r["is_exercise"] and r["mttc_seconds"] is not None and r["contained_at"] is not None
                and r["mttc_seconds"] < int((r["contained_at"] - r["detected_at"]).total_seconds())

@@ -23,9 +23,9 @@ from the ranks they read, or snapped to that exact value from percentile_cont's 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Integer, bindparam, case, func, literal, select, tuple_, union_all
@@ -34,13 +34,14 @@ from sqlalchemy.sql.sqltypes import TupleType
 from sqlmodel import Session
 
 from bot.core.facts import DEFINITIONS as _DEFINITIONS
-from bot.core.facts import Metric
+from bot.core.facts import Metric, TargetRules
 from bot.store.models import Incident
 
 METRICS: tuple[Metric, ...] = tuple(Metric)
 LABELS: dict[str, str] = {m.value: m.label for m in Metric}
 DEFINITIONS: dict[str, str] = {m.value: d for m, d in _DEFINITIONS.items()}
 _PERCENTILES = ((1, 2), (9, 10))  # median and p90 as fractions num/den
+SEVERITIES = (1, 2, 3, 4)
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Stat:
     mean: float | None = None
     median: float | None = None
     p90: float | None = None
+    over_target: int | None = None  # MTTC only, when targets were given: contained after the target
 
 
 @dataclass
@@ -119,10 +121,12 @@ def exact(value: float) -> float:
     return round(value * 10) / 10
 
 
-def _stat(total: int, done: int, summed: int | None, median: float | None, p90: float | None) -> Stat:
+def _stat(total: int, done: int, summed: int | None, median: float | None, p90: float | None,
+          over: int | None = None) -> Stat:
     if not done:
-        return Stat(done=0, open=total)
-    return Stat(done=done, open=total - done, mean=int(summed or 0) / done, median=median, p90=p90)
+        return Stat(done=0, open=total, over_target=0 if over is not None else None)
+    return Stat(done=done, open=total - done, mean=int(summed or 0) / done, median=median, p90=p90,
+                over_target=over)
 
 
 # ----- filters and levels ---------------------------------------------------------------------------------
@@ -150,11 +154,11 @@ Result = list[dict[tuple, Row]]  # per level: group key -> Row
 
 
 def _levels_postgresql(session: Session, where: list[ColumnElement], keys: list[Any], *, coarse: bool,
-                       metrics: tuple[Metric, ...], fine: tuple[Metric, ...]) -> Result:
+                       metrics: tuple[Metric, ...], fine: tuple[Metric, ...], late: Any) -> Result:
     """One query: GROUPING SETS over the levels, percentile_cont per group and metric."""
     width = len(keys)
     depths = [0, 1, width] if coarse else [width]
-    cols: list[Any] = [func.count()]
+    cols: list[Any] = [func.count(), func.sum(late) if late is not None else literal(None)]
     for m in metrics:
         v = _value(m)
         cols += [func.count(v), func.sum(v), func.percentile_cont(0.5).within_group(v),
@@ -167,28 +171,30 @@ def _levels_postgresql(session: Session, where: list[ColumnElement], keys: list[
     index = {(1 << (width - d)) - 1: n for n, d in enumerate(depths)}
     for row in session.execute(query):
         n = index[row[width]]
-        total = int(row[width + 1])
+        total, over = int(row[width + 1]), row[width + 2]
         result = Row(severity=None, category=None, incidents=total)
         for k, m in enumerate(metrics):
             if depths[n] == width and m not in fine:
                 continue
-            done, summed, median, p90 = row[width + 2 + 4 * k: width + 6 + 4 * k]
+            done, summed, median, p90 = row[width + 3 + 4 * k: width + 7 + 4 * k]
             done = int(done or 0)
             result.stats[m] = _stat(total, done, summed, exact(median) if done else None,
-                                    exact(p90) if done else None)
+                                    exact(p90) if done else None,
+                                    int(over or 0) if late is not None and m == Metric.MTTC else None)
         if total:
             out[n][tuple(row[:depths[n]])] = result
     return out
 
 
 def _levels_sqlite(session: Session, where: list[ColumnElement], keys: list[Any], *, coarse: bool,
-                   metrics: tuple[Metric, ...], fine: tuple[Metric, ...]) -> Result:
+                   metrics: tuple[Metric, ...], fine: tuple[Metric, ...], late: Any) -> Result:
     """Counts and sums in one GROUP BY; the order statistics from index-ordered windows (see the module)."""
     width = len(keys)
     depths = [0, 1, width] if coarse else [width]
     sums: list[Any] = []
     for m in metrics:
         sums += [func.count(_value(m)), func.sum(_value(m))]
+    sums.append(func.sum(late) if late is not None else literal(0))  # the last total: contained late
     finest: dict[tuple, list[int]] = {}
     for row in session.execute(select(*keys, func.count(), *sums).where(*where).group_by(*keys)):
         finest[tuple(row[:width])] = [int(x or 0) for x in row[width:]]
@@ -261,34 +267,54 @@ def _levels_sqlite(session: Session, where: list[ColumnElement], keys: list[Any]
                 vals = at.get((k, n, key), {})
                 result.stats[m] = _stat(t[0], done, summed,
                                         interpolate(done, 1, 2, vals) if done else None,
-                                        interpolate(done, 9, 10, vals) if done else None)
+                                        interpolate(done, 9, 10, vals) if done else None,
+                                        t[-1] if late is not None and m == Metric.MTTC else None)
             rows[key] = result
         out.append(rows)
     return out
 
 
 def _levels(session: Session, where: list[ColumnElement], keys: list[Any], *, coarse: bool,
-            metrics: tuple[Metric, ...], fine: tuple[Metric, ...]) -> Result:
+            metrics: tuple[Metric, ...], fine: tuple[Metric, ...], late: Any = None) -> Result:
     """Group key -> Row per level: with `coarse`, [overall, by keys[0], by all keys], else [by all keys].
-    Every level has every metric in `metrics`, except the finest, which has those in `fine`. Groups
-    without incidents are absent."""
+    Every level has every metric in `metrics`, except the finest, which has those in `fine`. `late`: a
+    0/1 expression per incident, summed into the MTTC stat's `over_target`. Groups without incidents
+    are absent."""
     levels = _levels_postgresql if session.get_bind().dialect.name == "postgresql" else _levels_sqlite
-    return levels(session, where, keys, coarse=coarse, metrics=metrics, fine=fine)
+    return levels(session, where, keys, coarse=coarse, metrics=metrics, fine=fine, late=late)
+
+
+def rubric_targets(rules: TargetRules) -> dict[int, timedelta]:
+    """The rubric's MTTC target per severity: what the table and the chart compare groups against (a
+    tabletop exercise's own scenario target applies to that exercise alone, in bot.core.facts)."""
+    return {sev: rules.mttc_target(sev) for sev in SEVERITIES}
+
+
+def _late(targets: Mapping[int, timedelta] | None) -> Any:
+    """1 for an incident contained after its severity's target, else 0 (None without targets)."""
+    if not targets:
+        return None
+    seconds = case(*((Incident.severity == sev, int(t.total_seconds())) for sev, t in sorted(targets.items())),
+                   else_=None)
+    return case((_value(Metric.MTTC) > seconds, 1), else_=0)
 
 
 def compute(session: Session, *, since: datetime | None = None, until: datetime | None = None,
             severity: int | None = None, category: str | None = None, include_exercises: bool = False,
-            weekly: bool = True, by_category: Sequence[Metric] = METRICS) -> MetricsReport:
+            weekly: bool = True, by_category: Sequence[Metric] = METRICS,
+            targets: Mapping[int, timedelta] | None = None) -> MetricsReport:
     """The metrics for incidents opened in [since, until), optionally one severity/category.
 
     Tabletop exercises are excluded unless `include_exercises`. Groups with no incidents are absent.
     `by_category`: the metrics broken down by (severity, category) (the table shows MTTC; the CSV all).
+    `targets`: MTTC target per severity (the rubric's); each MTTC stat then counts `over_target`, the
+    incidents contained after their severity's target.
     """
     where = _filters(since=since, until=until, severity=severity, category=category,
                      include_exercises=include_exercises)
     fine = tuple(m for m in METRICS if m in by_category)
     total, sevs, cats = _levels(session, where, [Incident.severity, Incident.category], coarse=True,
-                                metrics=METRICS, fine=fine)
+                                metrics=METRICS, fine=fine, late=_late(targets))
     overall = total.get(()) or Row(None, None, 0, {m: Stat() for m in METRICS})
     by_sev = []
     for (sev,), row in sorted(sevs.items()):
