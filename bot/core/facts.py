@@ -439,7 +439,8 @@ def load_pauses(session: Session, incident: Incident) -> tuple[Pause, ...]:
     query = (select(TimelineEvent).where(TimelineEvent.incident_id == incident.id,
                                          TimelineEvent.kind.in_((PAUSED, RESUMED)))  # type: ignore[attr-defined]
              .order_by(TimelineEvent.at, TimelineEvent.id))  # type: ignore[arg-type]
-    return pauses(session.exec(query))
+    events: list[TimelineEvent] = list(session.exec(query))
+    return pauses(events)
 
 
 def scenario_target(session: Session, incident: Incident) -> timedelta | None:

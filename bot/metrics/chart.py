@@ -109,6 +109,9 @@ def figure(report: MetricsReport, rules: Any, *, now: datetime | None = None) ->
 
 
 def _panel(ax: Axes, sev: int, points: list[WeekPoint], target: timedelta) -> None:
+    from matplotlib.dates import date2num
+    from matplotlib.ticker import MaxNLocator
+
     color, marker = STYLE.get(sev, ("#555555", "o"))
     contained = [p for p in points if p.median is not None]
     top = max([target.total_seconds(), *(p.p90 or 0 for p in contained)]) * 1.15
@@ -118,19 +121,19 @@ def _panel(ax: Axes, sev: int, points: list[WeekPoint], target: timedelta) -> No
     first, last = min(per_week), max(per_week)
     weeks = [first + timedelta(days=7 * k) for k in range((last - first).days // 7 + 1)]
     # One filled step artist for every week (weeks without incidents at zero), not one patch per bar.
-    counts.stairs([per_week.get(w, 0) for w in weeks], [_at(w) for w in weeks] + [_at(last) + timedelta(days=7)],
-                  fill=True, color=COUNTS, alpha=0.6)
+    edges = date2num([_at(w) for w in weeks] + [_at(last) + timedelta(days=7)])
+    counts.stairs([per_week.get(w, 0) for w in weeks], edges, fill=True, color=COUNTS, alpha=0.6)
     most = max(per_week.values(), default=1)
     counts.set_ylim(0, most / 0.45)  # the tallest bar reaches under half the panel
     counts.set_ylabel("incidents", fontsize="small", color="#666666")
     counts.tick_params(axis="y", labelsize="small", colors="#666666")
-    counts.yaxis.get_major_locator().set_params(integer=True)
+    counts.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_zorder(counts.get_zorder() + 1)
     ax.patch.set_visible(False)
-    middle = [_at(p.week) + timedelta(days=3.5) for p in contained]
+    middle = date2num([_at(p.week) + timedelta(days=3.5) for p in contained])
     ax.plot(middle, [(p.p90 or 0) / scale for p in contained], color=color, marker=marker, linestyle="--",
             markerfacecolor="white", linewidth=1.2, markersize=5, label=f"SEV{sev} p90")
-    ax.plot(middle, [p.median / scale for p in contained], color=color, marker=marker, linewidth=1.8,
+    ax.plot(middle, [(p.median or 0) / scale for p in contained], color=color, marker=marker, linewidth=1.8,
             markersize=5, label=f"SEV{sev} median")  # drawn last: on top where the two meet
     ax.axhline(target.total_seconds() / scale, color=TARGET, linestyle=":", linewidth=1.5)
     ax.set_ylim(0, top / scale)

@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import Integer, bindparam, case, func, literal, select, tuple_, union_all
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.sqltypes import TupleType
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from bot.core.facts import DEFINITIONS as _DEFINITIONS
 from bot.core.facts import Metric, TargetRules
@@ -138,15 +138,15 @@ def _filters(*, since: datetime | None, until: datetime | None, severity: int | 
              include_exercises: bool) -> list[ColumnElement]:
     where: list[ColumnElement] = []
     if since is not None:
-        where.append(Incident.opened_at >= since)
+        where.append(col(Incident.opened_at) >= since)
     if until is not None:
-        where.append(Incident.opened_at < until)
+        where.append(col(Incident.opened_at) < until)
     if severity is not None:
-        where.append(Incident.severity == severity)
+        where.append(col(Incident.severity) == severity)
     if category is not None:
-        where.append(Incident.category == category)
+        where.append(col(Incident.category) == category)
     if not include_exercises:
-        where.append(Incident.is_exercise.is_(False))  # type: ignore[attr-defined]
+        where.append(col(Incident.is_exercise).is_(False))
     return where
 
 
@@ -264,10 +264,10 @@ def _levels_sqlite(session: Session, where: list[ColumnElement], keys: list[Any]
                 if n == len(depths) - 1 and m not in fine:
                     continue
                 done, summed = t[1 + 2 * k], t[2 + 2 * k]
-                vals = at.get((k, n, key), {})
+                ranked_values = at.get((k, n, key), {})
                 result.stats[m] = _stat(t[0], done, summed,
-                                        interpolate(done, 1, 2, vals) if done else None,
-                                        interpolate(done, 9, 10, vals) if done else None,
+                                        interpolate(done, 1, 2, ranked_values) if done else None,
+                                        interpolate(done, 9, 10, ranked_values) if done else None,
                                         t[-1] if late is not None and m == Metric.MTTC else None)
             rows[key] = result
         out.append(rows)
@@ -294,7 +294,7 @@ def _late(targets: Mapping[int, timedelta] | None) -> Any:
     """1 for an incident contained after its severity's target, else 0 (None without targets)."""
     if not targets:
         return None
-    seconds = case(*((Incident.severity == sev, int(t.total_seconds())) for sev, t in sorted(targets.items())),
+    seconds = case(*((col(Incident.severity) == sev, int(t.total_seconds())) for sev, t in sorted(targets.items())),
                    else_=None)
     return case((_value(Metric.MTTC) > seconds, 1), else_=0)
 

@@ -90,10 +90,10 @@ def blameless_facts(incident: Incident, events: list[TimelineEvent], context: di
         late = [s for s in steps if s.state == StepState.DONE_LATE]
         if late:
             hard.append(f"{len(late)} runbook step(s) finished late: " + "; ".join(f"“{s.text}”" for s in late) + ".")
-        sentence = facts.tally(steps).open_sentence(by="by the resolution" if not f.is_open
-                                                    else "when this draft was generated")
-        if sentence:
-            hard.append(sentence)
+        unfinished = facts.tally(steps).open_sentence(by="by the resolution" if not f.is_open
+                                                      else "when this draft was generated")
+        if unfinished:
+            hard.append(unfinished)
 
     slack_errors = sum(1 for e in events if e.kind == "slack_error")
     if slack_errors:
