@@ -3,7 +3,7 @@
 
 One panel per severity, because targets run from an hour (SEV1) to three days (SEV4) and one linear axis
 cannot show both: in each, the weekly median and p90 MTTC, the severity's target as a line and the
-incidents opened per week as bars behind them. Every panel spans the report period (a single week of data
+incidents opened per week as grey steps behind them. Every panel spans the report period (a single week of data
 is a point in that span, not a span of its own), the y axis is linear in minutes or hours, the legend sits
 above the panels (never over data) and the colours are the Okabe–Ito colour-blind-safe palette, each
 severity with its own marker as well. A period without incidents still gives a chart that says so.
@@ -82,7 +82,7 @@ def figure(report: MetricsReport, rules: Any, *, now: datetime | None = None) ->
     height = HEADER_HEIGHT + PANEL_HEIGHT * panels
     fig = Figure(figsize=(WIDTH, height), dpi=DPI)
     # Fixed margins in inches (a layout engine costs more than the drawing): title on top, legend at the foot.
-    fig.subplots_adjust(left=0.08, right=0.92, top=1 - 0.55 / height, bottom=0.95 / height,
+    fig.subplots_adjust(left=0.08, right=0.97, top=1 - 0.55 / height, bottom=0.95 / height,
                         hspace=0.4)
     axes = fig.subplots(panels, 1, sharex=True, squeeze=False)[:, 0]
     scope = "exercises included" if report.include_exercises else "exercises excluded"
@@ -102,7 +102,7 @@ def figure(report: MetricsReport, rules: Any, *, now: datetime | None = None) ->
                Line2D([], [], color="#555555", marker="o", markerfacecolor="white", linestyle="--",
                       label="p90 MTTC of the week"),
                Line2D([], [], color=TARGET, linestyle=":", linewidth=1.5, label="MTTC target"),
-               Patch(color=COUNTS, alpha=0.6, label="incidents opened that week (right axis)")]
+               Patch(color=COUNTS, alpha=0.6, label="incidents opened per week (scaled)")]
     fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 0.02 / height * 4), ncol=4,
                frameon=False, fontsize="small")
     return fig
@@ -110,26 +110,20 @@ def figure(report: MetricsReport, rules: Any, *, now: datetime | None = None) ->
 
 def _panel(ax: Axes, sev: int, points: list[WeekPoint], target: timedelta) -> None:
     from matplotlib.dates import date2num
-    from matplotlib.ticker import MaxNLocator
 
     color, marker = STYLE.get(sev, ("#555555", "o"))
     contained = [p for p in points if p.median is not None]
     top = max([target.total_seconds(), *(p.p90 or 0 for p in contained)]) * 1.15
     scale, unit = _unit(top)
-    counts = ax.twinx()  # behind the lines: the count bars live on their own (right) axis
+    # Incidents opened per week as grey steps under the lines, scaled so the busiest week fills 45% of the
+    # panel (its count is in the title): one filled artist, no second axis to lay out.
     per_week = {p.week: p.contained + p.open for p in points}
     first, last = min(per_week), max(per_week)
     weeks = [first + timedelta(days=7 * k) for k in range((last - first).days // 7 + 1)]
-    # One filled step artist for every week (weeks without incidents at zero), not one patch per bar.
+    most = max(per_week.values())
     edges = date2num([_at(w) for w in weeks] + [_at(last) + timedelta(days=7)])
-    counts.stairs([per_week.get(w, 0) for w in weeks], edges, fill=True, color=COUNTS, alpha=0.6)
-    most = max(per_week.values(), default=1)
-    counts.set_ylim(0, most / 0.45)  # the tallest bar reaches under half the panel
-    counts.set_ylabel("incidents", fontsize="small", color="#666666")
-    counts.tick_params(axis="y", labelsize="small", colors="#666666")
-    counts.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_zorder(counts.get_zorder() + 1)
-    ax.patch.set_visible(False)
+    ax.stairs([per_week.get(w, 0) * 0.45 * top / scale / most for w in weeks], edges, fill=True, color=COUNTS,
+              alpha=0.6, label="incidents opened per week", zorder=1)
     middle = date2num([_at(p.week) + timedelta(days=3.5) for p in contained])
     ax.plot(middle, [(p.p90 or 0) / scale for p in contained], color=color, marker=marker, linestyle="--",
             markerfacecolor="white", linewidth=1.2, markersize=5, label=f"SEV{sev} p90")
@@ -138,9 +132,10 @@ def _panel(ax: Axes, sev: int, points: list[WeekPoint], target: timedelta) -> No
     ax.axhline(target.total_seconds() / scale, color=TARGET, linestyle=":", linewidth=1.5)
     ax.set_ylim(0, top / scale)
     ax.set_ylabel(f"MTTC ({unit})")
-    total = sum(p.contained + p.open for p in points)
+    total = sum(per_week.values())
     ax.set_title(f"SEV{sev} · target {format_duration(target)} · {total} incident{'s' * (total != 1)}",
                  loc="left", fontsize="medium", color=color, fontweight="bold")
+    ax.set_title(f"grey: incidents per week (busiest {most})", loc="right", fontsize="small", color="#666666")
     ax.grid(True, axis="y", alpha=0.3)
 
 
