@@ -50,6 +50,7 @@ def history(url: str, count: int, *, now: datetime | None = None, seed: int = 8)
     """Add `count` resolved incidents over the last two years, with every key time; returns the total."""
     from sqlmodel import func, select
 
+    from bot.core import facts
     from bot.store.models import Incident
     from bot.store.models.incident import RESOLVED
 
@@ -64,12 +65,14 @@ def history(url: str, count: int, *, now: datetime | None = None, seed: int = 8)
                 acked = opened + timedelta(minutes=rnd.expovariate(1 / 8))
                 contained = acked + timedelta(minutes=rnd.expovariate(1 / 90))
                 resolved = contained + timedelta(hours=rnd.expovariate(1 / 12))
-                rows.append(Incident(
+                row = Incident(
                     title=f"Historical incident {k}", category=rnd.choice(CATEGORIES), severity=rnd.choice((1, 2, 3, 3, 4, 4)),
                     status=RESOLVED, reporter_id="U0HIST", detected_at=detected, opened_at=opened,
                     acknowledged_at=acked, contained_at=contained, resolved_at=resolved, resolution="seeded",
                     is_exercise=k % 50 == 0,
-                ).model_dump(exclude={"id"}))
+                )
+                facts.fill(row)  # the stored intervals the lifecycle would have written
+                rows.append(row.model_dump(exclude={"id"}))
             with db.session() as s:
                 s.execute(insert(Incident), rows)
         with db.session() as s:

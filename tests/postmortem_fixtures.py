@@ -1,33 +1,48 @@
 """Build a fully-populated incident and a minimal one through the real commands (plus feature providers
-in the exact shapes of bot/postmortem/providers.py), for the postmortem tests."""
+in the shapes of bot/postmortem/providers.py: the runbook steps judged by bot.core.facts), for the
+postmortem tests."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from bot.core import incidents, timeline
+from bot.core import facts, incidents, timeline
 from bot.postmortem.providers import register_provider
 from bot.slack.harness import Harness
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 
+@dataclass
+class Step:
+    """A checklist row in the columns bot.core.facts judges (bot.store.models.runbook.RunbookStep's)."""
+
+    runbook_key: str
+    step_id: str
+    phase: str
+    text: str
+    owner_role: str
+    owner_id: str | None
+    required: bool
+    state: str
+    reason: str | None
+    due_at: datetime | None
+    finished_at: datetime | None
+    finished_by: str | None
+
+
 def providers(h: Harness) -> None:
     def runbook(ctx, session, incident):
-        return [
-            {"runbook": "agent-misuse", "phase": "contain", "id": "kill-tools", "text": "Kill the browse tool",
-             "owner_role": "ic", "owner": "U0BOB", "required": True, "state": "done", "reason": None,
-             "due_at": T0 + timedelta(minutes=20), "done_at": T0 + timedelta(minutes=18), "late": False,
-             "by": "U0BOB"},
-            {"runbook": "agent-misuse", "phase": "assess", "id": "notify-legal", "text": "Tell legal",
-             "owner_role": "privacy", "owner": None, "required": False, "state": "skipped",
-             "reason": "no personal data left the sandbox", "due_at": None, "done_at": None, "late": False,
-             "by": "U0CAROL"},
-            {"runbook": "agent-misuse", "phase": "recover", "id": "eval", "text": "Add a regression eval",
-             "owner_role": "safety", "owner": "U0CAROL", "required": True, "state": "done", "reason": None,
-             "due_at": T0 + timedelta(minutes=60), "done_at": T0 + timedelta(minutes=95), "late": True,
-             "by": "U0CAROL"},
+        rows = [
+            Step("agent-misuse", "kill-tools", "contain", "Kill the browse tool", "ic", "U0BOB", True, "done", None,
+                 T0 + timedelta(minutes=20), T0 + timedelta(minutes=18), "U0BOB"),
+            Step("agent-misuse", "notify-legal", "assess", "Tell legal", "privacy", None, False, "skipped",
+                 "no personal data left the sandbox", None, T0 + timedelta(minutes=30), "U0CAROL"),
+            Step("agent-misuse", "eval", "recover", "Add a regression eval", "safety", "U0CAROL", True, "done", None,
+                 T0 + timedelta(minutes=60), T0 + timedelta(minutes=95), "U0CAROL"),
         ]
+        return facts.load_steps(session, incident, rows, ctx.clock.now())
 
     def containment(ctx, session, incident):
         return [

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from bot.cli.main import cli
+from bot.core import facts
 from bot.slack.harness import Harness, block_text
 from bot.store.models import Incident
 
@@ -25,14 +27,21 @@ def seed(h: Harness, clock) -> None:
 
     def inc(sev: int, cat: str, days: int, contained_min: float | None, exercise: bool = False) -> Incident:
         det = now - timedelta(days=days)
-        return Incident(title="seeded", category=cat, severity=sev, reporter_id="U0ALICE", detected_at=det,
-                        opened_at=det + timedelta(minutes=1), acknowledged_at=det + timedelta(minutes=2),
-                        contained_at=det + timedelta(minutes=contained_min) if contained_min else None,
-                        status="contained" if contained_min else "active", is_exercise=exercise)
+        row = Incident(title="seeded", category=cat, severity=sev, reporter_id="U0ALICE", detected_at=det,
+                       opened_at=det + timedelta(minutes=1), acknowledged_at=det + timedelta(minutes=2),
+                       contained_at=det + timedelta(minutes=contained_min) if contained_min else None,
+                       status="contained" if contained_min else "active", is_exercise=exercise)
+        facts.fill(row)  # what the lifecycle's stamp writes
+        return row
 
     with h.ctx.db.session() as s:
         s.add_all([inc(1, "jailbreak", 20, 10), inc(1, "data_leakage", 3, 30), inc(3, "bias", 2, None),
                    inc(1, "jailbreak", 1, 1, exercise=True), inc(2, "other", 60, 5)])
+
+
+def cells(line: str) -> list[str]:
+    """A table line's cells (columns are two or more spaces apart; a cell has at most single spaces)."""
+    return re.split(r"\s{2,}", line.strip())
 
 
 def posted_text(h: Harness, channel: str = "C0GENERAL") -> str:
@@ -52,8 +61,10 @@ def test_metrics_posts_table_and_chart(db_harness: Harness, clock) -> None:
     assert "20m" in mttc and "1h" in mttc  # mean/median 20m, target 1h
     assert any(line.startswith("SEV3") for line in lines)
     assert "SEV2" not in text  # 60 days ago: outside 30d
-    sev3_mttc = [line for line in lines if "Bias or unfair outcome" in line]
-    assert sev3_mttc and sev3_mttc[0].split()[-5:-3] == ["0", "1"]  # not contained: counted as open
+    sev3_mttc = [cells(line) for line in lines if "Bias or unfair outcome" in line]
+    # Severity, Category, Incidents, Contained, Open, …: not contained, so counted as open
+    assert sev3_mttc and sev3_mttc[0][2:5] == ["1", "0", "1"]
+    assert "! = over the severity's MTTC target" in text
     (f,) = [f for f in h.fake.files.values() if f["content"]]
     assert f["name"] == "mttc-by-week.png" and f["content"].startswith(PNG) and f["channels"] == ["C0GENERAL"]
 
@@ -156,3 +167,58 @@ def test_cli_metrics_bad_input(harness: Harness, tmp_path: Path, monkeypatch, ar
     result = CliRunner().invoke(cli, ["metrics", *args, "--csv", str(out_csv)])
     assert result.exit_code == 2 and message in result.output and "Usage: firebreak metrics" in result.output
     assert not out_csv.exists()
+
+
+def test_cli_metrics_on_a_database_never_set_up(tmp_path: Path, monkeypatch) -> None:
+    """No traceback and nothing created: a missing SQLite file, or one with no tables, has no incidents yet."""
+    missing = tmp_path / "never.db"
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{missing}")
+    result = CliRunner().invoke(cli, ["metrics", "--chart", str(tmp_path / "c.png")])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "No incidents yet: this database has never been set up (the bot creates it on start)."
+    assert not missing.exists() and not (tmp_path / "c.png").exists()
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{empty}")
+    result = CliRunner().invoke(cli, ["metrics"])
+    assert result.exit_code == 0 and result.output.startswith("No incidents yet")
+    assert "Traceback" not in result.output
+
+
+def test_cli_metrics_migrates_a_database_from_an_older_version(db_url: str, monkeypatch) -> None:
+    from sqlalchemy import insert
+
+    from bot.store.db import Database
+    from bot.store.migrate import current, upgrade
+
+    db = Database(db_url)
+    try:
+        upgrade(db.engine, "0005_scheduler")  # before the stored intervals
+        t0 = datetime.now(UTC) - timedelta(days=2)
+        with db.engine.begin() as conn:
+            conn.execute(insert(Incident.__table__).values(
+                title="old", category="jailbreak", severity=1, status="contained", is_exercise=False,
+                reporter_id="U0A", detected_at=t0, opened_at=t0 + timedelta(minutes=1),
+                contained_at=t0 + timedelta(minutes=25)))
+        monkeypatch.setenv("DATABASE_URL", db_url)
+        result = CliRunner().invoke(cli, ["metrics"])
+        assert result.exit_code == 0, result.output
+        assert "Upgraded the database from 0005_scheduler to 0009_intervals." in result.output
+        mttc = next(cells(line) for line in result.output.splitlines() if line.split()[:1] == ["MTTC"])
+        assert mttc[:5] == ["MTTC", "1", "0", "25m", "25m"]  # backfilled by the migration
+        assert current(db.engine) == "0009_intervals"
+    finally:
+        db.dispose()
+
+
+def test_cli_metrics_when_the_database_does_not_answer(monkeypatch) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("DATABASE_URL", f"postgresql+psycopg://firebreak:s3cret@127.0.0.1:{port}/x")
+    result = CliRunner().invoke(cli, ["metrics"])
+    assert result.exit_code == 2
+    assert result.output.startswith("Cannot read the database: ") and len(result.output.strip().splitlines()) == 1
+    assert "s3cret" not in result.output and "Traceback" not in result.output

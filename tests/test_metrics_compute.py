@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from bot.metrics import compute
+from bot.core import facts
+from bot.metrics import compute, rubric_targets
+from bot.metrics.table import format_table, to_csv
 from bot.store.db import Database
 from bot.store.models import Incident
 
@@ -21,9 +24,11 @@ def incident(sev: int, cat: str, detected: datetime, *, opened: float, ack: floa
         return None if s is None else detected + timedelta(seconds=s)
 
     status = "resolved" if resolved is not None else ("contained" if contained is not None else "active")
-    return Incident(title="t", category=cat, severity=sev, reporter_id="U0ALICE", detected_at=detected,
-                    opened_at=at(opened), acknowledged_at=at(ack), contained_at=at(contained),
-                    resolved_at=at(resolved), is_exercise=exercise, status=status)
+    row = Incident(title="t", category=cat, severity=sev, reporter_id="U0ALICE", detected_at=detected,
+                   opened_at=at(opened), acknowledged_at=at(ack), contained_at=at(contained),
+                   resolved_at=at(resolved), is_exercise=exercise, status=status)
+    facts.fill(row)  # what the lifecycle's stamp writes
+    return row
 
 
 @pytest.fixture
@@ -121,3 +126,32 @@ def test_weekly_mttc_by_severity(db: Database) -> None:
         (date(2026, 1, 5), 2, 1, 0, pytest.approx(1800, abs=0.01)),
         (date(2026, 1, 12), 1, 1, 0, pytest.approx(3000, abs=0.01)),
     ]
+
+
+class Targets:
+    """A rubric with 20-minute MTTC targets, so the fixture has misses."""
+
+    def mttc_target(self, severity: int) -> timedelta:
+        return timedelta(minutes=20)
+
+    def category_label(self, key: str) -> str:
+        return key
+
+
+def test_contained_over_target_per_group_and_the_table_marks(db: Database) -> None:
+    targets = rubric_targets(Targets())
+    with db.session() as s:
+        r = compute(s, since=T0 - timedelta(days=1), targets=targets)
+    # SEV1: 600, 1200 (at the target: not over), 3000; SEV2: 1800
+    assert r.row(1).stats["mttc"].over_target == 1 and r.row(2).stats["mttc"].over_target == 1
+    assert r.overall.stats["mttc"].over_target == 2
+    assert [row.stats["mttc"].over_target for row in r.by_category] == [0, 1, 1]
+    assert r.row(1).stats["mttd"].over_target is None  # a target is an MTTC thing
+    lines = format_table(r, Targets()).split("\n")
+    sev1 = next(line for line in lines if line.split()[:1] == ["MTTC"])
+    # mean 26m 40s and p90 44m are over the 20m target and marked; the median (20m) is not
+    assert re.split(r"\s{2,}", sev1.strip()) == ["MTTC", "3", "1", "26m 40s!", "20m", "44m!", "20m", "1 of 3"]
+    assert any("prompt_injection" in line and line.rstrip().endswith("1 of 1") for line in lines)
+    assert lines[-1].startswith("! = over the severity's MTTC target")
+    csv_rows = to_csv(r).splitlines()
+    assert csv_rows[0].endswith(",over_target") and "all,all,5,mttc,4,1," in csv_rows[3]

@@ -108,7 +108,7 @@ def test_lever_that_stops_the_harm_contains_at_the_probe_time(evidence_harness, 
     assert result.details["counts"]["refused"] == 3
     inc = _incident(h)
     assert inc.status == "contained" and inc.contained_at == result.at
-    assert incidents.key_times(inc).mttc.total_seconds() == 7 * 60
+    assert inc.mttc_seconds == 7 * 60
     posted = [m for m in h.fake.history(channel) if "Probe after kill-jailbreak-surface" in m.text]
     assert posted and "3 of 3 reproductions are now refused" in str(posted[0].blocks)
     with h.ctx.db.session() as s:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from sqlmodel import select
 
@@ -275,6 +276,7 @@ def test_lever_button_only_when_the_lever_is_configured(make_harness) -> None:
 
 def test_postmortem_provider_shape(harness: Harness, clock) -> None:
     from bot.core import incidents
+    from bot.core.facts import StepState
     from bot.postmortem.providers import collect
 
     h = harness
@@ -283,16 +285,15 @@ def test_postmortem_provider_shape(harness: Harness, clock) -> None:
     h.command("step assign-roles done", channel=channel, user="U0BOB")
     with h.ctx.db.session() as session:
         data = collect(h.ctx, session, incidents.get(session, 1))
-    rows = {r["id"]: r for r in data["runbook"]}
-    assert set(rows["assign-roles"]) == {"runbook", "phase", "id", "text", "owner_role", "owner", "required",
-                                         "state", "reason", "due_at", "done_at", "late", "by", "started_at"}
+    rows = {s.step_id: s for s in data["runbook"]}  # bot.core.facts.StepFact, judged by the facts module
     row = rows["assign-roles"]
-    assert (row["state"], row["by"], row["late"], row["phase"]) == ("done", "U0BOB", True, "triage")
-    assert row["done_at"].isoformat() == "2026-01-05T09:30:00+00:00"
-    assert row["started_at"].isoformat() == "2026-01-05T09:00:00+00:00"
-    assert row["due_at"].isoformat() == "2026-01-05T09:10:00+00:00"
-    assert rows["harden"]["late"] is False and rows["harden"]["state"] == "pending"
-    assert rows["kill-switch"]["required"] is False
+    assert (row.state, row.finished_by, row.phase, row.runbook) == (StepState.DONE_LATE, "U0BOB", "triage",
+                                                                    "prompt_injection")
+    assert row.finished_at.isoformat() == "2026-01-05T09:30:00+00:00"
+    assert row.due_at.isoformat() == "2026-01-05T09:10:00+00:00"
+    assert row.late_by == timedelta(minutes=20)
+    assert rows["harden"].state == StepState.PENDING
+    assert rows["kill-switch"].required is False and rows["kill-switch"].state == StepState.NOT_REQUIRED
 
 
 def test_slack_failures_are_recorded_and_never_lose_the_step(harness: Harness) -> None:

@@ -52,8 +52,7 @@ def test_auto_run_plays_every_shipped_scenario(key: str, tmp_path: Path, monkeyp
     assert scripted_steps and all(o.answer == f"`{o.command.split()[1]}` done."
                                   for o in result.outcomes if o.command.startswith("step ")), result.outcomes
     rb = card["runbook"]
-    assert rb["source"] == "runbooks"
-    assert sorted(n.split("/", 1)[1] for n in rb["on_time"] + rb["late"]) == sorted(set(scripted_steps))
+    assert sorted(n.split("/", 1)[1] for n in rb["done_on_time"] + rb["done_late"]) == sorted(set(scripted_steps))
     # Every scripted `contain` pulled a configured lever as a dry run (the exercise forces it), none live.
     pulled = [o.command.split()[1] for o in result.outcomes if o.command.startswith("contain ")]
     assert pulled and [lv["lever"] for lv in card["levers"]] == pulled

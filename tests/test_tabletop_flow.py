@@ -139,13 +139,13 @@ def test_full_exercise_injects_responders_scorecard(sandbox: Harness, clock: Man
     assert card["containment"] == {"mttc": 33 * 60, "target": 45 * 60, "met": True}
     assert card["status"]["count"] == 2 and card["status"]["longest_gap"] == 14 * 60
     # Runbook steps as the runbook feature recorded them: assign-roles was due 10m after the SEV1 change.
-    rb = card["runbook"]
-    assert rb["source"] == "runbooks"
-    assert rb["on_time"] == ["jailbreak/preserve-evidence"]
-    assert rb["late"] == ["jailbreak/assign-roles"]
+    rb = card["runbook"]  # in bot.core.facts' step states
+    assert rb["done_on_time"] == ["jailbreak/preserve-evidence"]
+    assert rb["done_late"] == ["jailbreak/assign-roles"]
     assert rb["skipped"] == ["jailbreak/collect-variants (T&S already collected them)"]
-    assert rb["missed"] == ["jailbreak/confirm-severity", "jailbreak/status-update"]  # overdue, never done
-    assert len(rb["open"]) == 14 and "jailbreak/verify-containment" in rb["open"]  # not yet due at +35m
+    assert rb["overdue"] == ["jailbreak/confirm-severity", "jailbreak/status-update"]  # overdue, never done
+    assert len(rb["pending"]) + len(rb["not_required"]) == 14  # not yet due at +35m, or optional
+    assert "jailbreak/verify-containment" in rb["pending"]
     # The lever was really pulled through the containment layer, and forced to a dry run.
     assert card["levers"] == [{"lever": "emergency-filter", "at": 16 * 60, "dry_run": True, "verified": False}]
     assert [e.data["dry_run"] for e in events(h, "lever_applied")] == [True]
@@ -156,7 +156,7 @@ def test_full_exercise_injects_responders_scorecard(sandbox: Harness, clock: Man
     assert card["injects"][3]["answers"][0]["seconds"] == 0       # status posted as inject 4 arrived
     assert card["answers"] == {"expected": 7, "answered": 7, "on_time": 7}
     assert "✅ Time to contain (MTTC): 33m against a target of 45m" in sc.text
-    assert "- Missed (overdue): jailbreak/confirm-severity, jailbreak/status-update" in sc.text
+    assert "- Overdue (required, not done): jailbreak/confirm-severity, jailbreak/status-update" in sc.text
     assert "- `emergency-filter` at +16m (dry run: nothing was sent)" in sc.text
     # The scorecard is posted in the exercise channel; the sandbox gets the headline.
     scorecard_msg = [m for m in h.fake.history(channel) if "Scorecard" in m.text][0]

@@ -1,13 +1,29 @@
-"""Scorecard numbers from timeline facts, in the shapes the runbook and containment features write them
-(an exercise's lever pull is forced to a dry run: lever_requested + lever_applied with dry_run true, never
-lever_verified). The full flow through the real commands is in test_tabletop_flow.py."""
+"""The scorecard: the incident's facts (bot.core.facts) plus the exercise's own measures from the timeline,
+in the shapes the runbook and containment features write them (an exercise's lever pull is forced to a dry
+run: lever_requested + lever_applied with dry_run true, never lever_verified). The last tests play whole
+exercises and check that the scorecard and the postmortem of the same run agree on every number and step.
+"""
 
 from __future__ import annotations
 
+import io
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pytest
+from rich.console import Console
+
+from bot.config.settings import Settings
+from bot.core import facts, incidents
+from bot.core.durations import format_duration
+from bot.core.facts import IncidentFacts, StepFact
+from bot.postmortem.context import build as postmortem_context
+from bot.slack.harness import Harness
+from bot.store.models import Incident
+from bot.tabletop.auto import run_auto
 from bot.tabletop.render import scorecard_blocks, scorecard_markdown
-from bot.tabletop.scenario import Scenario
+from bot.tabletop.scenario import Scenario, load_catalog
 from bot.tabletop.scorecard import Fact, compute
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -31,7 +47,14 @@ SCENARIO = Scenario.model_validate({
 })
 
 
-def facts() -> list[Fact]:
+class Rubric:
+    """The severity rubric's targets: an exercise must be judged by its scenario's target instead."""
+
+    def mttc_target(self, severity: int) -> timedelta:
+        return timedelta(hours=1)
+
+
+def events() -> list[Fact]:
     return [
         Fact(at(0), "severity_classified", {"severity": 3}),
         Fact(at(1.5), "acknowledged", {}),
@@ -47,7 +70,6 @@ def facts() -> list[Fact]:
         Fact(at(8.3), "lever_failed", {"lever": "kill-switch", "dry_run": True, "action_id": 2, "error": "x"}),
         Fact(at(9), "severity_changed", {"old": 2, "new": 1}),
         Fact(at(15), "status_update", {}),
-        Fact(at(16), "step_skipped", {"runbook": "privacy", "step": "notify-press", "reason": "no press"}),
         Fact(at(20), "inject_posted", {"inject": "c"}),
         Fact(at(22), "contained", {}),
         Fact(at(24), "status_update", {}),
@@ -55,25 +77,57 @@ def facts() -> list[Fact]:
     ]
 
 
-def card(**kw):
-    args = {"ref": "INC-7", "started": T0, "detected": T0, "ended": at(30), "facts": facts(),
-            "opening_severity": 3}
-    args.update(kw)
-    return compute(SCENARIO, **args)
+@dataclass
+class Step:
+    """A checklist row in the columns bot.core.facts judges."""
+
+    step_id: str
+    state: str
+    due_at: datetime | None
+    finished_at: datetime | None = None
+    required: bool = True
+    reason: str | None = None
+    runbook_key: str = "privacy"
+    phase: str = "contain"
+    text: str = "a step"
+    finished_by: str | None = None
+    owner_role: str = "ic"
+    owner_id: str | None = None
 
 
-def test_key_times_against_targets() -> None:
+def incident_facts(evs: list[Fact], ended: datetime) -> IncidentFacts:
+    """The exercise incident as the lifecycle leaves it for these events, judged at `ended`."""
+    first = {kind: next((e.at for e in evs if e.kind == kind), None) for kind in ("acknowledged", "contained")}
+    row = Incident(title="Drill", category="data_leakage", severity=1, reporter_id="U0FACIL", detected_at=T0,
+                   opened_at=T0, acknowledged_at=first["acknowledged"], contained_at=first["contained"],
+                   is_exercise=True, status="contained" if first["contained"] else "active")
+    return facts.derive(row, rules=Rubric(), now=ended, paused=facts.pauses(evs),
+                        scenario_target=SCENARIO.target_mttc)
+
+
+def judged(rows: list[Step], evs: list[Fact], ended: datetime) -> tuple[StepFact, ...]:
+    return facts.step_facts(rows, opened_at=T0, as_of=ended, paused=facts.pauses(evs))
+
+
+def card(evs: list[Fact] | None = None, ended: datetime = at(30), rows: list[Step] | None = None):
+    evs = events() if evs is None else evs
+    return compute(SCENARIO, ref="INC-7", started=T0, ended=ended, incident=incident_facts(evs, ended),
+                   events=evs, steps=judged(rows or [], evs, ended))
+
+
+def test_key_times_against_the_scenario_target() -> None:
     c = card()
     assert c["acknowledge"]["seconds"] == 90
     assert c["severity"] == {"expected": 1, "initial": 3, "final": 1, "reached_seconds": 9 * 60}
+    # The scenario's 30m target, not the rubric's 1h for SEV1.
     assert c["containment"] == {"mttc": 22 * 60, "target": 30 * 60, "met": True}
     # Gaps: 0→7, 7→15, 15→24, 24→30 minutes; all within 10m.
     assert c["status"] == {"count": 3, "cadence": 600, "longest_gap": 9 * 60, "gaps_over": 0, "kept": True}
     assert c["levers"] == [{"lever": "purge-memory", "at": 8 * 60, "dry_run": True, "verified": False}]
     # A live pull (outside exercises) that the containment layer verified is shown as verified.
-    live = facts() + [Fact(at(10), "lever_applied", {"lever": "kill-switch", "dry_run": False, "action_id": 3}),
-                      Fact(at(10.5), "lever_verified", {"lever": "kill-switch", "dry_run": False, "action_id": 3})]
-    assert card(facts=live)["levers"][1] == {"lever": "kill-switch", "at": 600, "dry_run": False, "verified": True}
+    live = events() + [Fact(at(10), "lever_applied", {"lever": "kill-switch", "dry_run": False, "action_id": 3}),
+                       Fact(at(10.5), "lever_verified", {"lever": "kill-switch", "dry_run": False, "action_id": 3})]
+    assert card(live)["levers"][1] == {"lever": "kill-switch", "at": 600, "dry_run": False, "verified": True}
 
 
 def test_inject_answers_and_timing() -> None:
@@ -89,34 +143,45 @@ def test_inject_answers_and_timing() -> None:
     assert c["answers"] == {"expected": 6, "answered": 6, "on_time": 4}
 
 
-def test_runbook_from_timeline_and_from_provider() -> None:
-    rb = card()["runbook"]
-    assert rb == {"on_time": ["preserve-evidence"], "late": [], "skipped": ["notify-press (no press)"],
-                  "missed": [], "open": [], "source": "timeline"}
-    # Without the step: missed (its inject was delivered).
-    without = [f for f in facts() if f.kind != "step_done"]
-    assert card(facts=without)["runbook"]["missed"] == ["preserve-evidence"]
-    provider = [
-        {"runbook": "privacy", "id": "preserve-evidence", "state": "done", "late": False, "required": True},
-        {"runbook": "privacy", "id": "notify-dpo", "state": "done", "late": True, "required": True},
-        {"runbook": "privacy", "id": "notify-press", "state": "skipped", "reason": "no press", "required": True},
-        {"runbook": "privacy", "id": "customer-faq", "state": "pending", "late": True, "required": True},
-        {"runbook": "privacy", "id": "regulator", "state": "pending", "late": False, "required": True},
-        {"runbook": "privacy", "id": "nice-to-have", "state": "pending", "late": True, "required": False},
-    ]
-    rb = card(runbook_steps=provider)["runbook"]
-    # Missed = required and overdue when the exercise ended; not yet due, or optional = still open.
-    assert rb == {"on_time": ["privacy/preserve-evidence"], "late": ["privacy/notify-dpo"],
-                  "skipped": ["privacy/notify-press (no press)"], "missed": ["privacy/customer-faq"],
-                  "open": ["privacy/regulator", "privacy/nice-to-have"], "source": "runbooks"}
-    text = scorecard_markdown(card(runbook_steps=provider))
-    assert "- Missed (overdue): privacy/customer-faq\n- Still open (not yet due, or optional): 2\n" in text
+ROWS = [
+    Step("preserve-evidence", "done", at(10), at(5)),
+    Step("notify-dpo", "done", at(10), at(12)),
+    Step("notify-press", "skipped", at(10), at(16), reason="no press"),
+    Step("customer-faq", "pending", at(20)),
+    Step("regulator", "pending", at(60)),
+    Step("nice-to-have", "pending", at(20), required=False),
+]
+
+
+def test_runbook_steps_in_the_facts_modules_states() -> None:
+    rb = card(rows=ROWS)["runbook"]
+    assert rb == {"done_on_time": ["privacy/preserve-evidence"], "done_late": ["privacy/notify-dpo"],
+                  "skipped": ["privacy/notify-press (no press)"], "overdue": ["privacy/customer-faq"],
+                  "pending": ["privacy/regulator"], "not_required": ["privacy/nice-to-have"]}
+    c = card(rows=ROWS)
+    assert ("2 required runbook step(s) were not done when the exercise ended: 1 overdue, 1 not yet due. "
+            "Overdue: `privacy/customer-faq`.") in c["practise"]
+    assert "Runbook steps done late: `privacy/notify-dpo`." in c["practise"]
+    text = scorecard_markdown(c)
+    assert "## Runbook steps\n" in text and "(runbooks)" not in text
+    assert ("- Overdue (required, not done): privacy/customer-faq\n- Not yet due (required, not done): 1\n"
+            "- Optional, not done: 1\n") in text
+
+
+def test_no_clean_run_while_required_steps_are_open() -> None:
+    rows = [Step("preserve-evidence", "done", at(10), at(5)), Step("regulator", "pending", at(60))]
+    c = card(rows=rows)
+    assert "Runbook steps done on time: 1." not in c["went_well"]
+    assert "1 required runbook step(s) were not done when the exercise ended: 1 not yet due." in c["practise"]
+    assert "Nothing: a clean run." not in scorecard_markdown(c)
+    done = card(rows=[rows[0]])
+    assert "Runbook steps done on time: 1." in done["went_well"]
 
 
 def test_answers_ahead_of_the_inject_and_verdicts() -> None:
     early = [Fact(at(0), "severity_classified", {"severity": 1}), Fact(at(1), "status_update", {}),
              Fact(at(2), "inject_posted", {"inject": "a"}), Fact(at(6), "inject_posted", {"inject": "b"})]
-    c = card(facts=early, ended=at(45))
+    c = card(early, ended=at(45))
     sev_answer = c["injects"][0]["answers"][0]
     assert sev_answer["ahead"] and sev_answer["answered"] and sev_answer["seconds"] == 0
     assert c["injects"][1]["answers"][2]["ahead"]  # the status update came before inject b
@@ -127,14 +192,14 @@ def test_answers_ahead_of_the_inject_and_verdicts() -> None:
     practise = "\n".join(c["practise"])
     assert "Nobody took the incident commander role" in practise
     assert "Not contained before the end (target MTTC 30m)" in practise
+    assert "Inject `a` (+2m): no runbook step `preserve-evidence` done." in practise
     assert "Inject `b` (+6m): no lever `purge-memory` applied." in practise
-    assert "Runbook steps missed: `preserve-evidence`." in practise
     assert "Reached SEV1 0s in." in c["went_well"]
 
 
 def test_late_containment_is_a_miss() -> None:
-    late = [f for f in facts() if f.kind != "contained"] + [Fact(at(41), "contained", {})]
-    c = card(facts=late, ended=at(45))
+    late = [f for f in events() if f.kind != "contained"] + [Fact(at(41), "contained", {})]
+    c = card(late, ended=at(45))
     assert c["containment"] == {"mttc": 41 * 60, "target": 1800, "met": False}
     assert "Containment took 41m, over the 30m target." in c["practise"]
 
@@ -148,7 +213,6 @@ def test_template_renders_the_numbers_with_the_exercise_banner() -> None:
     assert "❌ severity raised to SEV1 or higher: after 7m (over 5m)" in text
     assert "❌ reporting clock `gdpr-72h` started: after 20m (over 5m)" in text
     assert "➖ runbook step `notify-dpo` done: inject not delivered" in text
-    assert "Skipped: notify-press (no press)" in text
     assert "- `purge-memory` at +8m (dry run: nothing was sent)\n\n## What went well" in text
     blocks = scorecard_blocks(text)
     assert blocks[0]["text"]["text"] == "[EXERCISE] Scorecard — Drill"
@@ -161,12 +225,48 @@ def test_paused_time_does_not_count() -> None:
               Fact(at(3), "exercise_paused", {}), Fact(at(33), "exercise_resumed", {}),
               Fact(at(35), "acknowledged", {}), Fact(at(36), "step_done", {"step": "preserve-evidence"}),
               Fact(at(38), "status_update", {}), Fact(at(40), "contained", {})]
-    c = card(facts=paused, ended=at(45))
+    # Due 20m after opening: 50m on the wall clock once the 30m pause is counted out.
+    rows = [Step("preserve-evidence", "done", at(20), at(36))]
+    c = card(paused, ended=at(45), rows=rows)
     assert c["paused"] == 30 * 60 and c["duration"] == 15 * 60
     assert c["acknowledge"]["seconds"] == 5 * 60
     assert c["containment"] == {"mttc": 10 * 60, "target": 1800, "met": True}
     assert c["status"]["longest_gap"] == 8 * 60 and c["status"]["kept"]
     step = c["injects"][0]["answers"][1]
     assert step["seconds"] == 4 * 60 and step["on_time"]  # 34m of wall time, 4m of exercise time
-    assert c["runbook"]["on_time"] == ["preserve-evidence"]
+    assert c["runbook"]["done_on_time"] == ["privacy/preserve-evidence"]
     assert "15m of exercise time (paused 30m, not counted)" in scorecard_markdown(c)
+
+
+# ----- the scorecard and the postmortem of one run ----------------------------------------------------------
+STATE_OF_KEY = {"done_on_time": "done on time", "done_late": "done late", "skipped": "skipped",
+                "overdue": "overdue", "pending": "pending", "not_required": "not required"}
+
+
+@pytest.mark.parametrize("key", ["jailbreak-viral", "indirect-injection-exfil"])
+def test_scorecard_and_postmortem_of_one_run_agree(key: str, tmp_path: Path, db_url: str) -> None:
+    result = run_auto(key, out_dir=tmp_path / "out", settings=Settings(), database_url=db_url,
+                      console=Console(file=io.StringIO(), width=120))
+    card = result.card
+    with Harness(Settings(database_url=db_url)) as h, h.ctx.db.session() as session:
+        incident = incidents.get(session, result.incident_id)
+        pm = postmortem_context(h.ctx, session, incident)
+    intervals = {i["key"]: i["seconds"] for i in pm["intervals"]}
+    assert card["acknowledge"]["seconds"] == intervals["mtta"]
+    assert card["containment"]["mttc"] == intervals["mttc"]
+    assert card["containment"]["met"] is pm["mttc_within_target"] is True
+    # One target: the scenario's, in both (not the rubric's SEV1 hour).
+    assert pm["mttc_target_source"] == "exercise target"
+    assert timedelta(seconds=card["containment"]["target"]) == load_catalog().get(key).target_mttc
+    assert pm["mttc_target"] == format_duration(card["containment"]["target"])
+    # Every step in the same state in both; the sentence about unfinished steps is the same too.
+    by_state = {f"{s['runbook']}/{s['id']}": s["state"] for s in pm["runbook"]}
+    from_card = {name.split(" (", 1)[0]: STATE_OF_KEY[k] for k, names in card["runbook"].items() for name in names}
+    assert from_card == by_state
+    unfinished = [p for p in card["practise"] if "required runbook step(s) were not done" in p]
+    hard = [h for h in pm["facts"]["hard"] if "required runbook step(s) were not done" in h]
+    assert len(unfinished) == len(hard) == 1
+    assert unfinished[0].split(":")[1].split(".")[0] == hard[0].split(":")[1].split(".")[0]  # same counts
+    assert "finished late" not in " ".join(pm["facts"]["hard"]) or card["runbook"]["done_late"]
+    assert "Nothing: a clean run." not in result.scorecard_path.read_text()
+

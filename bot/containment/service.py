@@ -272,7 +272,7 @@ class ContainmentService:
                 contained = incidents.mark_contained(
                     session, clock, incident, f"lever {lever.name} ({how})", actor=pull.actor, at=when,
                     source="lever", data=self._data(lever, aid, False))
-            mttc = incidents.key_times(incident).mttc
+            mttc = incident.mttc_seconds  # stamped by mark_contained (bot.core.facts)
         message = f":large_green_circle: Lever *{lever.name}* {how}."
         if contained:
             message += f"\n:white_check_mark: {ref} *contained* at {render.when(when)}. MTTC: {format_duration(mttc)}"

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from bot.core import timeline
+from bot.core import facts, timeline
 from bot.core.clock import Clock, ensure_utc
 from bot.core.errors import Conflict, NotFound, UsageError
 from bot.core.limits import shown
-from bot.core.policy import IncidentFacts
+from bot.core.policy import AccessFacts
 from bot.core.severity import Classification, Inputs, SeverityRules
 from bot.core.text import Msg, User
 from bot.store.models import Incident, RoleAssignment
@@ -119,6 +119,7 @@ def open_incident(session: Session, clock: Clock, rules: SeverityRules, req: Ope
     session.add(incident)
     session.flush()  # the database allocates the INC number
     assert incident.id is not None
+    facts.stamp(session, incident)
     note = " (category suggested from the text)" if req.category_suggested else ""
     timeline.record(
         session, clock, incident.id, "opened", f"Opened: {title}", actor=req.reporter_id,
@@ -159,10 +160,10 @@ def by_channel(session: Session, channel_id: str) -> Incident | None:
     return session.exec(select(Incident).where(Incident.channel_id == channel_id)).first()
 
 
-def facts(session: Session, incident: Incident) -> IncidentFacts:
+def access(session: Session, incident: Incident) -> AccessFacts:
     """What the permission policy needs to know of an incident."""
     assert incident.id is not None
-    return IncidentFacts(ref=incident.ref, channel_id=incident.channel_id, private=incident.private,
+    return AccessFacts(ref=incident.ref, channel_id=incident.channel_id, private=incident.private,
                          reporter_id=incident.reporter_id, roles=roles(session, incident.id),
                          is_exercise=incident.is_exercise)
 
@@ -200,7 +201,7 @@ def assign_role(
     if role == "ic" and incident.acknowledged_at is None:
         incident.acknowledged_at = now
         acknowledged = True
-        session.add(incident)
+        facts.stamp(session, incident)
     text = f"{ROLES[role]}: <@{user_id}>" + (f" (was <@{previous}>)" if previous else "")
     timeline.record(session, clock, incident.id, "role_assigned", text, actor=actor,
                     data={"role": role, "user": user_id, "previous": previous})
@@ -260,12 +261,11 @@ def mark_contained(
     when = ensure_utc(at) if at else clock.now()
     incident.contained_at = when
     incident.status = CONTAINED
-    session.add(incident)
-    mttc = when - incident.detected_at
+    facts.stamp(session, incident)
     text = "Contained" + (f": {note.strip()}" if note.strip() else "")
     timeline.record(session, clock, incident.id, "contained", text, actor=actor,
                     data={"source": source, "contained_at": when.isoformat(),
-                          "mttc_seconds": int(mttc.total_seconds()), **(data or {})})
+                          "mttc_seconds": incident.mttc_seconds, **(data or {})})
     return True
 
 
@@ -276,7 +276,7 @@ def resolve(session: Session, clock: Clock, incident: Incident, summary: str, *,
     incident.resolved_at = clock.now()
     incident.status = RESOLVED
     incident.resolution = summary.strip()
-    session.add(incident)
+    facts.stamp(session, incident)
     timeline.record(session, clock, incident.id, "resolved", f"Resolved: {summary.strip()}", actor=actor)
 
 
@@ -289,7 +289,7 @@ def reopen(session: Session, clock: Clock, incident: Incident, reason: str, *, a
     incident.resolved_at = None
     incident.resolution = None
     incident.status = CONTAINED if incident.contained_at else ACTIVE
-    session.add(incident)
+    facts.stamp(session, incident)
     timeline.record(session, clock, incident.id, "reopened", f"Reopened: {reason.strip()}", actor=actor,
                     data={"previous_resolved_at": previous.isoformat() if previous else None})
 
@@ -340,36 +340,6 @@ def list_open_rows(session: Session, *, limit: int = 200) -> list[OpenRow]:
 
 def count_open(session: Session) -> int:
     return session.exec(select(func.count()).select_from(Incident).where(Incident.status != RESOLVED)).one()
-
-
-@dataclass(frozen=True)
-class KeyTimes:
-    detected: datetime
-    opened: datetime
-    acknowledged: datetime | None
-    contained: datetime | None
-    resolved: datetime | None
-
-    @property
-    def mttd(self) -> timedelta:
-        return self.opened - self.detected
-
-    @property
-    def mtta(self) -> timedelta | None:
-        return self.acknowledged - self.opened if self.acknowledged else None
-
-    @property
-    def mttc(self) -> timedelta | None:
-        return self.contained - self.detected if self.contained else None
-
-    @property
-    def mttr(self) -> timedelta | None:
-        return self.resolved - self.detected if self.resolved else None
-
-
-def key_times(incident: Incident) -> KeyTimes:
-    return KeyTimes(incident.detected_at, incident.opened_at, incident.acknowledged_at,
-                    incident.contained_at, incident.resolved_at)
 
 
 def reclassify(rules: SeverityRules, incident: Incident) -> Classification:

@@ -128,7 +128,7 @@ class Directory(Protocol):
 
 
 @dataclass(frozen=True)
-class IncidentFacts:
+class AccessFacts:
     """What the policy knows of an incident (read from the database by the caller)."""
 
     ref: str
@@ -172,7 +172,7 @@ class Policy:
                    commander_label=label)
 
     # ----- deciding --------------------------------------------------------------------------------------
-    def decide(self, action: Action, user_id: str, incident: IncidentFacts | None, directory: Directory | None,
+    def decide(self, action: Action, user_id: str, incident: AccessFacts | None, directory: Directory | None,
                *, lever_acl: list[str] | None = None, lever_roles: list[str] | None = None) -> Decision:
         """May `user_id` take `action` on `incident`? `lever_acl`: the lever's access list (names and groups);
         `lever_roles`: incident roles on that list."""
@@ -192,7 +192,7 @@ class Policy:
                             unverified=True)
         return Decision(False, action, self.refusal(action, what, subjects, incident, lever_acl))
 
-    def _holds(self, subject: Subject, user_id: str, incident: IncidentFacts | None, directory: Directory | None,
+    def _holds(self, subject: Subject, user_id: str, incident: AccessFacts | None, directory: Directory | None,
                lever_acl: list[str] | None, lever_roles: list[str] | None) -> bool:
         roles = dict(incident.roles) if incident is not None else {}
         match subject:
@@ -231,14 +231,14 @@ class Policy:
         return False
 
     # ----- saying who may, and how -------------------------------------------------------------------------
-    def refusal(self, action: Action, what: str, subjects: tuple[Subject, ...], incident: IncidentFacts | None,
+    def refusal(self, action: Action, what: str, subjects: tuple[Subject, ...], incident: AccessFacts | None,
                 lever_acl: list[str] | None) -> Msg:
         if incident is not None and subjects in ((S.MEMBER,), (S.LEVER_ACL,)) and not lever_acl:
             return self.join_hint(incident, what)
         who = self.describe(subjects, lever_acl)
         return Msg.join([Msg.of("Only {who} may {what}.", who=who, what=what), self.hint(action, incident)], sep=" ")
 
-    def join_hint(self, incident: IncidentFacts, what: str) -> Msg:
+    def join_hint(self, incident: AccessFacts, what: str) -> Msg:
         if incident.private:
             return Msg.of("{ref} is private: only members of its channel may see or change it. Ask its incident "
                           "commander to add you.", ref=incident.ref)
@@ -260,7 +260,7 @@ class Policy:
             return "nobody (the permissions in FIREBREAK_CONFIG allow no one)"
         return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " or " + parts[-1]
 
-    def hint(self, action: Action, incident: IncidentFacts | None) -> Msg | None:
+    def hint(self, action: Action, incident: AccessFacts | None) -> Msg | None:
         if incident is None:
             return None
         if action == A.TAKE_IC:

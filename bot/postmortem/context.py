@@ -14,10 +14,10 @@ from typing import Any
 
 from sqlmodel import Session
 
-from bot.core import incidents, timeline
+from bot.core import facts, incidents, timeline
 from bot.core.durations import format_duration
+from bot.core.facts import StepFact, StepState
 from bot.core.incidents import ROLES
-from bot.metrics.compute import DEFINITIONS, LABELS
 from bot.postmortem import actions as action_items
 from bot.postmortem import providers as postmortem_data
 from bot.postmortem.facts import blameless_facts
@@ -58,23 +58,23 @@ def build(ctx: Any, session: Session, incident: Incident, *, names: Names = plai
     rules = ctx.rules
     events = timeline.events(session, incident.id)
     extra = postmortem_data.collect(ctx, session, incident)
-    times = incidents.key_times(incident)
+    f = facts.derive(incident, rules=rules, now=now, paused=facts.pauses(events),
+                     scenario_target=facts.scenario_target(session, incident))
     origin = incident.detected_at
-    target = rules.mttc_target(incident.severity)
     cat = rules.categories.get(incident.category)
 
     def scale(key: str, value: str | None) -> str | None:
         return rules.scale(key).get(value, value) if value else None
 
     intervals = []
-    for key, value in (("mttd", times.mttd), ("mtta", times.mtta), ("mttc", times.mttc), ("mttr", times.mttr)):
-        intervals.append({"key": key, "label": LABELS[key], "definition": DEFINITIONS[key],
-                          "seconds": value.total_seconds() if value is not None else None,
-                          "value": format_duration(value) if value is not None else None,
-                          "open": value is None})
+    for i in f.intervals:
+        intervals.append({"key": i.metric.value, "label": i.metric.label, "definition": i.metric.definition,
+                          "seconds": i.seconds, "value": format_duration(i.active) if i.done else None,
+                          "open": not i.done})
     ic_assigned = next((e.at for e in events if e.kind == "acknowledged"), incident.acknowledged_at)
     role_map = incidents.roles(session, incident.id)
-    runbook = _runbook(extra.get("runbook"), names, origin)
+    steps: tuple[StepFact, ...] = tuple(extra.get("runbook") or ())
+    runbook = _runbook(steps, names, origin)
     containment = _containment(extra.get("containment"), names, origin)
     evidence = _evidence(extra.get("evidence"), names)
     items = action_items.items(session, incident.id)
@@ -98,18 +98,21 @@ def build(ctx: Any, session: Session, incident: Incident, *, names: Names = plai
             "ongoing": None if incident.ongoing is None else ("yes" if incident.ongoing else "no"),
             "regulated_domain": incident.regulated_domain,
         },
-        "times": {"detected": when(times.detected), "opened": when(times.opened),
-                  "acknowledged": when(times.acknowledged), "contained": when(times.contained),
-                  "resolved": when(times.resolved)},
+        "times": {"detected": when(incident.detected_at), "opened": when(incident.opened_at),
+                  "acknowledged": when(incident.acknowledged_at), "contained": when(incident.contained_at),
+                  "resolved": when(incident.resolved_at)},
         "intervals": intervals,
-        "mttc_target": format_duration(target),
-        "mttc_within_target": None if times.mttc is None else times.mttc <= target,
-        "ic_to_contained": format_duration(_delta(ic_assigned, times.contained))
-        if _delta(ic_assigned, times.contained) is not None else None,
+        "mttc_target": format_duration(f.target.duration),
+        "mttc_target_source": f.target.label,
+        "mttc_within_target": f.mttc_met,
+        "paused": format_duration(f.paused) if f.paused else None,
+        "ic_to_contained": format_duration(_delta(ic_assigned, incident.contained_at))
+        if _delta(ic_assigned, incident.contained_at) is not None else None,
         "severity_history": _severity_history(events, names, origin),
         "roles": [{"role": ROLES[k], "user": names(v)} for k, v in role_map.items() if k in ROLES],
         "timeline": [_event(e, names, origin) for e in events],
         "runbook": runbook,
+        "runbook_counts": _counts(steps) if steps else None,
         "containment": containment,
         "evidence": evidence,
         "actions": [{"number": a.number, "text": a.text, "owner": names(a.owner) if a.owner else None,
@@ -118,8 +121,7 @@ def build(ctx: Any, session: Session, incident: Incident, *, names: Names = plai
         "reporting": _reporting(events),
         "containment_types": sorted({c["type"] for c in containment or [] if c.get("type")}),
     }
-    context["facts"] = blameless_facts(ctx, incident, events, context, ic_assigned=ic_assigned, target=target,
-                                       names=names)
+    context["facts"] = blameless_facts(incident, events, context, f, steps, ic_assigned=ic_assigned)
     if regulator:
         context = _without_people(context)
     return context
@@ -144,15 +146,27 @@ def _severity_history(events: list[TimelineEvent], names: Names, origin: datetim
     return out
 
 
-def _runbook(steps: Any, names: Names, origin: datetime) -> list[dict[str, Any]] | None:
+def _runbook(steps: tuple[StepFact, ...], names: Names, origin: datetime) -> list[dict[str, Any]] | None:
+    """Each step as the template shows it; `state` is the facts module's word for it ("done late", …)."""
     if not steps:
         return None
     out = []
     for s in steps:
-        out.append({**s, "owner": names(s["owner"]) if s.get("owner") else None,
-                    "by": names(s["by"]) if s.get("by") else None,
-                    "due_at": when(s.get("due_at")), "done_at": when(s.get("done_at")),
-                    "done_elapsed": since(s.get("done_at"), origin), "late": bool(s.get("late"))})
+        done_at = s.finished_at if s.state != StepState.SKIPPED else None
+        out.append({"runbook": s.runbook, "phase": s.phase, "id": s.step_id, "text": s.text,
+                    "owner_role": s.owner_role, "owner": names(s.owner) if s.owner else None,
+                    "required": s.required, "state": s.state.value, "reason": s.reason,
+                    "due_at": when(s.due_at), "done_at": when(done_at), "done_elapsed": since(done_at, origin),
+                    "late": s.state == StepState.DONE_LATE, "overdue": s.state == StepState.OVERDUE,
+                    "by": names(s.finished_by) if s.finished_by else None})
+    return out
+
+
+def _counts(steps: tuple[StepFact, ...]) -> dict[str, int]:
+    """How many steps are in each state (keys: the states with `_` for spaces), plus the totals."""
+    t = facts.tally(steps)
+    out = {state.name.lower(): t[state] for state in StepState}
+    out.update(total=t.total, done=t.done, required_open=t.required_open)
     return out
 
 
@@ -206,7 +220,8 @@ def _without_people(context: dict[str, Any]) -> dict[str, Any]:
     return {
         "generated_at": context["generated_at"], "human": context["human"], "incident": inc,
         "impact": context["impact"], "times": context["times"], "intervals": context["intervals"],
-        "mttc_target": context["mttc_target"], "mttc_within_target": context["mttc_within_target"],
+        "mttc_target": context["mttc_target"], "mttc_target_source": context["mttc_target_source"],
+        "mttc_within_target": context["mttc_within_target"], "paused": context["paused"],
         "severity_history": [{k: v for k, v in s.items() if k not in ("by", "reason")}
                              for s in context["severity_history"]],
         "containment_types": context["containment_types"],

@@ -9,7 +9,9 @@ from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.core import facts
 from bot.core.durations import format_duration
+from bot.core.facts import IncidentFacts, StepFact, StepState
 from bot.store.models import Incident, TimelineEvent
 
 _TIMES = {1: "once", 2: "twice"}
@@ -19,18 +21,19 @@ def times(n: int) -> str:
     return _TIMES.get(n, f"{n} times")
 
 
-def blameless_facts(ctx: Any, incident: Incident, events: list[TimelineEvent], context: dict[str, Any], *,
-                    ic_assigned: datetime | None, target: timedelta, names: Any) -> dict[str, list[str]]:
+def blameless_facts(incident: Incident, events: list[TimelineEvent], context: dict[str, Any], f: IncidentFacts,
+                    steps: tuple[StepFact, ...], *, ic_assigned: datetime | None) -> dict[str, list[str]]:
+    """Every number and step state here comes from `f` and `steps` (bot.core.facts), so the draft says
+    what the summary, the metrics and a tabletop scorecard say."""
     contributing: list[str] = []
     went_well: list[str] = []
     hard: list[str] = []
     lucky: list[str] = []
-    sev = incident.sev
-    detected, opened = incident.detected_at, incident.opened_at
+    detected = incident.detected_at
+    goal = f"{f.target.label} of {format_duration(f.target.duration)}"
 
-    mttd = opened - detected
-    if mttd >= timedelta(minutes=5):
-        contributing.append(f"{format_duration(mttd)} passed between detection and opening the incident.")
+    if f.mttd.done and f.mttd.active >= timedelta(minutes=5):
+        contributing.append(f"{format_duration(f.mttd.active)} passed between detection and opening the incident.")
 
     for e in events:
         if e.kind == "severity_changed":
@@ -38,26 +41,27 @@ def blameless_facts(ctx: Any, incident: Incident, events: list[TimelineEvent], c
             contributing.append(f"Severity was {verb} from SEV{e.data.get('old')} to SEV{e.data.get('new')} "
                                 f"{format_duration(e.at - detected)} after detection: {e.data.get('reason', '')}")
 
-    if incident.acknowledged_at is not None:
+    if f.mtta.done:
         went_well.append(f"The first incident commander was assigned "
-                         f"{format_duration(incident.acknowledged_at - opened)} after the incident was opened.")
+                         f"{format_duration(f.mtta.active)} after the incident was opened.")
     else:
         hard.append("No incident commander was ever assigned.")
 
     contained = incident.contained_at
     if contained is not None:
-        mttc = contained - detected
         after_ic = (f" ({format_duration(contained - ic_assigned)} after the IC was assigned)"
                     if ic_assigned is not None and contained >= ic_assigned else "")
-        sentence = f"Containment took {format_duration(mttc)} from detection{after_ic}"
-        if mttc <= target:
-            went_well.append(f"{sentence}, within the {sev} target of {format_duration(target)}.")
+        sentence = f"Containment took {format_duration(f.mttc.active)} from detection{after_ic}"
+        if f.mttc_met:
+            went_well.append(f"{sentence}, within the {goal}.")
         else:
-            hard.append(f"{sentence}, over the {sev} target of {format_duration(target)} "
-                        f"by {format_duration(mttc - target)}.")
+            hard.append(f"{sentence}, over the {goal} by {format_duration(f.mttc.active - f.target.duration)}.")
+    elif f.is_open:
+        hard.append(f"Not contained when this draft was generated, {format_duration(f.mttc.active)} "
+                    f"after detection (the {f.target.label} is {format_duration(f.target.duration)}).")
     else:
-        hard.append(f"Not contained when this draft was generated, {format_duration(ctx.clock.now() - detected)} "
-                    f"after detection (the {sev} target is {format_duration(target)}).")
+        hard.append(f"The incident was resolved without a recorded containment (the {f.target.label} is "
+                    f"{format_duration(f.target.duration)}).")
 
     failures: Counter[tuple[str, str]] = Counter()
     for e in events:
@@ -76,20 +80,20 @@ def blameless_facts(ctx: Any, incident: Incident, events: list[TimelineEvent], c
     for c in verified:
         went_well.append(f"`{c['lever']}` was verified {c['request_to_verify']} after it was requested.")
 
-    steps = context.get("runbook") or []
     if steps:
-        required = [s for s in steps if s.get("required")]
-        if required and all(s["state"] == "done" for s in required):
+        required = [s for s in steps if s.required]
+        if required and all(s.state in (StepState.DONE_ON_TIME, StepState.DONE_LATE) for s in required):
             went_well.append(f"Every required runbook step ({len(required)}) was done.")
         for s in steps:
-            if s["state"] == "skipped":
-                contributing.append(f"Runbook step “{s['text']}” was skipped: {s.get('reason') or 'no reason given'}.")
-        late = [s for s in steps if s.get("late")]
+            if s.state == StepState.SKIPPED:
+                contributing.append(f"Runbook step “{s.text}” was skipped: {s.reason or 'no reason given'}.")
+        late = [s for s in steps if s.state == StepState.DONE_LATE]
         if late:
-            hard.append(f"{len(late)} runbook step(s) finished late: " + "; ".join(f"“{s['text']}”" for s in late) + ".")
-        pending = [s for s in steps if s["state"] == "pending" and s.get("required")]
-        if pending:
-            hard.append(f"{len(pending)} required runbook step(s) were never done.")
+            hard.append(f"{len(late)} runbook step(s) finished late: " + "; ".join(f"“{s.text}”" for s in late) + ".")
+        unfinished = facts.tally(steps).open_sentence(by="by the resolution" if not f.is_open
+                                                      else "when this draft was generated")
+        if unfinished:
+            hard.append(unfinished)
 
     slack_errors = sum(1 for e in events if e.kind == "slack_error")
     if slack_errors:
@@ -98,8 +102,13 @@ def blameless_facts(ctx: Any, incident: Incident, events: list[TimelineEvent], c
     if reopened:
         hard.append(f"The incident was reopened {times(reopened)} after being resolved.")
 
+    if f.paused:
+        contributing.append(f"The exercise was paused for {format_duration(f.paused)}; paused time is not "
+                            "counted in any interval.")
+
     if incident.ongoing is False:
         lucky.append("The harm was reported as not ongoing when the incident was opened.")
     if incident.exposure == "internal":
         lucky.append("It was found internally before customers or the public reported it.")
     return {"contributing": contributing, "went_well": went_well, "hard": hard, "lucky": lucky}
+

@@ -3,8 +3,8 @@ cleanly when they have not.
 
 Contract (`ctx.postmortem_providers`, a dict name -> fn): `fn(ctx, session, incident) -> Any`.
 Known names and shapes (all datetimes timezone-aware UTC):
-- "runbook": list of steps, each {"runbook", "phase", "id", "text", "owner_role", "owner", "required",
-  "state": "done"|"skipped"|"pending", "reason", "due_at", "done_at", "late": bool, "by"}
+- "runbook": the checklist's steps as `bot.core.facts.StepFact`s (`facts.load_steps` judges them: done on
+  time, done late, skipped, overdue, pending, not required), so the draft and a tabletop scorecard agree
 - "containment": list of actions, each {"lever", "type", "target", "requested_at", "applied_at",
   "verified_at", "reverted_at", "by", "outcome", "error", "attempts", "dry_run"}
 - "evidence": list of repro cases {"id", "sha256", "added_at", "by", "summary"} and probe runs.

@@ -6,6 +6,7 @@ nothing about Slack. Every state change writes its timeline event in the same tr
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -13,10 +14,11 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, select
 
-from bot.core import timeline
+from bot.core import facts, timeline
 from bot.core.clock import Clock
 from bot.core.durations import format_duration
 from bot.core.errors import Conflict, NotFound, UsageError
+from bot.core.facts import StepFact, StepState
 from bot.core.incidents import ROLES
 from bot.core.text import Code, Msg, User
 from bot.runbooks.loader import PHASE_ORDER, Library, Runbook, StepDef
@@ -68,20 +70,25 @@ def active_titles(session: Session, incident_id: int) -> list[str]:
 
 
 def step_counts(session: Session, incident_id: int, now: datetime) -> dict[str, int]:
-    """`progress(steps(...), now)` from four columns, without building the step objects."""
-    query = (select(RunbookStep.state, RunbookStep.required, RunbookStep.due_at)
+    """`progress(steps(...), now)` from five columns, without building the step objects."""
+    query = (select(RunbookStep.state, RunbookStep.required, RunbookStep.due_at, RunbookStep.finished_at)
              .where(RunbookStep.incident_id == incident_id, RunbookStep.state != DROPPED))
+    return _counts(facts.step_state(state=state, required=required, due_at=due_at, finished_at=finished_at,
+                                    as_of=now) for state, required, due_at, finished_at in session.exec(query))
+
+
+def _counts(states: Iterable[StepState]) -> dict[str, int]:
+    """The checklist's counts from the facts module's step states."""
     out = {"total": 0, "done": 0, "skipped": 0, "pending": 0, "overdue": 0}
-    for state, required, due_at in session.exec(query):
+    for state in states:
         out["total"] += 1
-        if state == DONE:
+        if state in (StepState.DONE_ON_TIME, StepState.DONE_LATE):
             out["done"] += 1
-        elif state == SKIPPED:
+        elif state == StepState.SKIPPED:
             out["skipped"] += 1
-        elif state == PENDING:
+        else:
             out["pending"] += 1
-            if required and due_at is not None and now >= due_at:
-                out["overdue"] += 1
+            out["overdue"] += state == StepState.OVERDUE
     return out
 
 
@@ -328,37 +335,15 @@ def owner_label(row: RunbookStep, roles: dict[str, str]) -> str:
     return f"<@{user}> ({role})" if user else f"_{role} — unassigned_"
 
 
-def is_late(row: RunbookStep, now: datetime) -> bool:
-    """Finished after its due time, or still pending at or after it (the moment a nudge may fire)."""
-    if row.due_at is None:
-        return False
-    if row.state == PENDING:
-        return now >= row.due_at
-    return row.finished_at is not None and row.finished_at > row.due_at
-
-
 def progress(rows: list[RunbookStep], now: datetime) -> dict[str, int]:
-    return {
-        "total": len(rows),
-        "done": sum(1 for r in rows if r.state == DONE),
-        "skipped": sum(1 for r in rows if r.state == SKIPPED),
-        "pending": sum(1 for r in rows if r.state == PENDING),
-        "overdue": sum(1 for r in rows if r.state == PENDING and r.required and is_late(r, now)),
-    }
+    """Counts for the checklist: done, skipped, pending and, of those, overdue (bot.core.facts decides)."""
+    return _counts(facts.step_state(state=r.state, required=r.required, due_at=r.due_at, finished_at=r.finished_at,
+                                    as_of=now) for r in rows)
 
 
-def postmortem_rows(session: Session, clock: Clock, incident: Incident, roles: dict[str, str]) -> list[dict]:
-    """The "runbook" postmortem provider's shape (bot/postmortem/providers.py), plus `started_at`.
-
-    `late`: finished after the due time, or still pending past it."""
-    now = clock.now()
-    out = []
-    for row in steps(session, incident.id):
-        out.append({
-            "runbook": row.runbook_key, "phase": row.phase, "id": row.step_id, "text": row.text,
-            "owner_role": row.owner_role, "owner": owner_of(row, roles), "required": row.required,
-            "state": row.state, "reason": row.reason, "due_at": row.due_at,
-            "done_at": row.finished_at, "late": is_late(row, now), "by": row.finished_by,
-            "started_at": row.started_at,  # beyond the contract's keys: when the step joined the checklist
-        })
-    return out
+def postmortem_rows(session: Session, clock: Clock, incident: Incident,
+                    roles: dict[str, str]) -> tuple[StepFact, ...]:
+    """The "runbook" postmortem provider: every checklist step judged by bot.core.facts (as of the
+    resolution once resolved, exercise pauses counted), with its owner resolved through `roles`."""
+    assert incident.id is not None
+    return facts.load_steps(session, incident, steps(session, incident.id), clock.now(), roles)

@@ -9,8 +9,9 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
-from bot.core import incidents
+from bot.core import facts, incidents
 from bot.core.durations import format_duration
+from bot.core.facts import IncidentFacts, Metric
 from bot.metrics import compute
 from bot.slack import render
 from bot.slack.context import AppContext
@@ -22,15 +23,13 @@ SHOWN = 25
 REFRESH = "home_refresh"
 
 
-def incident_line(ctx: AppContext, inc: Any) -> str:
-    now = ctx.clock.now()
-    target = ctx.rules.mttc_target(inc.severity)
-    if inc.contained_at is not None:
-        timer = f"contained in {format_duration(inc.contained_at - inc.detected_at)}"
+def incident_line(ctx: AppContext, inc: Any, f: IncidentFacts) -> str:
+    if f.mttc.done:
+        timer = f"contained in {format_duration(f.mttc.active)}"
     else:
-        running = now - inc.detected_at
-        over = " :rotating_light: over target" if running > target else ""
-        timer = f"MTTC running {format_duration(running)} / target {format_duration(target)}{over}"
+        over = " :rotating_light: over target" if f.mttc_over else ""
+        timer = (f"MTTC running {format_duration(f.mttc.active)} / target "
+                 f"{format_duration(f.target.duration)}{over}")
     ack = "" if inc.acknowledged_at else " · *no IC yet*"
     where = "private" if inc.private else (f"<#{inc.channel_id}>" if inc.channel_id else "—")
     tag = "[EXERCISE] " if inc.is_exercise else ""
@@ -47,8 +46,8 @@ def home_view(ctx: AppContext) -> dict[str, Any]:
         # Most severe first; within a severity, the uncontained (timer still running) before the contained.
         rows = sorted(incidents.list_open(session, limit=SHOWN),
                       key=lambda i: (i.severity, i.contained_at is not None, i.opened_at, i.id))
-        lines = [incident_line(ctx, inc) for inc in rows]
-        report = compute(session, since=now - timedelta(days=30), weekly=False)
+        lines = [incident_line(ctx, inc, facts.load(session, inc, ctx.rules, now)) for inc in rows]
+        report = compute(session, since=now - timedelta(days=30), weekly=False, by_category=())
     blocks: list[dict] = [render.header(f"Open incidents ({total})")]
     if lines:
         blocks += [render.section(c) for c in render.chunk_lines(lines)]
@@ -60,7 +59,7 @@ def home_view(ctx: AppContext) -> dict[str, Any]:
     blocks.append(render.header("MTTC by severity, last 30 days"))
     rows = []
     for row in report.by_severity:
-        s = row.stats["mttc"]
+        s = row.stats[Metric.MTTC]
         med = format_duration(s.median) if s.median is not None else "—"
         mean = format_duration(s.mean) if s.mean is not None else "—"
         rows.append(f"{SEV_EMOJI[row.severity]} *SEV{row.severity}* · median {med} · mean {mean} · "

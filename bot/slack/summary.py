@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.core import incidents
+from bot.core import facts, incidents
 from bot.core.durations import format_duration
+from bot.core.facts import IncidentFacts
 from bot.core.incidents import ROLES
 from bot.slack import render
 from bot.slack.context import AppContext
@@ -31,11 +32,27 @@ def topic_text(incident: Incident, roles: dict[str, str]) -> str:
                        f"{incident.title}", 250)
 
 
-def status_fields(ctx: AppContext, incident: Incident, roles: dict[str, str]) -> list[str]:
-    times = incidents.key_times(incident)
-    target = ctx.rules.mttc_target(incident.severity)
-    mttc = (f"MTTC: {format_duration(times.mttc)}" if times.mttc is not None
-            else f"MTTC: running {format_duration(ctx.clock.now() - incident.detected_at)}")
+def mttc_text(f: IncidentFacts) -> str:
+    """The containment clock in words: a running clock reads "since <time>", so a pinned summary that is
+    not re-rendered every second never shows a frozen duration."""
+    goal = f"{f.target.label} of {format_duration(f.target.duration)}"
+    if f.mttc.done:
+        verdict = (f"within the {goal}" if f.mttc_met else
+                   f"over the {goal} by {format_duration(f.mttc.active - f.target.duration)}")
+        text = f"MTTC: {format_duration(f.mttc.active)} · {verdict}"
+    elif f.mttc.running:
+        due = f", due by {render.when(f.mttc_due)}" if f.mttc_due is not None else " (the exercise is paused)"
+        text = f"MTTC: running since {render.when(f.mttc.start)} · {goal}{due}"
+        if f.mttc_over:
+            text += " :rotating_light: over target"
+    else:
+        text = f"MTTC: not recorded (resolved without containment) · {goal}"
+    if f.paused:
+        text += f" · paused {format_duration(f.paused)} (not counted)"
+    return text
+
+
+def status_fields(ctx: AppContext, incident: Incident, roles: dict[str, str], f: IncidentFacts) -> list[str]:
     role_lines = [f"{label}: {render.user(roles.get(key))}" for key, label in ROLES.items() if key in roles]
     category = ctx.rules.category_label(incident.category) + (" _(suggested)_" if incident.category_suggested else "")
     return [
@@ -44,10 +61,10 @@ def status_fields(ctx: AppContext, incident: Incident, roles: dict[str, str]) ->
         f"*Category*\n{category}",
         "*Roles*\n" + ("\n".join(role_lines) if role_lines else "No IC yet — `/incident ic @someone`"),
         "*Times (UTC)*\n"
-        f"Detected {render.when(times.detected)}\nOpened {render.when(times.opened)}\n"
-        f"Acknowledged {render.when(times.acknowledged)}\nContained {render.when(times.contained)}\n"
-        f"Resolved {render.when(times.resolved)}",
-        f"*Containment*\n{mttc} (target {format_duration(target)})",
+        f"Detected {render.when(incident.detected_at)}\nOpened {render.when(incident.opened_at)}\n"
+        f"Acknowledged {render.when(incident.acknowledged_at)}\nContained {render.when(incident.contained_at)}\n"
+        f"Resolved {render.when(incident.resolved_at)}",
+        f"*Containment*\n{mttc_text(f)}",
     ]
 
 
@@ -62,7 +79,8 @@ def summary_blocks(ctx: AppContext, session: Any, incident: Incident,
     blocks.append(render.header(f"{exercise_tag(incident)}{incident.ref}: {incident.title}"))
     blocks.append(render.section(
         f"*{incident.sev}* because " + " and ".join(incident.reasons or ["(no reason recorded)"])))
-    blocks.append(render.fields_section(status_fields(ctx, incident, roles)))
+    f = facts.load(session, incident, ctx.rules, ctx.clock.now())
+    blocks.append(render.fields_section(status_fields(ctx, incident, roles, f)))
     if incident.description:
         blocks.append(render.section(f"*Description*\n{incident.description}"))
     if incident.resolution:
@@ -79,5 +97,5 @@ def status_text(ctx: AppContext, session: Any, incident: Incident) -> str:
     roles = incidents.roles(session, incident.id)
     lines = [f"*{exercise_tag(incident)}{incident.ref}: {incident.title}*",
              f"{incident.sev} because " + " and ".join(incident.reasons)]
-    lines += status_fields(ctx, incident, roles)
+    lines += status_fields(ctx, incident, roles, facts.load(session, incident, ctx.rules, ctx.clock.now()))
     return "\n".join(lines)

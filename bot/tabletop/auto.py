@@ -245,9 +245,11 @@ def print_scorecard(console: Console, card: dict[str, Any]) -> None:
     table.add_row(_mark(ans["on_time"] == ans["expected"]), "Inject responses",
                   f"{ans['answered']}/{ans['expected']}", f"{ans['on_time']} on time")
     rb = card["runbook"]
-    table.add_row(_mark(not rb["missed"] and not rb["late"]), "Runbook steps",
-                  f"{len(rb['on_time'])} on time", f"{len(rb['late'])} late · {len(rb['skipped'])} skipped · "
-                  f"{len(rb['missed'])} missed · {len(rb.get('open', []))} open")
+    required_open = len(rb["overdue"]) + len(rb["pending"])
+    table.add_row(_mark(not required_open and not rb["done_late"]), "Runbook steps",
+                  f"{len(rb['done_on_time'])} on time", f"{len(rb['done_late'])} late · {len(rb['skipped'])} "
+                  f"skipped · {required_open} required not done ({len(rb['overdue'])} overdue) · "
+                  f"{len(rb['not_required'])} optional not done")
     levers = card.get("levers", [])
     live = [lv["lever"] for lv in levers if not lv["dry_run"]]
     table.add_row(_mark(not live), "Levers pulled", f"{len(levers)} dry run{'' if len(levers) == 1 else 's'}" if not live else f"{len(live)} LIVE",

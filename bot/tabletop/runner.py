@@ -22,9 +22,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from bot.config.org import Config
-from bot.core import hooks, incidents, timeline
+from bot.core import facts, hooks, incidents, timeline
 from bot.core.durations import format_duration
 from bot.core.errors import Conflict, NotAllowed, NotFound
+from bot.core.facts import StepFact
 from bot.core.incidents import OpenRequest
 from bot.core.severity import Inputs
 from bot.core.text import Msg, User
@@ -174,7 +175,7 @@ def invite_sandbox_members(ctx: AppContext, incident_id: int, sandbox: str, chan
 
 
 def briefing_blocks(scenario: Scenario, facilitator: str, explanation: str) -> list[dict]:
-    facts = "\n".join(f"• {f}" for f in scenario.starting_facts)
+    known = "\n".join(f"• {f}" for f in scenario.starting_facts)
     return [
         blocks.header(f"{FLAG}Tabletop: {scenario.title}"),
         blocks.context(":performing_arts: EXERCISE — a rehearsal. Levers run as dry-runs; nobody real is paged"
@@ -182,7 +183,7 @@ def briefing_blocks(scenario: Scenario, facilitator: str, explanation: str) -> l
                        + ("; evidence probes may call real model endpoints (the scenario opts in)"
                           if scenario.allow_real_endpoints else "") + "."),
         blocks.section(scenario.summary.strip()),
-        blocks.section(f"*What you know at the start*\n{facts}"),
+        blocks.section(f"*What you know at the start*\n{known}"),
         blocks.section(f"*Opened as* {explanation}. New facts will arrive here as the exercise runs. "
                        f"Work it as a real incident with the real commands (`/incident ic`, `/incident sev`, "
                        f"`/incident status`, `/incident step <id> done`, `/incident contain <lever>` — a dry run here — "
@@ -340,17 +341,18 @@ class Ended:
     postmortem_note: str
 
 
-def _runbook_steps(ctx: AppContext, session: Session, incident: Incident) -> list[dict] | None:
+def _runbook_steps(ctx: AppContext, session: Session, incident: Incident) -> tuple[StepFact, ...]:
+    """The runbook steps as the postmortem sees them (the runbook feature's provider, judged by
+    bot.core.facts); none when no runbook feature is installed."""
     if not ctx.postmortem_providers:
-        return None
+        return ()
     from bot.postmortem.providers import collect
 
     try:
-        return collect(ctx, session, incident).get("runbook")
+        return tuple(collect(ctx, session, incident).get("runbook") or ())
     except Exception:  # noqa: BLE001 - a provider's bug must not lose the scorecard
-        log.exception("postmortem providers failed for INC-%s; scoring runbook steps from the timeline",
-                      incident.id)
-        return None
+        log.exception("postmortem providers failed for INC-%s; scoring without runbook steps", incident.id)
+        return ()
 
 
 def end(ctx: AppContext, run_id: int, *, actor: str) -> Ended:
@@ -366,10 +368,10 @@ def end(ctx: AppContext, run_id: int, *, actor: str) -> Ended:
         session.add(run)
         incident = incidents.get(session, run.incident_id, lock=True)
         scenario = Scenario.from_snapshot(run.scenario)
-        facts = [Fact(e.at, e.kind, e.data or {}) for e in timeline.events(session, incident.id)]
-        card = compute(scenario, ref=incident.ref, started=run.started_at, detected=incident.detected_at,
-                       ended=now, facts=facts, opening_severity=incident.severity,
-                       runbook_steps=_runbook_steps(ctx, session, incident))
+        events = [Fact(e.at, e.kind, e.data or {}) for e in timeline.events(session, incident.id)]
+        card = compute(scenario, ref=incident.ref, started=run.started_at, ended=now, events=events,
+                       incident=facts.load(session, incident, ctx.rules, now),
+                       steps=_runbook_steps(ctx, session, incident))
         markdown = scorecard_markdown(card, org_dir=ctx.settings.templates_dir)
         sc = Scorecard(run_id=run_id, incident_id=incident.id, created_at=now, data=card, text=markdown)
         session.add(sc)

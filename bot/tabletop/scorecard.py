@@ -1,9 +1,14 @@
-"""The exercise scorecard, computed from timeline facts only (plus runbook provider data when present).
+"""The exercise scorecard: the incident's facts (bot.core.facts) plus what only an exercise has.
+
+The time to acknowledge, the MTTC, its target (the scenario's), whether it was met, the paused time and
+every runbook step's state come from bot.core.facts, so the scorecard and the exercise's postmortem agree
+on every number and step state. This module adds the exercise's own measures from the timeline: injects
+and the responses they expected, reaching the expected severity, the status-update cadence and the levers.
 
 Event kinds read (written by the lifecycle and the other features): severity_classified {severity},
-severity_changed {old,new}, acknowledged, status_update, step_done/step_skipped {runbook, step},
+severity_changed {old,new}, acknowledged, status_update, step_done {runbook, step},
 lever_applied/lever_verified {lever, dry_run}, contained, report_clock_started {regime}, and this feature's
-inject_posted {inject}. All times are reported in seconds from the start of the exercise.
+inject_posted {inject}. Times are reported in seconds of exercise time (paused time not counted).
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.core import facts
 from bot.core.durations import format_duration
+from bot.core.facts import IncidentFacts, StepFact, StepState
 from bot.tabletop.scenario import Expectation, Scenario
 
 ACK_GOOD = timedelta(minutes=5)
@@ -46,12 +53,12 @@ def _matches(exp: Expectation, fact: Fact) -> bool:
     return False
 
 
-def severity_track(facts: list[Fact], opening: int) -> list[tuple[datetime | None, int]]:
-    """[(time, severity)] starting with (None, initial)."""
-    initial = next((int(f.data["severity"]) for f in facts if f.kind == "severity_classified"
-                    and "severity" in (f.data or {})), opening)
+def severity_track(events: list[Fact], current: int) -> list[tuple[datetime | None, int]]:
+    """[(time, severity)] starting with (None, initial); `current` stands in when no classification shows."""
+    initial = next((int(f.data["severity"]) for f in events if f.kind == "severity_classified"
+                    and "severity" in (f.data or {})), current)
     track: list[tuple[datetime | None, int]] = [(None, initial)]
-    track += [(f.at, int(f.data["new"])) for f in facts if f.kind == "severity_changed" and "new" in f.data]
+    track += [(f.at, int(f.data["new"])) for f in events if f.kind == "severity_changed" and "new" in f.data]
     return track
 
 
@@ -63,7 +70,7 @@ def _severity_at(track: list[tuple[datetime | None, int]], when: datetime) -> in
     return current
 
 
-def _answer(exp: Expectation, posted: datetime, facts: list[Fact],
+def _answer(exp: Expectation, posted: datetime, events: list[Fact],
             track: list[tuple[datetime | None, int]]) -> tuple[datetime | None, bool]:
     """(time the expectation was met, whether it was met before the inject arrived)."""
     if exp.kind == "severity":
@@ -72,10 +79,10 @@ def _answer(exp: Expectation, posted: datetime, facts: list[Fact],
             return posted, True
         hit = next((at for at, sev in track[1:] if at and at > posted and sev <= exp.severity), None)
         return hit, False
-    after = next((f.at for f in facts if f.at >= posted and _matches(exp, f)), None)
+    after = next((f.at for f in events if f.at >= posted and _matches(exp, f)), None)
     if after is not None:
         return after, False
-    before = next((f.at for f in facts if f.at < posted and _matches(exp, f)), None)
+    before = next((f.at for f in events if f.at < posted and _matches(exp, f)), None)
     return (posted, True) if before is not None else (None, False)
 
 
@@ -83,53 +90,32 @@ def _secs(delta: timedelta | None) -> int | None:
     return None if delta is None else int(delta.total_seconds())
 
 
-def pauses(facts: list[Fact], ended: datetime) -> list[tuple[datetime, datetime]]:
-    """Intervals the facilitator paused the exercise (exercise_paused … exercise_resumed)."""
-    out, since = [], None
-    for f in facts:
-        if f.kind == "exercise_paused" and since is None:
-            since = f.at
-        elif f.kind == "exercise_resumed" and since is not None:
-            out.append((since, f.at))
-            since = None
-    if since is not None:
-        out.append((since, ended))
-    return out
+def compute(scenario: Scenario, *, ref: str, started: datetime, ended: datetime, incident: IncidentFacts,
+            events: list[Fact], steps: tuple[StepFact, ...] = ()) -> dict[str, Any]:
+    """Every number of the scorecard as a JSON-safe dict (stored, rendered by the template).
 
-
-def active_span(paused: list[tuple[datetime, datetime]]):
-    """b - a, not counting paused time: a pause for lunch does not count against the team."""
+    `incident`: the exercise incident's facts as of the end; `steps`: its runbook steps judged by
+    bot.core.facts (empty when no runbook was attached)."""
+    events = sorted(events, key=lambda f: f.at)
 
     def span(a: datetime, b: datetime) -> timedelta:
-        overlap = sum((min(b, e) - max(a, s) for s, e in paused if min(b, e) > max(a, s)), timedelta(0))
-        return (b - a) - overlap
+        return facts.active_between(a, b, incident.pauses)
 
-    return span
+    def rel(t: datetime | None) -> int | None:
+        return _secs(span(started, t)) if t else None
 
-
-def compute(scenario: Scenario, *, ref: str, started: datetime, detected: datetime, ended: datetime,
-            facts: list[Fact], opening_severity: int, runbook_steps: list[dict] | None = None) -> dict[str, Any]:
-    """Every number of the scorecard as a JSON-safe dict (stored, rendered by the template)."""
-    facts = sorted(facts, key=lambda f: f.at)
-    paused = pauses(facts, ended)
-    span = active_span(paused)
-    rel = lambda t: _secs(span(started, t)) if t else None  # noqa: E731
-    track = severity_track(facts, opening_severity)
-    ack = next((f.at for f in facts if f.kind == "acknowledged"), None)
+    track = severity_track(events, incident.target.severity)
     reached = (started if track[0][1] <= scenario.expected_severity else
                next((at for at, sev in track[1:] if sev <= scenario.expected_severity), None))
-    contained = next((f.at for f in facts if f.kind == "contained"), None)
-    mttc = span(detected, contained) if contained else None
-    target = scenario.target_mttc
 
     # Injects and their expected responses.
-    posted = {str(f.data.get("inject")): f.at for f in facts if f.kind == "inject_posted"}
+    posted = {str(f.data.get("inject")): f.at for f in events if f.kind == "inject_posted"}
     injects = []
     for inj in scenario.injects:
         at = posted.get(inj.id)
         answers = []
         for exp in inj.expects:
-            hit, ahead = _answer(exp, at, facts, track) if at else (None, False)
+            hit, ahead = _answer(exp, at, events, track) if at else (None, False)
             delay = span(at, hit) if (hit and at) else None
             answers.append({"expects": exp.describe(), "kind": exp.kind, "answered": hit is not None,
                             "ahead": ahead, "seconds": _secs(delay),
@@ -138,11 +124,8 @@ def compute(scenario: Scenario, *, ref: str, started: datetime, detected: dateti
                         "within": _secs(inj.within), "answers": answers})
     expected_answers = [a for i in injects if i["posted"] is not None for a in i["answers"]]
 
-    # Runbook steps: from the runbook provider when it is present, else from the timeline.
-    runbook = _runbook(scenario, facts, posted, runbook_steps, span)
-
     # Status-update cadence: every gap (start → first update → … → end) within the cadence.
-    updates = [f.at for f in facts if f.kind == "status_update" and started <= f.at <= ended]
+    updates = [f.at for f in events if f.kind == "status_update" and started <= f.at <= ended]
     points = [started, *updates, ended]
     gaps = [span(a, b) for a, b in zip(points, points[1:], strict=False)]
     over = [g for g in gaps if g > scenario.status_cadence]
@@ -151,21 +134,21 @@ def compute(scenario: Scenario, *, ref: str, started: datetime, detected: dateti
 
     # Levers pulled: the containment layer's lever_applied events (dry_run true in every exercise), and
     # whether the pull was also verified (a live pull only; a dry run never is).
-    verified = {f.data.get("action_id") for f in facts if f.kind == "lever_verified"}
+    verified = {f.data.get("action_id") for f in events if f.kind == "lever_verified"}
     levers = [{"lever": f.data.get("lever"), "at": rel(f.at), "dry_run": bool(f.data.get("dry_run")),
                "verified": f.data.get("action_id") in verified}
-              for f in facts if f.kind == "lever_applied"]
+              for f in events if f.kind == "lever_applied"]
     card: dict[str, Any] = {
         "scenario": {"key": scenario.key, "title": scenario.title, "category": scenario.category},
         "incident": ref,
         "started": started.isoformat(), "ended": ended.isoformat(), "duration": _secs(span(started, ended)),
-        "paused": _secs(sum((e - s for s, e in paused), timedelta(0))),
-        "acknowledge": {"seconds": rel(ack)},
+        "paused": _secs(facts.paused_between(started, ended, incident.pauses)),
+        "acknowledge": {"seconds": incident.mtta.seconds},
         "severity": {"expected": scenario.expected_severity, "initial": track[0][1], "final": track[-1][1],
                      "reached_seconds": rel(reached)},
-        "containment": {"mttc": _secs(mttc), "target": _secs(target),
-                        "met": mttc is not None and mttc <= target},
-        "runbook": runbook,
+        "containment": {"mttc": incident.mttc.seconds, "target": _secs(incident.target.duration),
+                        "met": bool(incident.mttc_met)},
+        "runbook": _runbook(steps),
         "status": status,
         "injects": injects,
         "answers": {"expected": len(expected_answers),
@@ -173,50 +156,23 @@ def compute(scenario: Scenario, *, ref: str, started: datetime, detected: dateti
                     "on_time": sum(a["on_time"] or a["ahead"] for a in expected_answers)},
         "levers": levers,
     }
-    card["went_well"], card["practise"] = _verdicts(card)
+    card["went_well"], card["practise"] = _verdicts(card, steps)
     return card
 
 
-def _runbook(scenario: Scenario, facts: list[Fact], posted: dict[str, datetime],
-             steps: list[dict] | None, span: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {"on_time": [], "late": [], "skipped": [], "missed": [], "open": [], "source": "timeline"}
-    if steps:
-        # The runbook feature's own rows: `late` = done after its due time, or still pending past it. A step
-        # still pending but not yet due (or optional) when the exercise ended is open, not missed.
-        out["source"] = "runbooks"
-        for s in steps:
-            name = f"{s.get('runbook')}/{s.get('id')}"
-            if s.get("state") == "done":
-                out["late" if s.get("late") else "on_time"].append(name)
-            elif s.get("state") == "skipped":
-                out["skipped"].append(name + (f" ({s['reason']})" if s.get("reason") else ""))
-            elif s.get("required", True) and s.get("late"):
-                out["missed"].append(name)
-            else:
-                out["open"].append(name)
-        return out
-    done = {f.data.get("step"): f for f in facts if f.kind == "step_done"}
-    skipped = {f.data.get("step"): f for f in facts if f.kind == "step_skipped"}
-    # Each expected step is due within its inject's window (paused time not counted).
-    windows: dict[str, tuple[datetime, timedelta] | None] = {}
-    for inj in scenario.injects:
-        for exp in inj.expects:
-            if exp.kind == "step" and exp.step not in windows:
-                at = posted.get(inj.id)
-                windows[exp.step] = (at, inj.within) if at else None  # type: ignore[index]
-    for step, fact in done.items():
-        window = windows.get(step)
-        late = window is not None and fact.at > window[0] and span(window[0], fact.at) > window[1]
-        out["late" if late else "on_time"].append(str(step))
-    for step, fact in skipped.items():
-        if step not in done:
-            reason = fact.data.get("reason")
-            out["skipped"].append(str(step) + (f" ({reason})" if reason else ""))
-    out["missed"] = [s for s, w in windows.items() if w and s not in done and s not in skipped]
+RUNBOOK_KEYS = {state: state.name.lower() for state in StepState}  # e.g. StepState.DONE_LATE -> "done_late"
+
+
+def _runbook(steps: tuple[StepFact, ...]) -> dict[str, list[str]]:
+    """Step names by state, in checklist order (a skipped step with its reason)."""
+    out: dict[str, list[str]] = {key: [] for key in RUNBOOK_KEYS.values()}
+    for s in steps:
+        name = s.name + (f" ({s.reason})" if s.state == StepState.SKIPPED and s.reason else "")
+        out[RUNBOOK_KEYS[s.state]].append(name)
     return out
 
 
-def _verdicts(card: dict[str, Any]) -> tuple[list[str], list[str]]:
+def _verdicts(card: dict[str, Any], steps: tuple[StepFact, ...]) -> tuple[list[str], list[str]]:
     well: list[str] = []
     practise: list[str] = []
     d = format_duration
@@ -255,11 +211,15 @@ def _verdicts(card: dict[str, Any]) -> tuple[list[str], list[str]]:
             elif not (a["on_time"] or a["ahead"]):
                 practise.append(f"Inject `{inj['id']}`: {a['expects']} took {d(a['seconds'])} "
                                 f"(within {d(inj['within'])} expected).")
-    rb = card["runbook"]
-    if rb["missed"]:
-        practise.append("Runbook steps missed: " + ", ".join(f"`{s}`" for s in rb["missed"]) + ".")
-    if rb["on_time"] and not rb["late"] and not rb["missed"]:
-        well.append(f"Runbook steps done on time: {len(rb['on_time'])}.")
+    rb, tally = card["runbook"], facts.tally(steps)
+    unfinished = tally.open_sentence(by="when the exercise ended")
+    if unfinished:
+        practise.append(unfinished + (" Overdue: " + ", ".join(f"`{s}`" for s in rb["overdue"]) + "."
+                                      if rb["overdue"] else ""))
+    if rb["done_late"]:
+        practise.append("Runbook steps done late: " + ", ".join(f"`{s}`" for s in rb["done_late"]) + ".")
+    if rb["done_on_time"] and not rb["done_late"] and not unfinished:
+        well.append(f"Runbook steps done on time: {len(rb['done_on_time'])}.")
     ans = card["answers"]
     if ans["expected"] and ans["on_time"] == ans["expected"]:
         well.append(f"Every inject was answered on time ({ans['expected']} responses).")

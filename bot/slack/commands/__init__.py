@@ -18,7 +18,7 @@ from slack_sdk import WebClient
 
 from bot.core import audit, limits
 from bot.core.errors import FirebreakError, NotAllowed, UsageError
-from bot.core.policy import PRIVILEGED, Action, IncidentFacts
+from bot.core.policy import PRIVILEGED, AccessFacts, Action
 from bot.core.text import Msg
 from bot.slack.text import Mrkdwn, escape, mrkdwn
 
@@ -124,7 +124,7 @@ class Invocation:
     mentions: dict[str, str] = field(default_factory=dict)
     incident_id: int | None = None
     incident_from_channel: bool = False
-    facts: IncidentFacts | None = None
+    access: AccessFacts | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def reply(self, text: str | Msg | Mrkdwn, blocks: list[dict] | None = None) -> None:
@@ -164,15 +164,15 @@ class Invocation:
     def require(self, action: Action, *, lever_acl: list[str] | None = None,
                 lever_roles: list[str] | None = None) -> None:
         """Ask the policy; a refusal says who may and how, and a refused privileged attempt is audited."""
-        require(self.ctx, action, self.user_id, self.incident_id, self.facts, lever_acl=lever_acl,
+        require(self.ctx, action, self.user_id, self.incident_id, self.access, lever_acl=lever_acl,
                 lever_roles=lever_roles, channel_id=self.channel_id)
 
 
-def require(ctx: AppContext, action: Action, user_id: str, incident_id: int | None, facts: IncidentFacts | None,
+def require(ctx: AppContext, action: Action, user_id: str, incident_id: int | None, access: AccessFacts | None,
             *, lever_acl: list[str] | None = None, lever_roles: list[str] | None = None,
             channel_id: str | None = None, what: str | None = None) -> None:
     """The one place a Slack request is checked against the permission policy (commands, buttons, modals)."""
-    decision = ctx.policy.decide(action, user_id, facts, ctx.directory, lever_acl=lever_acl,
+    decision = ctx.policy.decide(action, user_id, access, ctx.directory, lever_acl=lever_acl,
                                  lever_roles=lever_roles)
     if decision.allowed:
         return

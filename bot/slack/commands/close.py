@@ -25,7 +25,7 @@ def contained(inv: Invocation) -> None:
         incident = incidents.get(session, number, lock=True)
         if not incidents.mark_contained(session, ctx.clock, incident, inv.args, actor=inv.user_id):
             raise Conflict(f"{incident.ref} was already contained at {render.when(incident.contained_at)}.")
-        mttc = incidents.key_times(incident).mttc
+        mttc = incident.mttc_seconds  # stamped by mark_contained (bot.core.facts)
         ref = incident.ref
     note = f" — {inv.args.strip()}" if inv.args.strip() else ""
     after_change(ctx, number, f":white_check_mark: {ref} *contained* (recorded by <@{inv.user_id}>){note}. "
@@ -43,12 +43,12 @@ def resolve(inv: Invocation) -> None:
     with ctx.db.session() as session:
         incident = incidents.get(session, number, lock=True)
         incidents.resolve(session, ctx.clock, incident, summary, actor=inv.user_id)
-        times = incidents.key_times(incident)
+        mttc, mttr = incident.mttc_seconds, incident.mttr_seconds  # stamped by resolve (bot.core.facts)
         ref, tag = incident.ref, "[EXERCISE] " if incident.is_exercise else ""
-    uncontained = "" if times.contained else " No containment was recorded, so MTTC stays open."
+    uncontained = "" if mttc is not None else " No containment was recorded, so MTTC stays open."
     after_change(ctx, number, f":checkered_flag: {ref} *resolved* by <@{inv.user_id}>: {summary}\n"
-                 f"MTTC: {format_duration(times.mttc)} · MTTR: {format_duration(times.mttr)}.{uncontained}")
-    ops.announce(ctx, number, f"{tag}:checkered_flag: {ref} resolved: {summary} (MTTR {format_duration(times.mttr)})")
+                 f"MTTC: {format_duration(mttc)} · MTTR: {format_duration(mttr)}.{uncontained}")
+    ops.announce(ctx, number, f"{tag}:checkered_flag: {ref} resolved: {summary} (MTTR {format_duration(mttr)})")
     ctx.hooks.emit(hooks.RESOLVED, ctx=ctx, incident_id=number, actor=inv.user_id)
     inv.reply(f"{ref} resolved.")
 

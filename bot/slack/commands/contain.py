@@ -16,7 +16,7 @@ from slack_sdk import WebClient
 from bot.containment.records import action_dict, actions, current_action, state_label
 from bot.containment.service import ContainmentService
 from bot.containment.spec import load_levers
-from bot.core import hooks, incidents, timeline
+from bot.core import facts, hooks, incidents, timeline
 from bot.core.durations import format_duration
 from bot.core.errors import FirebreakError, UsageError
 from bot.core.policy import Action
@@ -300,8 +300,8 @@ def summary_section(ctx: AppContext, session: Any, incident) -> list[dict]:
             times += f", verified +{format_duration(a.verified_at - a.requested_at)}"
         mode = " _(dry run)_" if a.dry_run else ""
         lines.append(f"• `{a.lever}` — {state_label(a)}{mode} by {render.user(a.by)} ({times})")
-    mttc = incidents.key_times(incident).mttc
-    lines.append(f"MTTC: {format_duration(mttc)}" if mttc is not None else "MTTC: not contained yet")
+    mttc = facts.load(session, incident, ctx.rules, ctx.clock.now()).mttc
+    lines.append(f"MTTC: {format_duration(mttc.active)}" if mttc.done else "MTTC: not contained yet")
     return [render.section("*Levers*\n" + "\n".join(lines))]
 
 

@@ -84,7 +84,7 @@ def run_command(ctx: AppContext, body: dict[str, Any], client: WebClient, respon
                     inv.incident_from_channel = incident is not None
                 if incident is not None:
                     inv.incident_id = incident.id
-                    inv.facts = incidents.facts(session, incident)
+                    inv.access = incidents.access(session, incident)
             if sub.incident == "required":
                 inv.require_incident()
         action = sub.action(inv) if callable(sub.action) else sub.action

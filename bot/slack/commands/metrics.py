@@ -8,7 +8,8 @@ import logging
 from slack_bolt import App
 
 from bot.core.errors import UsageError
-from bot.metrics import chart, compute
+from bot.core.facts import Metric
+from bot.metrics import chart, compute, rubric_targets
 from bot.metrics.options import parse_filters
 from bot.metrics.period import describe_period
 from bot.metrics.table import describe_filters, format_table
@@ -32,14 +33,15 @@ def metrics(inv: Invocation) -> None:
                       category=parsed.flags.get("category"), exercises=bool(parsed.flags.get("exercises")),  # type: ignore[arg-type]
                       usage=USAGE)
     with ctx.db.session() as session:
-        report = compute(session, since=f.since, severity=f.severity, category=f.category,
-                         include_exercises=f.include_exercises)
+        report = compute(session, since=f.since, until=now, severity=f.severity, category=f.category,
+                         include_exercises=f.include_exercises, targets=rubric_targets(ctx.rules),
+                         by_category=(Metric.MTTC,))
     title = f"MTTx metrics ({f.period_text})"
     scope = describe_filters(report, ctx.rules, describe_period(f.since, now))
     table = format_table(report, ctx.rules)
     blocks = [render.header(title), render.context(scope)]
     blocks += [render.section(f"```{chunk}```") for chunk in render.chunk_lines(table.split("\n"), 2900)]
-    png = chart.render_png(report, ctx.rules) if report.overall.incidents else None
+    png = chart.render_png(report, ctx.rules, now=now) if report.overall.incidents else None
     if png is None and report.overall.incidents and not chart.available():
         blocks.append(render.context(f"No chart: {chart.INSTALL_HINT}."))
     blocks.append(render.context("MTTD = opened − detected · MTTA = acknowledged − opened · "

@@ -8,9 +8,10 @@ from functools import lru_cache
 from slack_bolt import App
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot.core import incidents, timeline
+from bot.core import facts, incidents, timeline
 from bot.core.durations import format_duration
 from bot.core.errors import UsageError
+from bot.core.facts import IncidentFacts, Interval
 from bot.core.policy import Action
 from bot.postmortem import render_draft, render_regulator_summary
 from bot.postmortem.context import plain_names
@@ -40,15 +41,12 @@ def slack_names(ctx: AppContext):
     return name
 
 
-def intervals_line(ctx: AppContext, incident) -> str:
-    t = incidents.key_times(incident)
+def intervals_line(f: IncidentFacts) -> str:
+    def fmt(v: Interval) -> str:
+        return format_duration(v.active) if v.done else "open"
 
-    def fmt(v):
-        return format_duration(v) if v is not None else "open"
-
-    target = format_duration(ctx.rules.mttc_target(incident.severity))
-    return (f"MTTD {fmt(t.mttd)} · MTTA {fmt(t.mtta)} · MTTC {fmt(t.mttc)} (target {target}) · "
-            f"MTTR {fmt(t.mttr)}")
+    return (f"MTTD {fmt(f.mttd)} · MTTA {fmt(f.mtta)} · MTTC {fmt(f.mttc)} "
+            f"(target {format_duration(f.target.duration)}) · MTTR {fmt(f.mttr)}")
 
 
 def publish(ctx: AppContext, number: int, *, actor: str, regulator: bool = False,
@@ -63,7 +61,7 @@ def publish(ctx: AppContext, number: int, *, actor: str, regulator: bool = False
         incident = incidents.get(session, number)
         ref, channel = incident.ref, incident.channel_id or fallback_channel
         still_open = incident.is_open
-        line = intervals_line(ctx, incident)
+        line = intervals_line(facts.load(session, incident, ctx.rules, ctx.clock.now()))
         tag = "[EXERCISE] " if incident.is_exercise else ""
     kind = "regulator summary" if regulator else "postmortem draft"
     filename = f"{ref}-{'regulator-summary' if regulator else 'postmortem'}.md"

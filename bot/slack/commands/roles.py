@@ -26,8 +26,8 @@ def _assign(inv: Invocation, role: str, mention: str, usage: str) -> None:
     ctx = inv.ctx
     user = inv.mention(mention, usage)
     number = inv.require_incident()
-    assert inv.facts is not None
-    current_ic = inv.facts.ic
+    assert inv.access is not None
+    current_ic = inv.access.ic
     if role == "ic":
         inv.require(Action.TAKE_IC if current_ic is None and user == inv.user_id else Action.ASSIGN_IC)
     else:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from bot.store.db import UTCDateTime
@@ -14,10 +14,29 @@ ACTIVE = "active"
 CONTAINED = "contained"
 RESOLVED = "resolved"
 
+INTERVALS = ("mttd", "mtta", "mttc", "mttr")
+
+
+def metric_indexes() -> tuple[Index, ...]:
+    """Covering indexes the metrics read in order (bot/metrics/compute.py), so SQLite sorts nothing:
+    the group counts and sums by (severity, category), and per interval its values by group and by value.
+    Each starts with is_exercise (production metrics ask for `is_exercise = 0`, an equality SQLite's
+    planner always takes, so it takes these) and holds every filtered column, so the table is not read."""
+    out = [Index("ix_incident_metric_groups", "is_exercise", "severity", "category", "opened_at",
+                 *(f"{m}_seconds" for m in INTERVALS))]
+    for m in INTERVALS:
+        out.append(Index(f"ix_incident_{m}_by_group", "is_exercise", "severity", "category", f"{m}_seconds",
+                         "opened_at"))
+        out.append(Index(f"ix_incident_{m}_by_value", "is_exercise", f"{m}_seconds", "severity", "category",
+                         "opened_at"))
+    out.append(Index("ix_incident_mttc_by_week", "is_exercise", "opened_week", "severity", "mttc_seconds",
+                     "category", "opened_at"))
+    return tuple(out)
+
 
 class Incident(SQLModel, table=True):
     __tablename__ = "incident"
-    __table_args__ = {"sqlite_autoincrement": True}
+    __table_args__ = (*metric_indexes(), {"sqlite_autoincrement": True})
 
     # The id is the INC number: unique and increasing, allocated by the database even under concurrency.
     id: int | None = Field(default=None, primary_key=True)
@@ -48,6 +67,13 @@ class Incident(SQLModel, table=True):
     contained_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_status_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The four intervals in whole seconds, exercise pauses taken out; None until the end happens. Written
+    # only by bot.core.facts.stamp (the lifecycle calls it whenever a timestamp changes); read by metrics.
+    mttd_seconds: int | None = None
+    mtta_seconds: int | None = None
+    mttc_seconds: int | None = None
+    mttr_seconds: int | None = None
+    opened_week: date | None = None  # the UTC Monday of opened_at: the weekly MTTC series groups by it
 
     @property
     def ref(self) -> str:
