@@ -294,7 +294,7 @@ def test_slack_retry_of_the_same_request_does_not_open_twice(harness: Harness) -
 def test_slack_failures_never_lose_the_incident(harness: Harness) -> None:
     harness.fake.fail_next("conversations.create", "restricted_action")
     reply = harness.command("open Tool misuse --category agent_tool_misuse")
-    assert "Opened *INC-1*" in reply.text and "could not be created; the incident is saved" in reply.text
+    assert "Opened *INC-1*" in reply.text and "The incident is saved, but its channel could not be created" in reply.text
     assert incident(harness, 1).channel_id is None
     assert "slack_error" in kinds(harness, 1)
     # Rate limits are retried honouring Retry-After, and the post lands.

@@ -92,7 +92,7 @@ def test_exercise_never_invites_or_mentions_the_escalation_path(make) -> None:
     h.command("open A real jailbreak --category jailbreak --sev 2", user="U0MAYA")
     assert set(ONCALL) <= invited(h)
     assert [e.data["targets"] for e in kinds(h, 2, "escalation_notified")] == [
-        ["<@U0ONCALL1> <@U0ONCALL2> <!subteam^S0SAFETY>"]]
+        ["@U0ONCALL1 @U0ONCALL2 @S0SAFETY"]]  # ids, not Slack markup, on the timeline
 
 
 def test_exercise_pages_when_the_scenario_opts_in(make) -> None:
@@ -108,7 +108,7 @@ def test_exercise_pages_when_the_scenario_opts_in(make) -> None:
     h.command("ic <@U0MAYA>", user="U0MAYA", channel=channel)
     assert "INC-1 is now SEV1" in h.command("sev 1 trending publicly", user="U0MAYA", channel=channel).text
     notified = kinds(h, 1, "escalation_notified")
-    assert len(notified) == 2 and notified[1].data["targets"] == ["<@U0ONCALL1> <@U0ONCALL2> <!subteam^S0SAFETY>"]
+    assert len(notified) == 2 and notified[1].data["targets"] == ["@U0ONCALL1 @U0ONCALL2 @S0SAFETY"]
     mention = [t for t in h.fake.texts(channel) if "you are on the escalation path" in t]
     assert mention and all(t.startswith("[EXERCISE]") for t in mention)
 

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 # sections (home and containment before the runbook checklist, the reporting deadlines last) and of the hooks
 # each feature subscribes (the scheduler plans timers after the runbook has attached its checklist).
 FEATURES = [
+    "bot.slack.lifecycle",
     "bot.slack.commands.dispatch",
     "bot.slack.commands.open",
     "bot.slack.commands.roles",
@@ -34,6 +35,7 @@ FEATURES = [
     "bot.slack.commands.status",
     "bot.slack.commands.close",
     "bot.slack.commands.listing",
+    "bot.slack.commands.repair",
     "bot.slack.commands.reactions",
     "bot.slack.commands.repro",
     "bot.slack.commands.probe",

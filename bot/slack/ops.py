@@ -4,7 +4,6 @@ the failure is recorded on the timeline (without secrets) and the flow carries o
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -18,23 +17,8 @@ from bot.store.models.timeline import BOT_ACTOR
 
 log = logging.getLogger(__name__)
 
-MAX_CHANNEL_NAME = 80
 # Answers that mean "it is already as you want it": not failures worth recording.
 ALREADY_DONE = {"already_in_channel", "already_pinned", "cant_invite_self"}
-_SLUG_BAD = re.compile(r"[^a-z0-9_-]+")
-
-
-def slugify(title: str, max_len: int) -> str:
-    slug = _SLUG_BAD.sub("-", title.lower()).strip("-_")
-    slug = re.sub(r"-{2,}", "-", slug)
-    return slug[:max_len].rstrip("-_") or "incident"
-
-
-def channel_name(number: int, title: str, *, exercise: bool = False, suffix: str = "") -> str:
-    """`inc-<n>-<slug>`: lowercase letters, digits, hyphens and underscores, at most 80 characters."""
-    prefix = f"inc-{number}-" + ("exercise-" if exercise else "")
-    room = MAX_CHANNEL_NAME - len(prefix) - len(suffix)
-    return prefix + slugify(title, max(room, 1)) + suffix
 
 
 def slack_error_text(err: Exception) -> str:
@@ -58,31 +42,6 @@ def safe_call(ctx: AppContext, incident_id: int | None, what: str, fn: Callable[
                 timeline.record(session, ctx.clock, incident_id, "slack_error", f"Slack {what} failed: {error}",
                                 actor=BOT_ACTOR, data={"what": what, "error": error})
         return None
-
-
-def create_incident_channel(ctx: AppContext, incident_id: int, title: str, *, private: bool,
-                            exercise: bool) -> tuple[str, str] | None:
-    """Create the channel, adding a suffix when the name is taken. Returns (id, name) or None."""
-    last_error = ""
-    for attempt in range(6):
-        suffix = "" if attempt == 0 else f"-{attempt + 1}"
-        name = channel_name(incident_id, title, exercise=exercise, suffix=suffix)
-        try:
-            resp = ctx.client.conversations_create(name=name, is_private=private)
-            channel = resp["channel"]
-            return channel["id"], channel["name"]
-        except SlackApiError as err:
-            last_error = slack_error_text(err)
-            if last_error != "name_taken":
-                break
-        except (SlackClientError, OSError) as err:
-            last_error = slack_error_text(err)
-            break
-    with ctx.db.session() as session:
-        timeline.record(session, ctx.clock, incident_id, "slack_error",
-                        f"Slack conversations.create failed: {last_error}", actor=BOT_ACTOR,
-                        data={"what": "conversations.create", "error": last_error})
-    return None
 
 
 def post_now(ctx: AppContext, incident_id: int | None, channel: str | None, text: str,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -10,14 +9,18 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
+from bot.core import limits
 from bot.core.errors import FirebreakError, UsageError
 from bot.core.incidents import OpenRequest
 from bot.core.severity import Inputs, SeverityRules
-from bot.slack import ops
+from bot.core.text import Code, Msg
+from bot.slack import ops, pending
 from bot.slack.commands import Invocation
 from bot.slack.commands.args import parse_flags, parse_severity
 from bot.slack.context import AppContext
-from bot.slack.lifecycle import open_and_provision
+from bot.slack.lifecycle import open_and_provision, opened_answer
+from bot.slack.listen import after_ack
+from bot.slack.text import clip, from_slack, mrkdwn
 
 log = logging.getLogger(__name__)
 
@@ -80,18 +83,19 @@ def _select(block_id: str, label: str, options: list[tuple[str, str]], *, initia
 
 
 def open_modal(rules: SeverityRules, *, title: str = "", description: str = "", category: str | None = None,
-               metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+               token: str = "") -> dict[str, Any]:
     cats = [(k, c.label) for k, c in rules.categories.items()]
     title_el: dict[str, Any] = {"type": "plain_text_input", "action_id": "value", "max_length": 200}
     if title:
-        title_el["initial_value"] = title[:200]
-    desc_el: dict[str, Any] = {"type": "plain_text_input", "action_id": "value", "multiline": True}
+        title_el["initial_value"] = clip(title, limits.TITLE)
+    desc_el: dict[str, Any] = {"type": "plain_text_input", "action_id": "value", "multiline": True,
+                               "max_length": limits.DESCRIPTION}
     if description:
-        desc_el["initial_value"] = description[:3000]
+        desc_el["initial_value"] = clip(description, limits.DESCRIPTION)
     return {
         "type": "modal",
         "callback_id": MODAL_CALLBACK,
-        "private_metadata": json.dumps(metadata or {}),
+        "private_metadata": token,
         "title": {"type": "plain_text", "text": "Open AI-safety incident"[:24]},
         "submit": {"type": "plain_text", "text": "Open incident"},
         "close": {"type": "plain_text", "text": "Cancel"},
@@ -119,7 +123,9 @@ def open_modal(rules: SeverityRules, *, title: str = "", description: str = "", 
 
 
 def _value(values: dict, block: str) -> Any:
-    el = values.get(block, {}).get("value", {})
+    el = (values.get(block) or {}).get("value") or {}
+    if not isinstance(el, dict):
+        return None
     kind = el.get("type")
     if kind == "static_select":
         opt = el.get("selected_option")
@@ -131,20 +137,29 @@ def _value(values: dict, block: str) -> Any:
     return el.get("value")
 
 
-def parse_modal(rules: SeverityRules, view: dict[str, Any], reporter: str, now: datetime) -> OpenRequest:
+def parse_modal(rules: SeverityRules, view: dict[str, Any], reporter: str, now: datetime,
+                meta: dict[str, Any]) -> OpenRequest:
     """Turn a submitted modal into an OpenRequest; raise a dict of {block_id: error} via ModalErrors."""
-    values = view["state"]["values"]
-    meta = json.loads(view.get("private_metadata") or "{}")
+    values = (view.get("state") or {}).get("values") or {}
     errors: dict[str, str] = {}
-    title = (_value(values, "title") or "").strip()
+    title = " ".join(str(_value(values, "title") or "").split())
     if not title:
         errors["title"] = "A title is required."
+    elif len(title) > limits.TITLE:
+        errors["title"] = f"Keep the title under {limits.TITLE} characters."
+    description = str(_value(values, "description") or "")
+    if len(description) > limits.DESCRIPTION:
+        errors["description"] = f"Keep the description under {limits.DESCRIPTION:,} characters."
     detected = None
     stamp = _value(values, "detected_at")
     if stamp:
-        detected = datetime.fromtimestamp(int(stamp), UTC)
-        if detected > now:
-            errors["detected_at"] = "That time is in the future."
+        try:
+            detected = datetime.fromtimestamp(int(stamp), UTC)
+        except (TypeError, ValueError, OverflowError, OSError):
+            errors["detected_at"] = "That is not a time."
+        else:
+            if detected > now:
+                errors["detected_at"] = "That time is in the future."
     category = _value(values, "category") or "other"
     if errors:
         raise ModalErrors(errors)
@@ -158,7 +173,7 @@ def parse_modal(rules: SeverityRules, view: dict[str, Any], reporter: str, now: 
         regulated_domain=rules.check_domain(_value(values, "domain")),
     )
     return OpenRequest(title=title, reporter_id=reporter, inputs=inputs,
-                       description=_value(values, "description") or "",
+                       description=description,
                        private="private" in (_value(values, "private") or []), detected_at=detected,
                        source_permalink=meta.get("permalink"))
 
@@ -174,15 +189,21 @@ def _open_direct(inv: Invocation) -> None:
     if not inv.args.strip():
         if not inv.trigger_id:
             raise UsageError("Give the incident a title.", usage=USAGE)
-        inv.client.views_open(trigger_id=inv.trigger_id,
-                              view=open_modal(ctx.rules, metadata={"channel": inv.channel_id}))
+        token = pending.stash(ctx, MODAL_CALLBACK, {"channel": inv.channel_id}, user_id=inv.user_id)
+        inv.client.views_open(trigger_id=inv.trigger_id, view=open_modal(ctx.rules, token=token))
         return
     req = parse_open(ctx.rules, inv.args, inv.user_id)
-    number, channel, explanation = open_and_provision(ctx, req)
-    where = f"<#{channel}>" if channel else "(the channel could not be created; the incident is saved)"
-    note = (f"\nCategory `{req.inputs.category}` was suggested from the title; `/incident sev` or the summary "
-            "can correct it." if req.category_suggested else "")
-    inv.reply(f":white_check_mark: Opened *INC-{number}* — {explanation}. Channel: {where}.{note}")
+    result = open_and_provision(ctx, req)
+    note = (Msg.of("\nCategory {cat} was suggested from the title; `/incident sev` or the summary can correct it.",
+                   cat=Code(req.inputs.category)) if req.category_suggested else None)
+    inv.reply(Msg.join([opened_answer(result), note], sep=""))
+
+
+def _submitted(ctx: AppContext, client: WebClient, user: str, req: OpenRequest, origin: str | None) -> None:
+    result = open_and_provision(ctx, req)
+    if origin:
+        ops.safe_call(ctx, result.number, "chat.postEphemeral", client.chat_postEphemeral, channel=origin,
+                      user=user, text=mrkdwn(opened_answer(result)))
 
 
 def register(app: App, ctx: AppContext) -> None:
@@ -190,28 +211,24 @@ def register(app: App, ctx: AppContext) -> None:
                      summary="open an incident (no text: a form); severity is classified with reasons")
 
     @app.view(MODAL_CALLBACK)
-    def on_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+    def on_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient,
+                  context: dict[str, Any]) -> None:
         user = body["user"]["id"]
         try:
-            req = parse_modal(ctx.rules, view, user, ctx.clock.now())
+            state = pending.peek(ctx, view.get("private_metadata"), MODAL_CALLBACK)
+            req = parse_modal(ctx.rules, view, user, ctx.clock.now(), state.payload)
         except ModalErrors as err:
             ack(response_action="errors", errors=err.errors)
             return
         except FirebreakError as err:
-            ack(response_action="errors", errors={"category": err.message})
+            ack(response_action="errors", errors={"title": err.message})
             return
         ack()
-        number, channel, explanation = open_and_provision(ctx, req)
-        origin = json.loads(view.get("private_metadata") or "{}").get("channel")
-        if origin:
-            ops.safe_call(ctx, number, "chat.postEphemeral", client.chat_postEphemeral, channel=origin, user=user,
-                          text=f":white_check_mark: Opened *INC-{number}* — {explanation}. Channel: <#{channel}>.")
+        after_ack(ctx, context, _submitted, ctx, client, user, req, state.payload.get("channel"))
 
-    @app.shortcut(SHORTCUT_CALLBACK)
-    def on_shortcut(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        ack()
+    def shortcut_work(body: dict[str, Any], client: WebClient) -> None:
         message = body.get("message", {})
-        text = message.get("text") or ""
+        text = from_slack(message.get("text") or "")
         channel = (body.get("channel") or {}).get("id")
         permalink = None
         if channel and message.get("ts"):
@@ -219,6 +236,12 @@ def register(app: App, ctx: AppContext) -> None:
                                  message_ts=message["ts"])
             permalink = resp.get("permalink") if resp else None
         first_line = text.strip().splitlines()[0] if text.strip() else ""
-        client.views_open(trigger_id=body["trigger_id"], view=open_modal(
-            ctx.rules, title=first_line[:200], description=text, category=ctx.rules.suggest_category(text),
-            metadata={"channel": channel, "permalink": permalink}))
+        token = pending.stash(ctx, MODAL_CALLBACK, {"channel": channel, "permalink": permalink},
+                              user_id=body.get("user", {}).get("id"))
+        ops.safe_call(ctx, None, "views.open", client.views_open, trigger_id=body["trigger_id"], view=open_modal(
+            ctx.rules, title=first_line, description=text, category=ctx.rules.suggest_category(text), token=token))
+
+    @app.shortcut(SHORTCUT_CALLBACK)
+    def on_shortcut(ack: Ack, body: dict[str, Any], client: WebClient, context: dict[str, Any]) -> None:
+        ack()
+        after_ack(ctx, context, shortcut_work, body, client)

@@ -7,6 +7,7 @@ from bot.store.models.containment import ContainmentAction  # noqa: F401
 from bot.store.models.effects import Effect  # noqa: F401
 from bot.store.models.evidence import ProbeResult, ProbeRun, ReproCase  # noqa: F401
 from bot.store.models.incident import Incident, RoleAssignment  # noqa: F401
+from bot.store.models.pending import PendingAction  # noqa: F401
 from bot.store.models.postmortem import ActionItem  # noqa: F401
 from bot.store.models.requests import ProcessedRequest  # noqa: F401
 from bot.store.models.runbook import RunbookAttachment, RunbookChecklist, RunbookStep  # noqa: F401

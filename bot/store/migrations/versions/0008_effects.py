@@ -1,4 +1,4 @@
-"""effects ledger, and the channel topic as last set
+"""effects ledger, server-side state of buttons and modals, and the channel topic as last set
 
 Revision ID: 0008_effects
 Revises: 0005_scheduler
@@ -42,11 +42,29 @@ def upgrade() -> None:
     with op.batch_alter_table('effect', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_effect_incident_id'), ['incident_id'], unique=False)
         batch_op.create_index('ix_effect_state_lane', ['state', 'lane', 'id'], unique=False)
+    op.create_table('pending_action',
+    sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('incident_id', sa.Integer(), nullable=True),
+    sa.Column('user_id', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
+    sa.Column('payload', sa.JSON(), nullable=False),
+    sa.Column('created_at', bot.store.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', bot.store.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('used_at', bot.store.db.UTCDateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('pending_action', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_pending_action_expires_at'), ['expires_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_pending_action_incident_id'), ['incident_id'], unique=False)
     with op.batch_alter_table('incident', schema=None) as batch_op:
         batch_op.add_column(sa.Column('topic', sqlmodel.sql.sqltypes.AutoString(length=250), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('pending_action', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_pending_action_incident_id'))
+        batch_op.drop_index(batch_op.f('ix_pending_action_expires_at'))
+    op.drop_table('pending_action')
     with op.batch_alter_table('incident', schema=None) as batch_op:
         batch_op.drop_column('topic')
     with op.batch_alter_table('effect', schema=None) as batch_op:
