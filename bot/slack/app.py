@@ -20,6 +20,7 @@ from bot.config.settings import Settings
 from bot.core.clock import Clock, SystemClock
 from bot.core.hooks import Hooks
 from bot.core.severity import load_rules
+from bot.slack import guard
 from bot.slack.client import make_client
 from bot.slack.commands import CommandRegistry
 from bot.store.db import Database
@@ -144,6 +145,8 @@ def build(settings: Settings, clock: Clock | None = None, *, db: Database | None
         process_before_response=False,
         ignoring_self_events_enabled=True,
     )
+
+    guard.install(app)  # refuses other workspaces / apps before anything below runs or writes
 
     @app.middleware
     def once_only(request: BoltRequest, next) -> BoltResponse | None:  # noqa: A002 - Bolt's name
