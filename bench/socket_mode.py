@@ -198,6 +198,33 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def cell(row: dict[str, Any]) -> str:
+    """One client under one fault, in the words of docs/socket-mode.md."""
+    if "error" in row:
+        return "error: " + row["error"]
+    if "first_ack_ms" in row:
+        ms = row.get("first_ack_ms")
+        return "– (never acked)" if ms is None else f"{ms:.0f} ms on the {row['ack_link']} socket"
+    back = row.get("back_s")
+    text = f"{back} s" if isinstance(back, str) else f"{back:.2f} s"
+    text += f", CPU {row.get('cpu_s', 0):.2f} s"
+    if row.get("opens"):
+        text += f", {row['opens']} opens"
+    return text
+
+
+def pivot(rows: list[dict[str, Any]]) -> str:
+    """Faults down, clients across: the table in docs/socket-mode.md."""
+    clients = list(dict.fromkeys(r["client"] for r in rows))
+    faults = list(dict.fromkeys(r["fault"] for r in rows))
+    by = {(r["client"], r["fault"]): r for r in rows}
+    lines = ["| fault | " + " | ".join(clients) + " |", "|---|" + "---|" * len(clients)]
+    for fault in faults:
+        lines.append(f"| {fault} | " + " | ".join(cell(by[(c, fault)]) if (c, fault) in by else ""
+                                                   for c in clients) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.socket_mode", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -218,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(row)
             report(row)
     print(markdown(rows))
+    print()
+    print(pivot(rows))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
     return 0

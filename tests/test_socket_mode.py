@@ -6,6 +6,7 @@ the next `hello`), with margins: the targets (docs/socket-mode.md) are tighter t
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from urllib.parse import parse_qsl
@@ -240,6 +241,32 @@ def test_the_stand_in_enforces_the_protocol(harness: Harness) -> None:
         assert '"hello"' in ws.recv()
         with pytest.raises(websocket.WebSocketBadStatusException):
             websocket.create_connection(ws_url, timeout=5)  # a ticket is good once
+        first = sm.deliver("events_api", {"type": "event_callback", "event_id": "Ev0RETRY01"})
+        assert json.loads(ws.recv())["retry_attempt"] == 0
+        retry = json.loads(ws.recv())  # not acked within 3 s: Slack delivers it again
+        assert retry["envelope_id"] != first and retry["retry_attempt"] == 1 and retry["retry_reason"] == "timeout"
+        assert retry["payload"]["event_id"] == "Ev0RETRY01"
         ws.close()
     finally:
         sm.stop()
+
+
+def test_the_memory_of_envelope_ids_is_bounded(harness: Harness) -> None:
+    rig = Rig(harness, SocketModeOptions(remember_envelopes=2))
+    try:
+        rig.connect()
+        ids = [rig.command("status") for _ in range(3)]
+        for eid in ids:
+            rig.sm.wait_ack(eid)
+        rig.h.wait()
+        asked = len(rig.h.fake.calls_to("response_url"))
+        rig.command("status", envelope_id=ids[-1])  # remembered: not run again, ack repeated
+        rig.sm.wait_for(lambda: len(rig.sm.acks_for(ids[-1])) == 2)
+        rig.h.wait()
+        assert len(rig.h.fake.calls_to("response_url")) == asked
+        rig.command("status", envelope_id=ids[0])  # forgotten (only the last two are kept): runs again
+        rig.sm.wait_for(lambda: len(rig.sm.acks_for(ids[0])) == 2)
+        rig.h.wait()
+        assert len(rig.h.fake.calls_to("response_url")) == asked + 1
+    finally:
+        rig.close()

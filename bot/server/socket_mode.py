@@ -1,14 +1,15 @@
 """firebreak's Socket Mode client: stays connected to Slack and hands each envelope to Bolt once.
 
-slack_sdk ships four Socket Mode clients; measured against the stand-in (docs/socket-mode.md) none of them
-acks on time after Slack asks for a refresh, and they take 10 s to a minute to come back after a dropped
-connection. This runner keeps the parts that matter from Bolt (the request built from the envelope, the
-middleware and listeners, the ack built from Bolt's response) and owns the connections itself, one
-websocket-client WebSocket per connection (bot/server/socket_link.py):
+slack_sdk ships four Socket Mode clients; measured against the stand-in (docs/socket-mode.md) each fails at
+least one of Slack's faults: a first ack 3 s late or lost after a refresh request, a minute deaf (and a
+spinning CPU) after a close without a frame, a silent path never noticed, 10-70 s to come back. The
+websocket-client library reconnects fastest, so this runner keeps its WebSocket, keeps the parts that
+matter from Bolt (the request built from the envelope, the middleware and listeners, the ack built from
+Bolt's response), and owns the connections itself, one per `Link` (bot/server/socket_link.py):
 
 * `disconnect` with `refresh_requested` or `warning`: a new connection is opened at once; the old one stays
   open, keeps delivering, and every envelope is acked on the connection that delivered it. The old one is
-  closed when Slack closes it, or `drain_seconds` after the new one is up.
+  closed when Slack closes it, or `drain_seconds` after Slack asked.
 * `link_disabled` (Socket Mode turned off in the app settings): reported, retried on the slow end of the
   backoff.
 * A close frame, a close without a frame, a reset, or a ping left unanswered: reconnect at once.
@@ -242,7 +243,7 @@ class SocketModeRunner:
         log.warning("socket mode: %s (retry %d)", err.error, self._failures)
 
     def _set_down(self, why: str) -> None:
-        """Nothing is connected any more (called with the lock held): starting stays starting."""
+        """Not connected as it should be (called with the lock held); a bot still starting stays `starting`."""
         if self._status.state == "connected":
             self._status.state = "reconnecting"
             self._status.down_since = time.monotonic()
@@ -328,14 +329,16 @@ class SocketModeRunner:
 
     # ----- envelopes -------------------------------------------------------------------------------
     def _on_envelope(self, link: Link, message: dict[str, Any]) -> None:
+        if self._closed:  # shutting down: Slack redelivers what is not acked
+            return
         eid = message["envelope_id"][:128]
         resend: str | None = None
         with self._seen_lock:
             seen = self._seen.get(eid)
             if seen is None:
-                self._seen[eid] = _Seen(links=[link])
+                entry = self._seen[eid] = _Seen(links=[link])
                 while len(self._seen) > self.options.remember_envelopes:
-                    self._seen.popitem(last=False)
+                    self._seen.popitem(last=False)  # an entry still in flight keeps its own reference below
             elif seen.done:
                 resend = seen.ack
             else:
@@ -345,34 +348,34 @@ class SocketModeRunner:
             if resend is not None:
                 link.send(resend)
             return
-        self._workers.submit(self._dispatch, eid, message)
+        self._workers.submit(self._dispatch, entry, eid, message)
 
-    def _dispatch(self, eid: str, message: dict[str, Any]) -> None:
+    def _dispatch(self, entry: _Seen, eid: str, message: dict[str, Any]) -> None:
         req = SocketModeRequest.from_dict(message)
         if req is None:  # no payload: nothing to run, but Slack still wants the envelope acknowledged
-            self.send_ack(eid, json.dumps({"envelope_id": eid}))
+            self.send_ack(entry, eid, json.dumps({"envelope_id": eid}))
             return
         started = time.time()
         try:
             resp = run_bolt_app(self.app, req)
-            send_response(_AckRoute(self, eid), req, resp, started)  # type: ignore[arg-type]
+            send_response(_AckRoute(self, entry, eid), req, resp, started)  # type: ignore[arg-type]
         except Exception:  # noqa: BLE001 - one envelope must never stop the others
             log.exception("socket mode: envelope %s failed", eid)
         finally:
-            self._acked(eid, None, only_if_pending=True)
+            self._settle(entry, None, only_if_pending=True)  # Bolt sent no ack (non-200): nothing to repeat
 
-    def _acked(self, eid: str, ack: str | None, *, only_if_pending: bool = False) -> list[Link]:
+    def _settle(self, entry: _Seen, ack: str | None, *, only_if_pending: bool = False) -> list[Link]:
+        """Mark the envelope answered; returns the connections waiting for its ack."""
         with self._seen_lock:
-            seen = self._seen.get(eid)
-            if seen is None or (only_if_pending and seen.done):
+            if only_if_pending and entry.done:
                 return []
-            seen.done, seen.ack = True, ack
-            links, seen.links = seen.links, []
+            entry.done, entry.ack = True, ack
+            links, entry.links = entry.links, []
             return links
 
-    def send_ack(self, eid: str, text: str) -> None:
+    def send_ack(self, entry: _Seen, eid: str, text: str) -> None:
         """Send an ack on every connection that delivered the envelope (normally one)."""
-        sent = [link.send(text) for link in self._acked(eid, text)]  # every one, not just the first
+        sent = [link.send(text) for link in self._settle(entry, text)]  # every one, not just the first
         if not any(sent):
             log.warning("socket mode: the ack for envelope %s was not sent: its connection closed; Slack will "
                         "redeliver it", eid)
@@ -381,11 +384,12 @@ class SocketModeRunner:
 class _AckRoute:
     """What Bolt's send_response needs from a client: a logger, and a way to send one envelope's ack."""
 
-    def __init__(self, runner: SocketModeRunner, eid: str) -> None:
+    def __init__(self, runner: SocketModeRunner, entry: _Seen, eid: str) -> None:
         self.runner = runner
+        self.entry = entry
         self.eid = eid
         self.logger = log
 
     def send_socket_mode_response(self, response: SocketModeResponse | dict[str, Any]) -> None:
         body = response.to_dict() if isinstance(response, SocketModeResponse) else response
-        self.runner.send_ack(self.eid, json.dumps(body))
+        self.runner.send_ack(self.entry, self.eid, json.dumps(body))
