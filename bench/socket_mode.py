@@ -15,7 +15,8 @@ Each client runs the real firebreak Bolt app (on a temporary SQLite file) agains
 After each reconnection a command is delivered on the new connection; `ack_ms` is its ack latency.
 A fault that does not recover within `--limit` seconds is reported as `> limit`.
 
-Only 127.0.0.1 is contacted; each run is bounded by `--limit` per fault.
+Only 127.0.0.1 is contacted; each run is bounded by `--limit` per fault. The `aiohttp` and `websockets`
+clients need `pip install aiohttp websockets` (firebreak does not depend on them).
 """
 
 from __future__ import annotations

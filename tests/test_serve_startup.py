@@ -35,6 +35,11 @@ def test_console_defaults_pass_for_the_console_but_not_for_serve() -> None:
                                  slack_signing_secret=SecretStr("a-secret"))
     with pytest.raises(StartupError, match="SLACK_BOT_TOKEN is the console's built-in value"):
         check_secrets(explicit_defaults)
+    with pytest.raises(StartupError, match="SLACK_SIGNING_SECRET is not set"):
+        check_secrets(Settings(slack_bot_token=SecretStr("xoxb-1")))
+    with pytest.raises(StartupError, match="SLACK_APP_TOKEN is not an app-level token"):
+        check_secrets(Settings(slack_bot_token=SecretStr("xoxb-1"), slack_signing_secret=SecretStr("a-secret"),
+                               slack_app_token=SecretStr("xoxb-2")))
     check_secrets(Settings(slack_bot_token=SecretStr("xoxb-1"), slack_signing_secret=SecretStr("a-secret"),
                            slack_app_token=SecretStr("xapp-1-A0APP-1-x")))
 

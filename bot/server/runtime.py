@@ -52,11 +52,11 @@ def socket_problem(status: Status) -> str | None:
 
 def serve(settings: Settings, *, http: bool, host: str, port: int) -> None:
     """Run until SIGTERM / Ctrl-C. Raises StartupError (one line) or ConfigError when it cannot start."""
-    check_secrets(settings)
     socket_mode = settings.slack_app_token is not None and not http
-    bot = build(settings)
+    bot = build(settings)  # validates every configuration file first; connects to nothing
     closers: list[Callable[[], None]] = []
     try:
+        check_secrets(settings)
         migrate(bot.ctx.db.engine, settings.database_url)
         readiness = Readiness()
         readiness.set("slack", "auth.test has not succeeded yet")
