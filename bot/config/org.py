@@ -84,6 +84,7 @@ class InstallationConfig(BaseModel):
 
 
 def _ids(values: list[str], pattern: re.Pattern[str], what: str) -> list[str]:
+    """Each id must look like Slack's, so a typo fails at load instead of silently refusing a workspace."""
     for value in values:
         if not isinstance(value, str) or not pattern.match(value):
             raise ValueError(f"`{str(value)[:40]}` is not {what}")

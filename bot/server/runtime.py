@@ -13,6 +13,7 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
+from typing import TypeVar
 
 from slack_sdk import WebClient
 
@@ -32,6 +33,7 @@ from bot.slack.app import Bot, build
 from bot.store.migrate import upgrade
 
 log = logging.getLogger(__name__)
+S = TypeVar("S")
 
 
 def start_bot(settings: Settings) -> Bot:
@@ -102,7 +104,8 @@ def serve(settings: Settings, *, http: bool, host: str, port: int) -> None:
         bot.close()
 
 
-def _listen(open_server: Callable, what: str):  # noqa: ANN202 - returns whatever the server factory returns
+def _listen(open_server: Callable[[], S], what: str) -> S:
+    """Open a listening server; a port in use becomes one StartupError line."""
     try:
         return open_server()
     except OSError as err:

@@ -50,10 +50,12 @@ class Link:
         ws.settimeout(frame_timeout)  # for a frame already begun, and for sends
 
     @classmethod
-    def connect(cls, link_id: int, url: str, *, timeout: float, **kwargs: object) -> Link:
+    def connect(cls, link_id: int, url: str, *, timeout: float, on_message: Callable[[Link, str], None],
+                on_end: Callable[[Link, str], None], ping_interval: float, pong_timeout: float) -> Link:
         """Open the WebSocket (TCP, TLS, handshake) within `timeout` seconds."""
         ws = websocket.create_connection(url, timeout=timeout, enable_multithread=True)
-        return cls(link_id, ws, **kwargs)  # type: ignore[arg-type]
+        return cls(link_id, ws, on_message=on_message, on_end=on_end, ping_interval=ping_interval,
+                   pong_timeout=pong_timeout)
 
     def start(self) -> Link:
         self._thread.start()

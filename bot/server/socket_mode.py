@@ -153,7 +153,8 @@ class SocketModeRunner:
             link.close()
         for link in links:
             link.join(2.0)
-        self._thread.join(5.0)
+        if self._thread.is_alive():
+            self._thread.join(5.0)
         self._workers.shutdown(wait=True, cancel_futures=False)
 
     def status(self) -> Status:

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -101,7 +102,8 @@ def migrate(engine: Engine, url: str) -> None:
 
 # ----- the Slack installation ----------------------------------------------------------------------
 def learn_identity(client: WebClient, *, timeout: float, config_app_id: str | None = None,
-                   backoff: Backoff | None = None, on_retry=None) -> SlackIdentity:
+                   backoff: Backoff | None = None,
+                   on_retry: Callable[[str], None] | None = None) -> SlackIdentity:
     """auth.test (and bots.info for the app id), retried while Slack is unreachable for up to `timeout` s."""
     backoff = backoff or Backoff(0.5, 5.0)
     deadline = time.monotonic() + timeout

@@ -18,6 +18,7 @@ present and match.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import weakref
 from collections.abc import Callable
@@ -47,12 +48,17 @@ class Installation:
         if app_id is None and not socket_mode:
             return "no api_app_id"
         if app_id is not None and app_id != self.app_id:
-            return f"api_app_id {app_id[:32]}"
+            return f"api_app_id {_safe(app_id)}"
         if team_id is None and enterprise_id is None:
             return None if socket_mode else "no team_id"
         if team_id in self.team_ids or (enterprise_id is not None and enterprise_id in self.enterprise_ids):
             return None
-        return f"team_id {str(team_id)[:32]}" + (f" (enterprise {enterprise_id[:32]})" if enterprise_id else "")
+        return f"team_id {_safe(team_id)}" + (f" (enterprise {_safe(enterprise_id)})" if enterprise_id else "")
+
+
+def _safe(value: str | None) -> str:
+    """An id from a request, fit for a log line: no newlines or markup, at most 32 characters."""
+    return re.sub(r"[^A-Za-z0-9_-]", "?", str(value))[:32]
 
 
 class InstallationGuard(Middleware):
