@@ -63,9 +63,24 @@ class HttpServer:
         self.server.run()
 
     def start_background(self) -> threading.Thread:
-        thread = threading.Thread(target=self.serve_forever, name="firebreak-http", daemon=True)
-        thread.start()
-        return thread
+        self._thread = threading.Thread(target=self.serve_forever, name="firebreak-http", daemon=True)
+        self._thread.start()
+        return self._thread
 
     def close(self) -> None:
-        self.server.close()
+        """Let in-flight requests finish, then close every socket from the server's own loop thread.
+
+        Closing them from this thread instead races the loop's select() (EBADF in the loop, and in
+        request threads that wake it): the stop would be noisy and could drop a response.
+        """
+        from waitress import wasyncore
+
+        server = self.server
+        server.task_dispatcher.shutdown(timeout=5)
+        thread = getattr(self, "_thread", None)
+        if thread is not None and thread.is_alive():
+            sockets = server._map  # type: ignore[union-attr]  # waitress's socket map, owned by the loop
+            server.trigger.pull_trigger(lambda: wasyncore.close_all(sockets))  # type: ignore[union-attr]
+            thread.join(5)
+        else:
+            server.close()
