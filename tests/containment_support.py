@@ -41,7 +41,7 @@ def ld_settings(fake: FakeLaunchDarkly, levers_file, **extra: Any) -> dict[str, 
 
 def fast_retries(h, budget: float = 2.0) -> None:
     """Keep retries real but quick: tiny backoff inside a small budget."""
-    svc = h.ctx.services["containment"]
+    svc = h.ctx.containment
     svc.runtime.retry = RetryPolicy(budget_seconds=budget, base_delay=0.01, max_delay=0.05)
 
 

@@ -31,7 +31,7 @@ def main() -> None:
     url, out = sys.argv[1], sys.argv[2]
     seconds = float(sys.argv[3]) if len(sys.argv) > 3 else 30.0
     bot = build(Settings(database_url=url, slack_api_url="http://127.0.0.1:9/"))
-    timers = bot.ctx.services["timers"]
+    timers = bot.ctx.timers
     timers.register("probe", probe_job(out))
     timers.start(interval=0.05)
     with open(out + ".ready", "a", encoding="utf-8") as fh:

@@ -43,7 +43,7 @@ def test_kill_is_applied_seen_by_sdk_and_sets_mttc(ld_harness: Harness, fake_ld,
     assert "INC-1" in patch["comment"] and "U0ALICE" in patch["comment"]
     assert fake_ld.env("agent-browsing")["on"] is False
     # the real SDK saw the change over the stream
-    sdk = h.ctx.services["containment"].runtime.sdk
+    sdk = h.ctx.containment.runtime.sdk
     assert sdk.created == 1
     with h.ctx.db.session() as s:
         row = s.query(ContainmentAction).one()

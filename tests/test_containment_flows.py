@@ -93,9 +93,9 @@ def test_sdk_clients_are_reused_and_closed(make_ld, fake_ld) -> None:
     for lever in ("kill-browsing", "strict-moderation"):
         h.command(f"contain {lever}", channel=channel)
         h.submit_view(h.last_view(), {})
-    sdk = h.ctx.services["containment"].runtime.sdk
+    sdk = h.ctx.containment.runtime.sdk
     assert sdk.created == 1 and fake_ld.count("stream") == 1
-    h.ctx.services["containment"].close()
+    h.ctx.containment.close()
     assert sdk._clients == {}
 
 

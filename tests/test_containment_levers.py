@@ -35,7 +35,7 @@ def incident(h: Harness) -> Incident:
 # ----- dry run: nothing leaves -------------------------------------------------------------------------------
 def assert_dry(h: Harness, fake_ld, channel: str) -> None:
     assert fake_ld.external_requests() == 0
-    assert fake_ld.count("stream") == 0 and h.ctx.services["containment"].runtime.sdk.created == 0
+    assert fake_ld.count("stream") == 0 and h.ctx.containment.runtime.sdk.created == 0
     r = rows(h)[-1]
     assert r.dry_run and r.outcome == "dry_run" and r.applied_at is not None and r.verified_at is None
     assert incident(h).contained_at is None
@@ -272,7 +272,7 @@ def test_many_simultaneous_pulls_make_one_request(make_ld, fake_ld, db_url) -> N
 
     h = make_ld(database_url=db_url)
     channel = open_incident(h)
-    svc = h.ctx.services["containment"]
+    svc = h.ctx.containment
     barrier = threading.Barrier(4)
     outcomes: list[str] = []
 
@@ -303,7 +303,7 @@ def test_unique_slot_catches_a_pull_the_checks_missed(make_ld, fake_ld, db_url, 
     with h.ctx.db.session() as s:
         s.add(ContainmentAction(incident_id=1, lever="kill-browsing", type="launchdarkly_kill", by="U0BOB",
                                 slot="live", outcome="applied", requested_at=clock.now()))
-    svc = h.ctx.services["containment"]
+    svc = h.ctx.containment
     real = svc._refuse_if_current
     calls = {"n": 0}
 

@@ -86,7 +86,7 @@ def test_migrations_build_exactly_the_models(db_url: str) -> None:
 def test_timers_set_inside_a_session_follow_its_commit_or_rollback(db_harness) -> None:
     """Timer writes inside a session wait for its commit (no SQLite lock-up) and vanish with a rollback."""
     h = db_harness
-    timers = h.ctx.services["timers"]
+    timers = h.ctx.timers
     timers.register("test_job", lambda ctx, **kw: None)
     when = h.ctx.clock.now()
     with pytest.raises(RuntimeError), h.ctx.db.session():

@@ -47,7 +47,7 @@ def test_minimal_incident_draft(db_harness: Harness, clock) -> None:
     clock.advance(minutes=30)
     # Degrade cleanly: a build without the runbook, containment and evidence features has no providers.
     for name in ("runbook", "containment", "evidence"):
-        db_harness.ctx.services["postmortem_providers"].pop(name, None)
+        db_harness.ctx.postmortem_providers.pop(name, None)
     text = render_draft(db_harness.ctx, n)
     check_golden("postmortem_minimal.md", text)
     assert "DRAFT OF AN OPEN INCIDENT" in text

@@ -255,7 +255,7 @@ def test_lever_button_only_when_the_lever_is_configured(make_harness) -> None:
         def get(self, name):
             return {"name": name} if name == "quarantine-retrieval-source" else None
 
-    h.ctx.services["levers"] = Levers()
+    h.ctx.levers = Levers()
     channel = open_incident(h)
     msg = checklist_message(h, channel)
     actions = next(b for b in msg.blocks if b.get("block_id") == "step-actions:quarantine-source")
@@ -265,7 +265,7 @@ def test_lever_button_only_when_the_lever_is_configured(make_harness) -> None:
                                           "step": "quarantine-source"}
     text = message_text(msg)
     assert "Lever `emergency-filter` — not configured here" in text
-    del h.ctx.services["levers"]
+    del h.ctx.levers
     h.command("step assign-roles done", channel=channel)
     msg = checklist_message(h, channel)
     actions = next(b for b in msg.blocks if b.get("block_id") == "step-actions:quarantine-source")

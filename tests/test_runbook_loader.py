@@ -198,4 +198,4 @@ def test_the_bot_refuses_to_start_on_an_invalid_runbook(tmp_path: Path, make_har
     assert f"{d}/bad.yml:11: phases[0].steps[0].owner: unknown role `cto`" in str(info.value)
     (d / "bad.yml").unlink()
     h = make_harness(runbooks_dir=d)
-    assert h.ctx.services["runbooks"].match("prompt_injection", 1).key == "acme_injection"
+    assert h.ctx.runbooks.match("prompt_injection", 1).key == "acme_injection"

@@ -7,6 +7,12 @@ from bot.runbooks import nudges
 from bot.slack.harness import Harness
 
 
+def settled(h, value):
+    """The value, once the side effects the call recorded have been carried out."""
+    h.wait()
+    return value
+
+
 def nudge_posts(h: Harness, channel: str) -> list[str]:
     return [t for t in h.fake.texts(channel) if "required runbook steps are late" in t]
 
@@ -16,16 +22,16 @@ def test_late_steps_are_nudged_once_then_again_at_escalation(harness: Harness, c
     h.command("open Bypass prompt shared on a forum --category jailbreak --sev 3")
     channel = h.incident_channel(1)
     h.command("ic <@U0BOB>", channel=channel)
-    pending = [t.key for t in h.ctx.services["timers"].pending(nudges.timer_prefix(1))]
+    pending = [t.key for t in h.ctx.timers.pending(nudges.timer_prefix(1))]
     assert "inc-1:runbook:step:assign-roles" in pending
     assert "inc-1:runbook:step:kill-switch" not in pending  # optional steps are never nudged
 
     clock.advance(minutes=119)
-    h.ctx.services["timers"].run_due()
+    h.ctx.timers.run_due()
     assert nudge_posts(h, channel) == []
 
     clock.advance(minutes=1)  # 2h: assign-roles and confirm-severity are due at SEV3
-    h.ctx.services["timers"].run_due()
+    h.ctx.timers.run_due()
     [post] = nudge_posts(h, channel)
     assert "`assign-roles`" in post and "`confirm-severity`" in post and "<@U0BOB> (incident commander)" in post
     assert "`preserve-evidence`" not in post  # due at 4h
@@ -38,21 +44,21 @@ def test_late_steps_are_nudged_once_then_again_at_escalation(harness: Harness, c
     assert all(e.data["user"] == "U0BOB" and e.data["runbook"] == "jailbreak" for e in nudged)
 
     # Running again (or the durable scheduler calling it twice) nudges nothing new.
-    assert nudges.nudge_overdue(h.ctx, 1) == []
-    h.ctx.services["timers"].run_due()
+    assert settled(h, nudges.nudge_overdue(h.ctx, 1)) == []
+    h.ctx.timers.run_due()
     assert len(nudge_posts(h, channel)) == 1
 
     # A finished step is not nudged; escalating nudges the still-late steps again, with the new due times.
     h.command("step assign-roles done", channel=channel, user="U0BOB")
     h.command("sev 1 it works on every model version", channel=channel, user="U0BOB")
-    h.ctx.services["timers"].run_due()
+    h.ctx.timers.run_due()
     posts = nudge_posts(h, channel)
     assert len(posts) == 2
     assert "`confirm-severity`" in posts[1] and "_(escalated)_" in posts[1]
     assert "`assign-roles`" not in posts[1]
     assert "`preserve-evidence`" in posts[1]  # SEV1: due 20m after opening, now 2h late
     assert "SEV1" in posts[1]
-    assert nudges.nudge_overdue(h.ctx, 1) == []
+    assert settled(h, nudges.nudge_overdue(h.ctx, 1)) == []
 
 
 def test_unowned_late_step_is_nudged_in_the_channel_only(harness: Harness, clock) -> None:
@@ -60,7 +66,7 @@ def test_unowned_late_step_is_nudged_in_the_channel_only(harness: Harness, clock
     h.command("open Model gave a wrong dosage --category hallucination_high_stakes --sev 1")
     channel = h.incident_channel(1)
     clock.advance(minutes=10)
-    assert nudges.nudge_overdue(h.ctx, 1) == ["assign-roles"]
+    assert settled(h, nudges.nudge_overdue(h.ctx, 1)) == ["assign-roles"]
     [post] = nudge_posts(h, channel)
     assert "_incident commander — unassigned_" in post
     assert not [c for c in h.fake.calls_to("chat.postMessage") if c.params.get("channel", "").startswith("U")]
@@ -72,9 +78,9 @@ def test_resolved_incident_is_not_nudged(harness: Harness, clock) -> None:
     channel = h.incident_channel(1)
     h.command("ic <@U0ALICE>", channel=channel)
     h.command("resolve false alarm, prompt was public already", channel=channel)
-    assert h.ctx.services["timers"].pending(nudges.timer_prefix(1)) == []
+    assert h.ctx.timers.pending(nudges.timer_prefix(1)) == []
     clock.advance(hours=5)
-    assert nudges.nudge_overdue(h.ctx, 1) == []
+    assert settled(h, nudges.nudge_overdue(h.ctx, 1)) == []
     assert nudge_posts(h, channel) == []
 
 

@@ -34,7 +34,7 @@ def test_apscheduler_accepts_the_migrated_table(db_url: str, clock) -> None:
     bot = build(Settings(database_url=db_url, slack_api_url="http://127.0.0.1:9/"), clock)
     try:
         upgrade(bot.ctx.db.engine)
-        t = bot.ctx.services["timers"]
+        t = bot.ctx.timers
         t.register("noop", lambda ctx, **kw: None)
         t.at("inc-1:x", clock.now(), "noop")
         assert [p.key for p in t.pending()] == ["inc-1:x"] and t.run_due() == 1

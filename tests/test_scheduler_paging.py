@@ -38,7 +38,7 @@ def kinds(h: Harness, n: int = 1) -> list[str]:
 
 
 def run(h: Harness) -> int:
-    return h.ctx.services["timers"].run_due()
+    return h.ctx.timers.run_due()
 
 
 def test_no_ic_within_5_minutes_pages_then_ic_resolves_the_page(paged: Harness, pager: FakePager, clock) -> None:
@@ -116,7 +116,7 @@ def test_pager_gives_up_after_max_attempts_and_reminders_continue(paged: Harness
     texts = h.fake.texts(ch)
     assert any("The pager trigger failed 3 times" in t and "Page the on-call by hand" in t for t in texts)
     assert any(":hourglass:" in t for t in texts)  # the status reminder at 30 min was not blocked
-    assert h.ctx.services["timers"].pending("inc-1:pager") == []
+    assert h.ctx.timers.pending("inc-1:pager") == []
 
 
 def test_unreachable_pager_is_reported_without_secrets(make_harness, write_yaml, clock) -> None:
@@ -167,7 +167,7 @@ def test_exercises_never_page_people_unless_the_scenario_opts_in(paged: Harness,
     assert event.data["simulated"] is True
 
     m = open_exercise(h)
-    h.ctx.services["scheduler"].allow_exercise_pages(m)  # what the tabletop feature calls
+    h.ctx.scheduler.allow_exercise_pages(m)  # what the tabletop feature calls
     clock.advance(minutes=5)
     run(h)
     assert [t["dedup_key"] for t in pager.triggers()] == [f"firebreak-inc-{m}-ack"]

@@ -52,7 +52,7 @@ def schedule(url: str, count: int, first_in: float, prefix: str = "probe") -> tu
     bot = build(Settings(database_url=url, slack_api_url="http://127.0.0.1:9/"), SystemClock())
     try:
         bot.ctx.db.create_all()
-        timers = bot.ctx.services["timers"]
+        timers = bot.ctx.timers
         timers.register("probe", lambda ctx, **kw: None)
         start = bot.ctx.clock.now() + timedelta(seconds=first_in)
         keys = []
@@ -211,4 +211,4 @@ def test_firebreak_scheduler_command_coalesces_misfires_and_stops_on_sigterm(mig
     assert sum("breached" in t for t in texts) == 1 and not any("at 75%" in t for t in texts)
     assert sum("paging on-call" in t for t in h.fake.texts("C0ANNOUNCE")) == 1
     # The reminder re-armed for one interval after it fired; it stays in the store for the next scheduler.
-    assert [p.key for p in h.ctx.services["timers"].pending("inc-1:")] == ["inc-1:status-reminder"]
+    assert [p.key for p in h.ctx.timers.pending("inc-1:")] == ["inc-1:status-reminder"]

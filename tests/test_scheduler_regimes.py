@@ -119,7 +119,7 @@ def test_gdpr_clock_summary_reminders_and_done(db_harness: Harness, clock) -> No
     assert "GDPR Art. 33 personal data breach notification" in h.summary(1)
     assert "due 2026-01-08 07:00:00 UTC" in h.summary(1)
     assert "report_clock_started" in kinds(h)
-    t = h.ctx.services["timers"]
+    t = h.ctx.timers
 
     def report_reminders() -> list[str]:
         # Report-clock reminders only (runbook nudges also carry :alarm_clock:).
@@ -148,7 +148,7 @@ def test_deadline_passed_notice(harness: Harness, clock) -> None:
     ch = opened(h)
     h.command("report-clock eu-ai-act-art73 widespread", channel=ch)
     clock.advance(days=2)
-    h.ctx.services["timers"].run_due()
+    h.ctx.timers.run_due()
     texts = [x for x in h.fake.texts(ch) if ":alarm_clock:" in x and "report-clock" in x]
     assert len(texts) == 1 and "deadline (report to the market surveillance authority) for INC-1 passed" in texts[0]
     assert "due 2026-01-07 09:00:00 UTC — :red_circle: OVERDUE" in h.summary(1)
@@ -159,8 +159,8 @@ def test_nis2_done_moves_stage_by_stage(harness: Harness, clock) -> None:
     ch = opened(h)
     h.command("report-clock nis2", channel=ch)
     h.command("report-clock done nis2 CSIRT-1", channel=ch)
-    assert not any(k.endswith(":early-warning:due") for k in (p.key for p in h.ctx.services["timers"].pending()))
-    assert any(k.endswith(":notification:due") for k in (p.key for p in h.ctx.services["timers"].pending()))
+    assert not any(k.endswith(":early-warning:due") for k in (p.key for p in h.ctx.timers.pending()))
+    assert any(k.endswith(":notification:due") for k in (p.key for p in h.ctx.timers.pending()))
     h.command("report-clock done nis2 CSIRT-2", channel=ch)
     h.command("report-clock done nis2 CSIRT-3", channel=ch)
     [row] = clocks(h)
@@ -200,7 +200,7 @@ def test_bad_input_says_what_and_writes_nothing(db_harness: Harness, args: str, 
     assert message in reply.text
     assert "Usage: `/incident report-clock" in reply.text
     assert clocks(h) == [] and kinds(h) == before
-    assert h.ctx.services["timers"].pending("inc-1:report") == []
+    assert h.ctx.timers.pending("inc-1:report") == []
 
 
 def test_second_start_of_the_same_regime_conflicts(harness: Harness) -> None:
@@ -228,7 +228,7 @@ def test_resolution_stops_reminders_and_lists_open_obligations(harness: Harness,
     h.command("report-clock gdpr-72h", channel=ch)
     h.command("resolve contained and fixed", channel=ch)
     assert any("not recorded as done: gdpr-72h" in x for x in h.fake.texts(ch))
-    assert h.ctx.services["timers"].pending("inc-1:") == []
+    assert h.ctx.timers.pending("inc-1:") == []
     reply = h.command("report-clock done gdpr-72h DPA-9", channel=ch)  # still recordable after resolution
     assert "Recorded" in reply.text
 

@@ -26,10 +26,10 @@ def test_sev1_reminds_every_30_minutes_without_update_with_buttons(db_harness: H
     h = db_harness
     ch = open_incident(h, 1)
     clock.advance(minutes=29)
-    h.ctx.services["timers"].run_due()
+    h.ctx.timers.run_due()
     assert reminders(h, ch) == []
     clock.advance(minutes=1)
-    h.ctx.services["timers"].run_due()
+    h.ctx.timers.run_due()
     [msg] = reminders(h, ch)
     assert "no status update on INC-1 since it opened 30m" in msg.text
     assert "No incident commander yet" in msg.text
@@ -38,7 +38,7 @@ def test_sev1_reminds_every_30_minutes_without_update_with_buttons(db_harness: H
         ("Post update", "scheduler_post_update", "1"), ("Snooze 15m", "scheduler_snooze", "1")]
     assert kinds(h).count("reminder_posted") == 1
     clock.advance(minutes=30)
-    h.ctx.services["timers"].run_due()
+    h.ctx.timers.run_due()
     assert len(reminders(h, ch)) == 2
 
 
@@ -48,10 +48,10 @@ def test_no_reminder_when_an_update_was_posted_within_the_interval(db_harness: H
     clock.advance(minutes=20)
     h.command("status Filter tightened, watching", channel=ch)
     clock.advance(minutes=10)  # 30 min after opening, 10 after the update
-    h.ctx.services["timers"].run_due()
+    h.ctx.timers.run_due()
     assert reminders(h, ch) == []
     clock.advance(minutes=20)  # 30 min after the update
-    h.ctx.services["timers"].run_due()
+    h.ctx.timers.run_due()
     [msg] = reminders(h, ch)
     assert "no status update on INC-1 in 30m" in msg.text
 
@@ -60,9 +60,9 @@ def test_cadence_per_severity_and_none_for_sev4(make_harness, clock) -> None:
     h = make_harness()
     ch = open_incident(h, 4)
     clock.advance(hours=24)
-    h.ctx.services["timers"].run_due()
+    h.ctx.timers.run_due()
     assert reminders(h, ch) == []
-    assert h.ctx.services["timers"].pending("inc-1:status") == []
+    assert h.ctx.timers.pending("inc-1:status") == []
 
 
 def test_configured_cadence(make_harness, write_yaml, clock) -> None:
@@ -70,7 +70,7 @@ def test_configured_cadence(make_harness, write_yaml, clock) -> None:
     h = make_harness(config_file=cfg)
     ch = open_incident(h, 3)
     clock.advance(hours=2)
-    h.ctx.services["timers"].run_due()
+    h.ctx.timers.run_due()
     [msg] = reminders(h, ch)
     assert "SEV3 cadence: every 2h" in msg.text and "Snooze 10m" in "\n".join(block_text(b) for b in msg.blocks)
 
@@ -79,17 +79,17 @@ def test_snooze_button_moves_the_reminder_by_15_minutes(db_harness: Harness, clo
     h = db_harness
     ch = open_incident(h, 1)
     clock.advance(minutes=30)
-    h.ctx.services["timers"].run_due()
+    h.ctx.timers.run_due()
     [msg] = reminders(h, ch)
     h.click("scheduler_snooze", "1", channel=ch, message_ts=msg.ts, user="U0BOB")
     assert any("<@U0BOB> snoozed the status reminder of INC-1 until 2026-01-05 09:45:00 UTC" in t
                for t in h.fake.texts(ch))
     assert "reminder_snoozed" in kinds(h)
     clock.advance(minutes=14)
-    h.ctx.services["timers"].run_due()
+    h.ctx.timers.run_due()
     assert len(reminders(h, ch)) == 1
     clock.advance(minutes=1)
-    h.ctx.services["timers"].run_due()
+    h.ctx.timers.run_due()
     assert len(reminders(h, ch)) == 2
 
 
@@ -97,7 +97,7 @@ def test_post_update_button_opens_a_modal_that_posts_the_update(db_harness: Harn
     h = db_harness
     ch = open_incident(h, 1)
     clock.advance(minutes=30)
-    h.ctx.services["timers"].run_due()
+    h.ctx.timers.run_due()
     [msg] = reminders(h, ch)
     h.click("scheduler_post_update", "1", channel=ch, message_ts=msg.ts, user="U0BOB")
     view = h.last_view()
@@ -109,7 +109,7 @@ def test_post_update_button_opens_a_modal_that_posts_the_update(db_harness: Harn
     assert any("Status update* on INC-1 from <@U0BOB>:\nRolled back the prompt" in t for t in h.fake.texts(ch))
     assert "status_update" in kinds(h)
     clock.advance(minutes=29)
-    h.ctx.services["timers"].run_due()
+    h.ctx.timers.run_due()
     assert len(reminders(h, ch)) == 1  # the cadence restarted at the update
 
 
@@ -117,20 +117,20 @@ def test_buttons_on_a_resolved_incident_say_so_and_change_nothing(harness: Harne
     h = harness
     ch = open_incident(h, 1)
     clock.advance(minutes=30)
-    h.ctx.services["timers"].run_due()
+    h.ctx.timers.run_due()
     [msg] = reminders(h, ch)
     h.command("resolve false alarm", channel=ch)
     reply = h.click("scheduler_snooze", "1", channel=ch, message_ts=msg.ts)
     assert "INC-1 is resolved" in " ".join(c.params.get("text", "") for c in reply.calls
                                             if c.method == "chat.postEphemeral")
-    assert h.ctx.services["timers"].pending("inc-1:") == []
+    assert h.ctx.timers.pending("inc-1:") == []
     assert "reminder_snoozed" not in kinds(h)
 
 
 def test_escalation_replans_every_timer_and_says_so(make_harness, db_url, write_yaml, clock) -> None:
     h = make_harness(database_url=db_url, config_file=write_yaml("org.yml", {"commanders": ["U0ALICE"]}))
     ch = open_incident(h, 3)
-    t = h.ctx.services["timers"]
+    t = h.ctx.timers
     assert t.when("inc-1:status-reminder") == clock.now() + timedelta(hours=4)
     clock.advance(minutes=10)
     h.command("sev 1 data access confirmed", channel=ch)
@@ -147,7 +147,7 @@ def test_escalation_replans_every_timer_and_says_so(make_harness, db_url, write_
 def test_resolution_cancels_every_timer_and_nothing_fires_after(db_harness: Harness, clock) -> None:
     h = db_harness
     ch = open_incident(h, 1)
-    t = h.ctx.services["timers"]
+    t = h.ctx.timers
     assert {p.key for p in t.pending("inc-1:")} >= {"inc-1:status-reminder", "inc-1:ack-page", "inc-1:sla-75"}
     h.command("resolve not reproducible", channel=ch)
     assert t.pending("inc-1:") == []
@@ -162,14 +162,14 @@ def test_reopen_plans_again(harness: Harness, clock) -> None:
     ch = open_incident(h, 2)
     h.command("resolve fixed", channel=ch)
     h.command("reopen it came back", channel=ch)
-    assert h.ctx.services["timers"].when("inc-1:status-reminder") is not None
+    assert h.ctx.timers.when("inc-1:status-reminder") is not None
 
 
 def test_reconcile_adds_missing_and_drops_resolved(harness: Harness, clock) -> None:
     h = harness
     ch = open_incident(h, 1)
     h.command("open Second one --sev 2")
-    t = h.ctx.services["timers"]
+    t = h.ctx.timers
     t.cancel_prefix("inc-1:")  # the job table lost them
     t.register("stray", lambda ctx, **kw: None)
     t.at("inc-2:stray", clock.now(), "stray")
@@ -177,7 +177,7 @@ def test_reconcile_adds_missing_and_drops_resolved(harness: Harness, clock) -> N
         from bot.core import incidents
 
         incidents.resolve(s, clock, incidents.get(s, 2, lock=True), "done", actor="U0ALICE")
-    planned, dropped = h.ctx.services["scheduler"].reconcile()
+    planned, dropped = h.ctx.scheduler.reconcile()
     assert (planned, dropped) == (1, 1)
     assert t.pending("inc-2:") == []
     assert {p.key for p in t.pending("inc-1:")} == {"inc-1:status-reminder", "inc-1:ack-page", "inc-1:sla-75",
@@ -186,7 +186,7 @@ def test_reconcile_adds_missing_and_drops_resolved(harness: Harness, clock) -> N
 
 
 def test_reminder_for_a_vanished_incident_is_dropped(harness: Harness, clock) -> None:
-    t = harness.ctx.services["timers"]
+    t = harness.ctx.timers
     t.at("inc-99:status-reminder", clock.now(), "status_reminder", incident_id=99)
     assert t.run_due() == 1
     assert t.pending() == []
@@ -196,16 +196,16 @@ def test_slack_failure_on_a_reminder_is_recorded_and_reminders_continue(harness:
     h = harness
     ch = open_incident(h, 1)
     clock.advance(minutes=5)
-    h.ctx.services["timers"].run_due()  # the page
+    h.ctx.timers.run_due()  # the page
     clock.advance(minutes=25)
     # Runbook nudges fall due at the same moment; drop them so the injected fault hits the reminder.
-    h.ctx.services["timers"].cancel_prefix("inc-1:runbook:")
+    h.ctx.timers.cancel_prefix("inc-1:runbook:")
     h.fake.fail_next("chat.postMessage", "channel_not_found")
-    h.ctx.services["timers"].run_due()
+    h.ctx.timers.run_due()
     assert reminders(h, ch) == []
     assert "slack_error" in kinds(h) and "reminder_posted" in kinds(h)
     clock.advance(minutes=30)
-    h.ctx.services["timers"].run_due()
+    h.ctx.timers.run_due()
     assert len(reminders(h, ch)) == 1
 
 
@@ -217,6 +217,6 @@ def test_serve_starts_the_scheduler_only_in_embedded_mode(tmp_path, clock) -> No
         bot = start_bot(Settings(database_url=f"sqlite:///{tmp_path}/{mode}.db", scheduler_mode=mode,
                                  slack_api_url="http://127.0.0.1:9/"))
         try:
-            assert bot.ctx.services["timers"].running is running
+            assert bot.ctx.timers.running is running
         finally:
             bot.close()

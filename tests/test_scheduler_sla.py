@@ -16,7 +16,7 @@ def test_warns_at_75_percent_and_at_breach_in_channel_and_to_the_ic(db_harness: 
     h.command("open Prompt injection via RAG --sev 2")  # SEV2: MTTC target 4h
     ch = h.incident_channel(1)
     h.command("ic <@U0BOB>", channel=ch)
-    t = h.ctx.services["timers"]
+    t = h.ctx.timers
     clock.advance(hours=2, minutes=59)
     t.run_due()
     assert sla_events(h) == []
@@ -38,9 +38,9 @@ def test_containment_stops_the_sla_clock(db_harness: Harness, clock) -> None:
     ch = h.incident_channel(1)
     clock.advance(hours=1)
     h.command("contained quarantined the document", channel=ch)
-    assert h.ctx.services["timers"].pending("inc-1:sla") == []
+    assert h.ctx.timers.pending("inc-1:sla") == []
     clock.advance(hours=10)
-    h.ctx.services["timers"].run_due()
+    h.ctx.timers.run_due()
     assert sla_events(h) == []
 
 
@@ -48,7 +48,7 @@ def test_misfired_warnings_coalesce_into_the_latest(harness: Harness, clock) -> 
     h = harness
     h.command("open Prompt injection via RAG --sev 1")  # 1h target
     clock.advance(hours=5)  # the scheduler was down through both points
-    h.ctx.services["timers"].run_due()
+    h.ctx.timers.run_due()
     assert sla_events(h) == [(100, 3600)]
     assert not any("at 75%" in x for x in h.fake.texts(h.incident_channel(1)))
 
@@ -59,7 +59,7 @@ def test_downgrade_moves_the_warnings_to_the_new_target(make_harness, write_yaml
     ch = h.incident_channel(1)
     clock.advance(minutes=30)
     h.command("sev 3 only internal users", channel=ch)  # SEV3: 24h target
-    t = h.ctx.services["timers"]
+    t = h.ctx.timers
     clock.advance(minutes=30)  # the old 75% and breach points pass
     t.run_due()
     assert sla_events(h) == []
@@ -72,7 +72,7 @@ def test_downgrade_moves_the_warnings_to_the_new_target(make_harness, write_yaml
 def test_custom_warning_points(make_harness, write_yaml, clock) -> None:
     h = make_harness(config_file=write_yaml("org.yml", {"scheduler": {"sla_warn_percent": [50, 90, 100]}}))
     h.command("open Prompt injection via RAG --sev 1")
-    t = h.ctx.services["timers"]
+    t = h.ctx.timers
     assert sorted(p.key for p in t.pending("inc-1:sla")) == ["inc-1:sla-100", "inc-1:sla-50", "inc-1:sla-90"]
     clock.advance(minutes=30)
     t.run_due()

@@ -44,7 +44,7 @@ def recorder(fired: list):
 
 def test_contract_at_replace_cancel_pending_run_due(bots, clock: ManualClock) -> None:
     bot = bots()
-    t = bot.ctx.services["timers"]
+    t = bot.ctx.timers
     assert isinstance(t, DurableTimers)
     fired: list = []
     t.register("rec", recorder(fired))
@@ -66,7 +66,7 @@ def test_contract_at_replace_cancel_pending_run_due(bots, clock: ManualClock) ->
 
 
 def test_cancel_prefix_treats_wildcards_literally(bots, clock: ManualClock) -> None:
-    t = bots().ctx.services["timers"]
+    t = bots().ctx.timers
     t.register("rec", recorder([]))
     t.at("inc-1:x_y", clock.now() + timedelta(minutes=1), "rec")
     t.at("inc-1:xzy", clock.now() + timedelta(minutes=1), "rec")
@@ -78,7 +78,7 @@ def test_cancel_prefix_treats_wildcards_literally(bots, clock: ManualClock) -> N
 
 
 def test_bad_timers_are_refused_and_nothing_is_stored(bots, clock: ManualClock) -> None:
-    t = bots().ctx.services["timers"]
+    t = bots().ctx.timers
     t.register("rec", recorder([]))
     with pytest.raises(KeyError, match="no timer job registered as 'nope'"):
         t.at("k", clock.now(), "nope")
@@ -91,13 +91,13 @@ def test_bad_timers_are_refused_and_nothing_is_stored(bots, clock: ManualClock) 
 
 def test_timers_survive_a_restart_and_run_once(bots, clock: ManualClock) -> None:
     first = bots()
-    t1 = first.ctx.services["timers"]
+    t1 = first.ctx.timers
     t1.register("rec", recorder([]))
     t1.at("inc-3:later", clock.now() + timedelta(minutes=30), "rec", note="kept")
     first.close()
     second = bots()  # a new process on the same database
     fired: list = []
-    t2 = second.ctx.services["timers"]
+    t2 = second.ctx.timers
     t2.register("rec", recorder(fired))
     assert [(p.key, p.kwargs) for p in t2.pending()] == [("inc-3:later", {"note": "kept"})]
     clock.advance(hours=3)  # long past due: a misfire runs once, not once per missed interval
@@ -108,7 +108,7 @@ def test_timers_survive_a_restart_and_run_once(bots, clock: ManualClock) -> None
 
 
 def test_failing_job_does_not_stop_others_and_is_recorded(bots, clock: ManualClock) -> None:
-    t = bots().ctx.services["timers"]
+    t = bots().ctx.timers
     fired: list = []
 
     def boom(ctx, **kw):
@@ -135,10 +135,10 @@ def test_two_schedulers_racing_fire_each_timer_once(bots, clock: ManualClock) ->
             fired.append(i)
 
     for bot in (a, b):
-        bot.ctx.services["timers"].register("rec", job)
+        bot.ctx.timers.register("rec", job)
     for i in range(30):
-        a.ctx.services["timers"].at(f"k{i:02d}", clock.now(), "rec", i=i)
-    threads = [threading.Thread(target=bot.ctx.services["timers"].run_due) for bot in (a, b, a, b)]
+        a.ctx.timers.at(f"k{i:02d}", clock.now(), "rec", i=i)
+    threads = [threading.Thread(target=bot.ctx.timers.run_due) for bot in (a, b, a, b)]
     for th in threads:
         th.start()
     for th in threads:
@@ -148,7 +148,7 @@ def test_two_schedulers_racing_fire_each_timer_once(bots, clock: ManualClock) ->
 
 def test_interrupted_firing_is_requeued_once_by_the_next_scheduler(bots, clock: ManualClock) -> None:
     bot = bots()
-    t = bot.ctx.services["timers"]
+    t = bot.ctx.timers
     fired: list = []
     t.register("rec", recorder(fired))
     with bot.ctx.db.session() as s:  # a scheduler that claimed two timers and died in the middle of one
@@ -162,9 +162,9 @@ def test_interrupted_firing_is_requeued_once_by_the_next_scheduler(bots, clock: 
 
 
 def test_runbook_style_job_keeps_working_through_the_interface(bots, clock: ManualClock) -> None:
-    """The runbook feature registers `runbook_nudge` via `ctx.services["timers"]` and must work unchanged."""
+    """The runbook feature registers `runbook_nudge` via `ctx.timers` and must work unchanged."""
     bot = bots()
-    t = bot.ctx.services["timers"]
+    t = bot.ctx.timers
     seen: list = []
     t.register("runbook_nudge", lambda ctx, **kw: seen.append((ctx is bot.ctx, kw)))
     t.at(incident_key(7, "runbook:contain:2"), clock.now() + timedelta(minutes=15), "runbook_nudge",
@@ -176,11 +176,11 @@ def test_runbook_style_job_keeps_working_through_the_interface(bots, clock: Manu
 
 def test_job_with_unregistered_name_is_dropped_not_retried(bots, clock: ManualClock) -> None:
     first = bots()
-    first.ctx.services["timers"].register("gone_feature", lambda ctx, **kw: None)
-    first.ctx.services["timers"].at("x", clock.now(), "gone_feature")
+    first.ctx.timers.register("gone_feature", lambda ctx, **kw: None)
+    first.ctx.timers.at("x", clock.now(), "gone_feature")
     second = bots()  # a later version without that feature
-    assert second.ctx.services["timers"].run_due() == 1
-    assert second.ctx.services["timers"].pending() == []
+    assert second.ctx.timers.run_due() == 1
+    assert second.ctx.timers.pending() == []
 
 
 def test_separate_job_database(tmp_path, clock: ManualClock) -> None:
@@ -190,7 +190,7 @@ def test_separate_job_database(tmp_path, clock: ManualClock) -> None:
                          slack_api_url="http://127.0.0.1:9/"), clock)
     try:
         bot.ctx.db.create_all()
-        t = bot.ctx.services["timers"]
+        t = bot.ctx.timers
         fired: list = []
         t.register("rec", recorder(fired))
         t.at("inc-1:x", clock.now(), "rec", v=1)
@@ -213,9 +213,9 @@ def test_module_level_fire_runs_a_stored_job_in_this_process(bots, clock: Manual
 
     bot = bots()
     seen: list = []
-    bot.ctx.services["timers"].register("rec", lambda ctx, **kw: seen.append((ctx is bot.ctx, kw)))
-    bot.ctx.services["timers"].at("k", clock.now(), "rec", a=1)
-    [job] = bot.ctx.services["timers"].store.get_all_jobs()
+    bot.ctx.timers.register("rec", lambda ctx, **kw: seen.append((ctx is bot.ctx, kw)))
+    bot.ctx.timers.at("k", clock.now(), "rec", a=1)
+    [job] = bot.ctx.timers.store.get_all_jobs()
     assert job.func is ref_to_obj(JOB_FUNC) and job.coalesce is True and job.misfire_grace_time is None
     job.func(*job.args, **job.kwargs)
     assert seen == [(True, {"a": 1})]
@@ -226,7 +226,7 @@ def test_start_runs_due_timers_in_the_background_and_close_stops(bots) -> None:
 
     bot = bots()
     bot.ctx.clock = SystemClock()
-    t = bot.ctx.services["timers"]
+    t = bot.ctx.timers
     done = threading.Event()
     t.register("rec", lambda ctx, **kw: done.set())
     t.at("k", bot.ctx.clock.now(), "rec")
@@ -243,7 +243,7 @@ def test_cli_lists_pending_timers(tmp_path, monkeypatch, clock: ManualClock) -> 
 
     url = f"sqlite:///{tmp_path}/cli.db"
     bot = make_bot(url, clock)
-    bot.ctx.services["timers"].at("inc-4:status-reminder", clock.now(), "status_reminder", incident_id=4)
+    bot.ctx.timers.at("inc-4:status-reminder", clock.now(), "status_reminder", incident_id=4)
     bot.close()
     monkeypatch.setenv("DATABASE_URL", url)
     result = CliRunner().invoke(cli, ["scheduler", "list", "inc-4:"])

@@ -84,9 +84,9 @@ def test_full_exercise_injects_responders_scorecard(sandbox: Harness, clock: Man
     assert len(briefing) == 1 and "What you know at the start" in str(briefing[0].blocks)
     # The runbook for the category is attached and its checklist posted, flagged like everything else.
     assert any(m.text.startswith("[EXERCISE] INC-1 runbook: Jailbreak") for m in h.fake.history(channel))
-    assert [t.key for t in h.ctx.services["timers"].pending("inc-1:inject:")] == [f"inc-1:inject:{i}" for i in range(5)]
+    assert [t.key for t in h.ctx.timers.pending("inc-1:inject:")] == [f"inc-1:inject:{i}" for i in range(5)]
 
-    timers = h.ctx.services["timers"]
+    timers = h.ctx.timers
     clock.advance(minutes=1)
     h.command("ic <@U0MAYA>", user="U0MAYA", channel=channel)
     clock.advance(minutes=1, seconds=59)
@@ -166,7 +166,7 @@ def test_full_exercise_injects_responders_scorecard(sandbox: Harness, clock: Man
     for ch in (channel, SANDBOX, h.settings.announce_channel):
         for m in h.fake.history(ch):
             assert m.text.startswith("[EXERCISE]"), (ch, m.text)
-    assert h.ctx.services["timers"].pending("inc-1:") == []
+    assert h.ctx.timers.pending("inc-1:") == []
     # (The lifecycle's own `ic` invite reports already_in_channel for a player already invited; not ours.)
     assert [e.text for e in events(h, "slack_error") if e.data["what"] != "conversations.invite"] == []
 
@@ -176,7 +176,7 @@ def test_pause_resume_and_next(sandbox: Harness, clock: ManualClock) -> None:
     start = clock.now()
     h.command("tabletop start privacy-leak-allegation", user=FACIL, channel=SANDBOX)
     channel = h.incident_channel(1)
-    timers = h.ctx.services["timers"]
+    timers = h.ctx.timers
     clock.advance(minutes=1)
     reply = h.command("tabletop next", user=FACIL, channel=channel)  # from the exercise channel
     assert "Inject 1 of 5 delivered to INC-1" in reply.text
@@ -313,7 +313,7 @@ def test_reschedule_after_restart(sandbox: Harness, clock: ManualClock) -> None:
     h = sandbox
     h.command("tabletop start jailbreak-viral", user=FACIL, channel=SANDBOX)
     h.command("tabletop next", user=FACIL, channel=SANDBOX)
-    timers = h.ctx.services["timers"]
+    timers = h.ctx.timers
     timers.cancel_prefix("inc-1:")  # what a restart does to in-memory timers
     assert runner.reschedule_running(h.ctx) == 1
     assert [t.key for t in timers.pending("inc-1:inject:")] == [f"inc-1:inject:{i}" for i in range(1, 5)]
@@ -328,7 +328,7 @@ def test_slack_failure_on_an_inject_is_recorded_not_lost(sandbox: Harness, clock
     h.command("tabletop start model-regression-release", user=FACIL, channel=SANDBOX)
     h.fake.fail_next("chat.postMessage", "channel_not_found")
     clock.advance(minutes=5)
-    h.ctx.services["timers"].run_due()
+    h.ctx.timers.run_due()
     errors = events(h, "slack_error")
     assert [e.data["error"] for e in errors] == ["channel_not_found"]
     assert [e.data["inject"] for e in events(h, "inject_posted")] == ["eval-gap"]

@@ -239,7 +239,7 @@ def run_console(settings: Settings, *, user: str = "U0ALICE", stdin: TextIO | No
     harness = Harness(settings, create_tables=False)
     upgrade(harness.bot.ctx.db.engine)
     console = Console(harness, user=user, out=out)
-    timers = harness.bot.ctx.services.get("timers")
+    timers = harness.bot.ctx.timers
     if timers is not None:
         timers.start()
     interactive = stdin.isatty()

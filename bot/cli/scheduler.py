@@ -33,7 +33,7 @@ def run(settings, *, interval: float | None = None, stop: threading.Event | None
             signal.signal(sig, lambda *_: stop.set())
         except ValueError:  # not the main thread (tests)
             pass
-    timers = bot.ctx.services["timers"]
+    timers = bot.ctx.timers
     timers.start(interval or settings.scheduler_interval)
     log.info("firebreak scheduler %s started", timers.owner)
     try:
@@ -69,7 +69,7 @@ def list_timers(prefix: str = typer.Argument("", help="Only keys starting with t
 
     bot = build(_settings())
     try:
-        pending = bot.ctx.services["timers"].pending(prefix)
+        pending = bot.ctx.timers.pending(prefix)
         for t in pending:
             typer.echo(f"{t.when.isoformat()}  {t.key}  {t.job}")
         typer.echo(f"{len(pending)} pending timer(s)")

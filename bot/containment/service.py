@@ -1,6 +1,6 @@
 """Pulling and reverting levers for an incident: the containment action row, the timeline, MTTC.
 
-`ContainmentService` (`ctx.services["containment"]`) is called by the Slack handlers after the ack; it makes
+`ContainmentService` (`ctx.containment`) is called by the Slack handlers after the ack; it makes
 the slow calls (LaunchDarkly, webhooks, SDK verification) outside any database transaction. The rules:
 - one current pull per lever and incident (a unique slot), so two people pulling at once make ONE request;
 - dry runs (asked for, exercises, sandbox channels, FIREBREAK_LEVERS_DRY_RUN) call nothing external;
@@ -20,7 +20,6 @@ import httpx
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from bot.app.context import AppContext
 from bot.containment import proof
 from bot.containment.base import LeverKind, Pull
 from bot.containment.launchdarkly import KillLever, VariationLever
@@ -35,6 +34,7 @@ from bot.core.durations import format_duration
 from bot.core.errors import Conflict, NotAllowed, NotFound
 from bot.core.incidents import ROLE_ALIASES, ROLES
 from bot.slack import ops, render
+from bot.slack.context import AppContext
 from bot.slack.usergroups import usergroups
 from bot.store.models import ContainmentAction, Incident
 from bot.store.models.containment import APPLIED, DRY_RUN, FAILED, NOT_EFFECTIVE, REQUESTED, VERIFIED

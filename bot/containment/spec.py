@@ -200,7 +200,7 @@ class LeverFile(BaseModel):
 
 
 class LeverRegistry:
-    """The levers of this deployment, by name (`ctx.services["levers"]`)."""
+    """The levers of this deployment, by name (`ctx.levers`)."""
 
     def __init__(self, levers: list[Lever] | None = None, source: str | None = None) -> None:
         self._levers = {lever.name: lever for lever in levers or []}

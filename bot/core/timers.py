@@ -1,4 +1,4 @@
-"""The timers contract every feature schedules through (`ctx.services["timers"]`).
+"""The timers contract every feature schedules through (`ctx.timers`).
 
 - `register(job_name, fn)` once at start; `fn(ctx, **kwargs)` runs when the timer is due.
 - `at(key, when, job_name, **kwargs)` creates or replaces the timer `key` (idempotent); kwargs are JSON.
@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from bot.app.context import AppContext
+    from bot.slack.context import AppContext
 
 
 def incident_key(incident_id: int, purpose: str) -> str:
@@ -47,4 +47,4 @@ class Timers(Protocol):
 
 
 def timers(ctx: AppContext) -> Timers:
-    return ctx.services["timers"]
+    return ctx.timers

@@ -11,10 +11,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from bot.app.context import AppContext
 from bot.containment.proof import Proof
 from bot.evidence import probe, views
 from bot.slack import ops
+from bot.slack.context import AppContext
 from bot.store.models.timeline import BOT_ACTOR
 
 log = logging.getLogger(__name__)

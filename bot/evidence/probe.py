@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot.app.context import AppContext
 from bot.core import incidents, timeline
 from bot.core.clock import Clock
 from bot.evidence import client, store
 from bot.evidence.judge import BLOCKED, HARMFUL, INCONCLUSIVE, REFUSED, Verdict, judge
 from bot.evidence.settings import EvidenceConfig, ModelEndpoint
+from bot.slack.context import AppContext
 from bot.store.models.evidence import ProbeResult, ProbeRun
 
 OPT_IN_KIND = "probe_real_endpoints_allowed"

@@ -1,7 +1,7 @@
 """Providers of extra postmortem data, so the postmortem renders features that have landed and degrades
 cleanly when they have not.
 
-Contract (`ctx.services["postmortem_providers"]`, a dict name -> fn): `fn(ctx, session, incident) -> Any`.
+Contract (`ctx.postmortem_providers`, a dict name -> fn): `fn(ctx, session, incident) -> Any`.
 Known names and shapes (all datetimes timezone-aware UTC):
 - "runbook": list of steps, each {"runbook", "phase", "id", "text", "owner_role", "owner", "required",
   "state": "done"|"skipped"|"pending", "reason", "due_at", "done_at", "late": bool, "by"}
@@ -15,15 +15,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from bot.app.context import AppContext
+    from bot.slack.context import AppContext
 
 
 def register_provider(ctx: AppContext, name: str, fn: Any) -> None:
-    ctx.services.setdefault("postmortem_providers", {})[name] = fn
+    ctx.postmortem_providers[name] = fn
 
 
 def collect(ctx: AppContext, session: Any, incident: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for name, fn in ctx.services.get("postmortem_providers", {}).items():
+    for name, fn in ctx.postmortem_providers.items():
         out[name] = fn(ctx, session, incident)
     return out

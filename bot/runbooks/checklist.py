@@ -15,11 +15,11 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot.app.context import AppContext
 from bot.core import incidents
 from bot.runbooks import service
 from bot.runbooks.loader import PHASES
 from bot.slack import ops, render
+from bot.slack.context import AppContext
 from bot.store.models import Incident
 from bot.store.models.runbook import DONE, PENDING, RunbookChecklist, RunbookStep
 
@@ -36,7 +36,7 @@ def step_value(incident_id: int, step_id: str) -> str:
 
 
 def lever_known(ctx: AppContext, name: str) -> bool:
-    levers = ctx.services.get("levers")
+    levers = ctx.levers
     if levers is None:
         return False
     try:
@@ -188,7 +188,7 @@ def publish(ctx: AppContext, incident_id: int) -> str | None:
                 record = session.get(RunbookChecklist, incident_id)
                 if record is not None:
                     session.delete(record)
-        ts = ops.post(ctx, incident_id, channel, text, blocks, what="chat.postMessage (runbook checklist)")
+        ts = ops.post_now(ctx, incident_id, channel, text, blocks, what="chat.postMessage (runbook checklist)")
         if ts:
             with ctx.db.session() as session:
                 session.add(RunbookChecklist(incident_id=incident_id, channel_id=channel, message_ts=ts,

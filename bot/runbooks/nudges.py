@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import logging
 
-from bot.app.context import AppContext
 from bot.core import incidents, timeline
 from bot.core.durations import format_duration
 from bot.core.timers import incident_key
 from bot.runbooks import service
 from bot.slack import ops
+from bot.slack.context import AppContext
 from bot.store.models.runbook import PENDING
 from bot.store.models.timeline import BOT_ACTOR
 
@@ -38,7 +38,7 @@ def step_key(incident_id: int, step_id: str) -> str:
 
 def schedule(ctx: AppContext, incident_id: int) -> int:
     """One timer per pending required step with a due time (at the due time, or now if already late)."""
-    timers = ctx.services.get("timers")
+    timers = ctx.timers
     if timers is None:
         return 0
     now = ctx.clock.now()
@@ -76,7 +76,7 @@ def scheduled(timers: object, prefix: str) -> dict[str, object]:
 
 
 def cancel(ctx: AppContext, incident_id: int) -> None:
-    timers = ctx.services.get("timers")
+    timers = ctx.timers
     if timers is not None:
         timers.cancel_prefix(timer_prefix(incident_id))
 

@@ -8,12 +8,12 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from bot.app.context import AppContext
 from bot.core import hooks, incidents
 from bot.core.errors import FirebreakError, UsageError
 from bot.scheduler import planner
 from bot.scheduler.jobs import POST_UPDATE, SNOOZE
 from bot.slack import ops, render
+from bot.slack.context import AppContext
 from bot.slack.lifecycle import after_change
 
 STATUS_MODAL = "scheduler_status_update"

@@ -1,4 +1,4 @@
-"""Durable timers: the `ctx.services["timers"]` interface backed by APScheduler's SQLAlchemy job store.
+"""Durable timers: the `ctx.timers` interface backed by APScheduler's SQLAlchemy job store.
 
 Every timer is an APScheduler `Job` (a `DateTrigger`, `coalesce=True`, id = the timer key) stored in the
 `apscheduler_jobs` table of the app's database (or FIREBREAK_SCHEDULER_DATABASE_URL). Any process may
@@ -45,7 +45,7 @@ from bot.store.db import make_engine
 from bot.store.models.scheduler import JOBS_TABLE, SchedulerRun, apscheduler_jobs
 
 if TYPE_CHECKING:
-    from bot.app.context import AppContext
+    from bot.slack.context import AppContext
 
 log = logging.getLogger(__name__)
 

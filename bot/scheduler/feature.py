@@ -6,13 +6,13 @@ import logging
 
 from slack_bolt import App
 
-from bot.app.context import AppContext
 from bot.core import hooks
 from bot.core.timers import incident_key
 from bot.scheduler import buttons, jobs, paging, planner
 from bot.scheduler.clocks import clocks_of, describe
 from bot.scheduler.regimes import regimes
 from bot.slack import ops, render
+from bot.slack.context import AppContext
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ JOBS = {
 
 
 class SchedulerService:
-    """`ctx.services["scheduler"]`: what other features (tabletop, console) may ask of the scheduler."""
+    """`ctx.scheduler`: what other features (tabletop, console) may ask of the scheduler."""
 
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
@@ -95,10 +95,10 @@ def summary_section(ctx: AppContext, session, incident) -> list[dict]:
 
 
 def register(app: App, ctx: AppContext) -> None:
-    timers = ctx.services["timers"]
+    timers = ctx.timers
     for name, fn in JOBS.items():
         timers.register(name, fn)
-    ctx.services["scheduler"] = SchedulerService(ctx)
+    ctx.scheduler = SchedulerService(ctx)
     if hasattr(timers, "on_leadership"):
         timers.on_leadership.append(lambda: planner.reconcile(ctx))
     ctx.hooks.on(hooks.OPENED, on_opened)

@@ -10,7 +10,6 @@ from datetime import datetime
 
 from sqlmodel import select
 
-from bot.app.context import AppContext
 from bot.core import incidents, timeline
 from bot.core.durations import format_duration
 from bot.core.errors import NotFound
@@ -18,6 +17,7 @@ from bot.core.timers import incident_key
 from bot.scheduler import planner
 from bot.scheduler.regimes import reminder_times
 from bot.slack import ops, render
+from bot.slack.context import AppContext
 from bot.store.models import Incident, ReportClock
 from bot.store.models.incident import RESOLVED
 from bot.store.models.timeline import BOT_ACTOR

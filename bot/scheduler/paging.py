@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from bot.app.context import AppContext
 from bot.core import incidents, timeline
 from bot.core.durations import format_duration
 from bot.core.timers import incident_key
@@ -20,6 +19,7 @@ from bot.scheduler import planner
 from bot.scheduler.jobs import load_open
 from bot.scheduler.pager import PageEvent, PagerError, dedup_key, send
 from bot.slack import ops
+from bot.slack.context import AppContext
 from bot.store.models import Incident, PageState
 from bot.store.models.timeline import BOT_ACTOR
 

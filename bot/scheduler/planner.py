@@ -10,11 +10,11 @@ from datetime import datetime
 
 from sqlmodel import select
 
-from bot.app.context import AppContext
 from bot.core import incidents
 from bot.core.durations import format_duration
 from bot.core.timers import incident_key
 from bot.slack import render
+from bot.slack.context import AppContext
 from bot.store.models import Incident, PageState, ReportClock
 from bot.store.models.incident import RESOLVED
 
@@ -29,7 +29,7 @@ KEY = re.compile(r"^inc-(\d+):")
 
 
 def timers(ctx: AppContext):
-    return ctx.services["timers"]
+    return ctx.timers
 
 
 def report_key(n: int, regime: str, stage: str, point: str) -> str:

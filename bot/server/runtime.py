@@ -41,7 +41,7 @@ def start_bot(settings: Settings) -> Bot:
     bot = build(settings)
     upgrade(bot.ctx.db.engine)
     if settings.scheduler_mode == "embedded":  # else a `firebreak scheduler` process runs the timers
-        bot.ctx.services["timers"].start(settings.scheduler_interval)
+        bot.ctx.timers.start(settings.scheduler_interval)
     return bot
 
 
@@ -94,7 +94,7 @@ def serve(settings: Settings, *, http: bool, host: str, port: int) -> None:
             runner.start()
             _connected(runner, settings, identity.app_id)
         if settings.scheduler_mode == "embedded":  # else a `firebreak scheduler` process runs the timers
-            bot.ctx.services["timers"].start(settings.scheduler_interval)
+            bot.ctx.timers.start(settings.scheduler_interval)
         log.info("firebreak: ready (%s)", "Socket Mode" if socket_mode else "HTTP")
         _wait_for_stop()
     finally:

@@ -1,34 +1,34 @@
-"""create_app(settings, clock=...) builds the Bolt app. Nothing connects, schedules or calls Slack at import."""
+"""The Slack transport's factory: `build(settings, clock=...)` returns the Bolt app on top of the shared
+services. Nothing connects, schedules or calls Slack at import or while building."""
 
 from __future__ import annotations
 
 import hashlib
 import importlib
 import logging
-import threading
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
 from slack_bolt import App, BoltResponse
 from slack_bolt.request import BoltRequest
 from sqlalchemy.exc import IntegrityError
 
-from bot.app.context import AppContext
-from bot.config.org import load_config
+from bot.app.lanes import Lanes
+from bot.app.services import base_services
 from bot.config.settings import Settings
-from bot.core.clock import Clock, SystemClock
-from bot.core.hooks import Hooks
-from bot.core.severity import load_rules
+from bot.core.clock import Clock
 from bot.slack import guard
 from bot.slack.client import make_client
 from bot.slack.commands import CommandRegistry
+from bot.slack.context import AppContext
+from bot.slack.effects import SlackEffects
 from bot.store.db import Database
 from bot.store.models import ProcessedRequest
 
 log = logging.getLogger(__name__)
 
-# Feature modules, each with `register(app, ctx)`. Order matters only for `/incident help`'s tie-breaks.
+# Feature modules, each with `register(app, ctx)`, in this order: it is the order of the pinned summary's
+# sections (home and containment before the runbook checklist, the reporting deadlines last) and of the hooks
+# each feature subscribes (the scheduler plans timers after the runbook has attached its checklist).
 FEATURES = [
     "bot.slack.commands.dispatch",
     "bot.slack.commands.open",
@@ -52,66 +52,17 @@ FEATURES = [
 ]
 
 
-class TrackingExecutor(Executor):
-    """Two thread pools that know when all submitted work has finished (tests, console, bench).
-
-    `submit` is Bolt's listener lane: listeners ack there. `submit_work` is the work lane for what a
-    listener does after its ack. Keeping the two apart means a busy bot still acks at once: a new
-    request's listener never queues behind earlier requests' work.
-    """
-
-    def __init__(self, max_workers: int) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="firebreak")
-        self._work = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="firebreak-work")
-        self._pending = 0
-        self._cond = threading.Condition()
-
-    def _track(self, pool: ThreadPoolExecutor, fn, /, *args, **kwargs) -> Future:
-        with self._cond:
-            self._pending += 1
-
-        def run() -> Any:
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                with self._cond:
-                    self._pending -= 1
-                    self._cond.notify_all()
-
-        return pool.submit(run)
-
-    def submit(self, fn, /, *args, **kwargs) -> Future:  # type: ignore[override]
-        return self._track(self._pool, fn, *args, **kwargs)
-
-    def submit_work(self, fn, /, *args, **kwargs) -> Future:
-        """Run slow work after an ack, on the work lane."""
-        return self._track(self._work, fn, *args, **kwargs)
-
-    def wait_idle(self, timeout: float = 30.0) -> bool:
-        with self._cond:
-            return self._cond.wait_for(lambda: self._pending == 0, timeout=timeout)
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)  # listeners may still queue work
-        self._work.shutdown(wait=wait, cancel_futures=cancel_futures)
-
-
 @dataclass
 class Bot:
     app: App
     ctx: AppContext
-    executor: TrackingExecutor
+
+    @property
+    def executor(self) -> Lanes:
+        return self.ctx.lanes
 
     def close(self) -> None:
-        for svc in list(self.ctx.services.values()):
-            stop = getattr(svc, "close", None)
-            if callable(stop):
-                try:
-                    stop()
-                except Exception:  # noqa: BLE001
-                    log.exception("closing %s failed", svc)
-        self.executor.shutdown(wait=True)
-        self.ctx.db.dispose()
+        self.ctx.close()
 
 
 def request_key(raw_body: str) -> str:
@@ -130,18 +81,15 @@ def first_time(ctx: AppContext, key: str) -> bool:
 
 def build(settings: Settings, clock: Clock | None = None, *, db: Database | None = None) -> Bot:
     """Build the app and its context; validates every configuration file and raises ConfigError if invalid."""
-    clock = clock or SystemClock()
-    config = load_config(settings.config_file)
-    rules = load_rules(settings.severity_rules_file)
     client = make_client(settings)
-    ctx = AppContext(settings=settings, config=config, clock=clock, db=db or Database(settings.database_url),
-                     rules=rules, hooks=Hooks(), client=client, commands=CommandRegistry())
-    executor = TrackingExecutor(max_workers=settings.worker_threads)
+    ctx = base_services(settings, clock, db=db, cls=AppContext, client=client, commands=CommandRegistry())
+    assert isinstance(ctx, AppContext)
+    ctx.slack_effects = SlackEffects(ctx, ctx.effects)
     app = App(
         client=client,
         signing_secret=settings.slack_signing_secret.get_secret_value(),
         token_verification_enabled=False,
-        listener_executor=executor,
+        listener_executor=ctx.lanes,
         process_before_response=False,
         ignoring_self_events_enabled=True,
     )
@@ -159,11 +107,10 @@ def build(settings: Settings, clock: Clock | None = None, *, db: Database | None
 
     from bot.scheduler.durable import DurableTimers
 
-    ctx.services["timers"] = DurableTimers(ctx, database_url=settings.scheduler_database_url)
-    ctx.services["work"] = executor  # `ctx.services["work"].submit_work(fn, ...)`: slow work after an ack
+    ctx.timers = DurableTimers(ctx, database_url=settings.scheduler_database_url)
     for name in FEATURES:
         importlib.import_module(name).register(app, ctx)
-    return Bot(app=app, ctx=ctx, executor=executor)
+    return Bot(app=app, ctx=ctx)
 
 
 def create_app(settings: Settings, clock: Clock | None = None) -> App:

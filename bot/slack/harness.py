@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 from pydantic import SecretStr
 from slack_bolt.response import BoltResponse
 from slack_sdk.signature import SignatureVerifier
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config.settings import Settings
 from bot.core.clock import Clock
@@ -91,6 +92,8 @@ class Harness:
         self.secret = self.settings.slack_signing_secret.get_secret_value()
         self.verifier = SignatureVerifier(self.secret)
         self.bot: Bot = build(self.settings, clock)
+        self.bot.ctx.effects.backoff = (0.01, 0.02, 0.05)  # retries without the production pauses
+        self._settle_timers()
         if create_tables:
             self.bot.ctx.db.create_all()
         self._seq = itertools.count(1)
@@ -133,9 +136,33 @@ class Harness:
             calls = list(self.fake.calls[start:])
         return Reply(ack=resp, calls=calls, response_key=response_key)
 
+    def _settle_timers(self) -> None:
+        """Here, running the due timers also waits for what they caused (tests read Slack right after)."""
+        timers = self.bot.ctx.timers
+        run_due = timers.run_due
+
+        def run_due_and_settle() -> int:
+            n = run_due()
+            self.wait()
+            return n
+
+        timers.run_due = run_due_and_settle  # type: ignore[method-assign]
+
     def wait(self, timeout: float = 30.0) -> None:
-        if not self.bot.executor.wait_idle(timeout):
-            raise TimeoutError("listeners still running")
+        """Until everything the requests caused has settled: listeners, work, and the side effects recorded
+        (including their retries, which the harness makes quick)."""
+        end = time.monotonic() + timeout
+        while True:
+            if not self.bot.executor.wait_idle(max(end - time.monotonic(), 0.01)):
+                raise TimeoutError("listeners still running")
+            try:
+                outstanding = self.ctx.effects.outstanding()
+            except SQLAlchemyError:  # no tables yet (a harness built before migrating)
+                return
+            if outstanding == 0 or time.monotonic() >= end:
+                return
+            self.ctx.effects.kick()
+            time.sleep(0.01)
 
     # ----- request builders ---------------------------------------------------------------------------
     def command_body(self, text: str, *, user: str = "U0ALICE", channel: str | None = None,

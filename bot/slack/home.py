@@ -9,11 +9,11 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
-from bot.app.context import AppContext
 from bot.core import incidents
 from bot.core.durations import format_duration
 from bot.metrics import compute
 from bot.slack import render
+from bot.slack.context import AppContext
 from bot.slack.ops import safe_call
 from bot.slack.summary import SEV_EMOJI, STATUS_LABEL
 

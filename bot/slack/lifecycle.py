@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
-from bot.app.context import AppContext
 from bot.core import hooks, incidents, timeline
 from bot.core.escalation import targets
 from bot.core.incidents import OpenRequest
 from bot.slack import ops
+from bot.slack.context import AppContext
 from bot.slack.summary import exercise_tag
 from bot.store.models import Incident
 from bot.store.models.tabletop import ExerciseRun

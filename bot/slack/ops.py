@@ -10,8 +10,9 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot.app.context import AppContext
-from bot.core import incidents, timeline
+from bot.core import effects, timeline
+from bot.slack.context import AppContext
+from bot.store.models import Incident
 from bot.store.models.timeline import BOT_ACTOR
 
 log = logging.getLogger(__name__)
@@ -83,9 +84,9 @@ def create_incident_channel(ctx: AppContext, incident_id: int, title: str, *, pr
     return None
 
 
-def post(ctx: AppContext, incident_id: int | None, channel: str | None, text: str,
-         blocks: list[dict] | None = None, what: str = "chat.postMessage") -> str | None:
-    """Post a message; returns its ts or None."""
+def post_now(ctx: AppContext, incident_id: int | None, channel: str | None, text: str,
+             blocks: list[dict] | None = None, what: str = "chat.postMessage") -> str | None:
+    """Post at once and return the ts (callers that must keep the message's ts before they go on)."""
     if not channel:
         return None
     kwargs: dict[str, Any] = {"channel": channel, "text": text}
@@ -95,44 +96,38 @@ def post(ctx: AppContext, incident_id: int | None, channel: str | None, text: st
     return resp["ts"] if resp else None
 
 
-def post_in_incident(ctx: AppContext, incident_id: int, text: str, blocks: list[dict] | None = None) -> str | None:
+def _record(ctx: AppContext, incident_id: int | None, to: str, text: str, blocks: list[dict] | None) -> None:
+    """Record a pre-rendered message in the effects ledger; the runner posts it after the commit."""
     with ctx.db.session() as session:
-        incident = incidents.get(session, incident_id)
-        channel = incident.channel_id
-        if incident.is_exercise and not text.startswith("[EXERCISE]"):
-            text = "[EXERCISE] " + text
-    return post(ctx, incident_id, channel, text, blocks)
+        effects.record(session, kind=effects.POST, lane=effects.lane_of(to, incident_id),
+                       payload={"to": to, "text": text, **({"blocks": blocks} if blocks else {})},
+                       incident_id=incident_id, created_at=ctx.clock.now())
+
+
+def post(ctx: AppContext, incident_id: int | None, channel: str | None, text: str,
+         blocks: list[dict] | None = None, what: str = "chat.postMessage") -> None:
+    """Post a message in a channel (through the effects ledger: exactly once, in order, retried)."""
+    if not channel:
+        return
+    to = effects.channel(channel)
+    if incident_id is not None:
+        with ctx.db.session() as session:
+            incident = session.get(Incident, incident_id)
+            if incident is not None and incident.channel_id == channel:
+                to = effects.INCIDENT  # in the incident's own lane, in order with its other messages
+    _record(ctx, incident_id, to, text, blocks)
+
+
+def post_in_incident(ctx: AppContext, incident_id: int, text: str, blocks: list[dict] | None = None) -> None:
+    _record(ctx, incident_id, effects.INCIDENT, text, blocks)
 
 
 def announce(ctx: AppContext, incident_id: int, text: str, blocks: list[dict] | None = None) -> None:
-    post(ctx, incident_id, ctx.settings.announce_channel, text, blocks, what="announcement")
+    if ctx.settings.announce_channel:
+        _record(ctx, incident_id, effects.ANNOUNCE, text, blocks)
 
 
 def refresh(ctx: AppContext, incident_id: int) -> None:
-    """Bring the pinned summary and the channel topic up to date with the database."""
-    from bot.slack.summary import summary_blocks, summary_fallback, topic_text
-
+    """Bring the pinned summary and the channel topic up to date with the database (after the commit)."""
     with ctx.db.session() as session:
-        incident = incidents.get(session, incident_id)
-        roles = incidents.roles(session, incident_id)
-        blocks = summary_blocks(ctx, session, incident, roles)
-        text = summary_fallback(incident)
-        topic = topic_text(incident, roles)
-        channel, ts = incident.channel_id, incident.summary_ts
-    if not channel:
-        return
-    if ts:
-        safe_call(ctx, incident_id, "chat.update (pinned summary)", ctx.client.chat_update,
-                  channel=channel, ts=ts, text=text, blocks=blocks)
-    else:
-        resp = safe_call(ctx, incident_id, "chat.postMessage (summary)", ctx.client.chat_postMessage,
-                         channel=channel, text=text, blocks=blocks)
-        if resp:
-            ts = resp["ts"]
-            with ctx.db.session() as session:
-                incident = incidents.get(session, incident_id, lock=True)
-                incident.summary_ts = ts
-                session.add(incident)
-            safe_call(ctx, incident_id, "pins.add", ctx.client.pins_add, channel=channel, timestamp=ts)
-    safe_call(ctx, incident_id, "conversations.setTopic", ctx.client.conversations_setTopic,
-              channel=channel, topic=topic)
+        effects.summary(session, incident_id, created_at=ctx.clock.now())

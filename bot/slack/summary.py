@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.app.context import AppContext
 from bot.core import incidents
 from bot.core.durations import format_duration
 from bot.core.incidents import ROLES
 from bot.slack import render
+from bot.slack.context import AppContext
 from bot.store.models import Incident
 from bot.store.models.incident import ACTIVE, CONTAINED, RESOLVED
 

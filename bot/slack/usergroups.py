@@ -8,7 +8,7 @@ import time
 
 from slack_sdk.errors import SlackApiError
 
-from bot.app.context import AppContext
+from bot.slack.context import AppContext
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +46,9 @@ class UserGroups:
 
 
 def usergroups(ctx: AppContext) -> UserGroups:
-    svc = ctx.services.get("usergroups")
-    if svc is None:
-        svc = ctx.services["usergroups"] = UserGroups(ctx)
-    return svc
+    if ctx.usergroups is None:
+        ctx.usergroups = UserGroups(ctx)
+    return ctx.usergroups
 
 
 def is_commander(ctx: AppContext, user_id: str, current_ic: str | None) -> bool:

@@ -92,6 +92,8 @@ class Database:
         # free, instead of in SQLite's busy handler, which sleeps in steps of up to 100 ms and lets a
         # waiter starve (acks over 3 s under a burst). Other processes still wait in the busy handler.
         self._sqlite_lock = threading.RLock() if self.engine.dialect.name == "sqlite" else None
+        # Called after a transaction that recorded side effects commits (the effects runner's kick).
+        self.on_effects: list[Callable[[], object]] = []
 
     @property
     def dialect(self) -> str:
@@ -114,7 +116,10 @@ class Database:
         session = Session(self.engine, expire_on_commit=False)
         try:
             yield session
+            recorded = session.info.pop("effects", False)
             session.commit()
+            if recorded:
+                self.after_commit(self._effects_recorded)
         except BaseException:
             session.rollback()
             if depth == 0:
@@ -129,6 +134,10 @@ class Database:
             callbacks, self._local.after = self._local.after, []
             for callback in callbacks:
                 callback()
+
+    def _effects_recorded(self) -> None:
+        for callback in self.on_effects:
+            callback()
 
     def in_session(self) -> bool:
         return getattr(self._local, "depth", 0) > 0

@@ -123,7 +123,7 @@ def run_auto(key: str, *, out_dir: Path, settings: Settings | None = None, scena
         channel = h.incident_channel(number)
         console.print(f"[bold]INC-{number}[/] opened in [cyan]#{h.fake.channels[channel]['name']}[/] "
                       f"(simulated clock from {started:%H:%M} UTC)\n")
-        timers = ctx.services["timers"]
+        timers = ctx.timers
         seen = len(h.fake.history(channel))
         outcomes: list[Outcome] = []
 

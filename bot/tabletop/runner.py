@@ -3,7 +3,7 @@
 Plain functions over a session and the clock, plus the Slack side effects each flow needs (posted after the
 domain transaction commits). Every message posted here carries the [EXERCISE] flag.
 
-Injects are timers (`ctx.services["timers"]`, job `tabletop_inject`, key `inc-<n>:inject:<i>`), due at
+Injects are timers (`ctx.timers`, job `tabletop_inject`, key `inc-<n>:inject:<i>`), due at
 `started_at + offset + shift`: a pause adds its length to the shift, `next` pulls the rest of the script
 forward by the time it skipped. Delivery is idempotent (one InjectDelivery row per run and inject), so a
 timer firing while the facilitator types `next` posts the inject once.
@@ -21,7 +21,6 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from bot.app.context import AppContext
 from bot.config.org import Config
 from bot.core import hooks, incidents, timeline
 from bot.core.durations import format_duration
@@ -31,6 +30,7 @@ from bot.core.severity import Inputs
 from bot.core.timers import incident_key
 from bot.slack import lifecycle, ops
 from bot.slack import render as blocks
+from bot.slack.context import AppContext
 from bot.slack.lifecycle import open_and_provision
 from bot.slack.usergroups import is_commander
 from bot.store.models import Incident
@@ -50,8 +50,8 @@ def flagged(text: str) -> str:
 
 
 def post(ctx: AppContext, incident_id: int, channel: str | None, text: str,
-         body: list[dict] | None = None) -> str | None:
-    return ops.post(ctx, incident_id, channel, flagged(text), body)
+         body: list[dict] | None = None) -> None:
+    ops.post(ctx, incident_id, channel, flagged(text), body)
 
 
 # ----- sandbox channels ----------------------------------------------------------------------------------
@@ -145,7 +145,7 @@ def start(ctx: AppContext, scenario: Scenario, *, facilitator: str, sandbox_chan
         plan = inject_plan(session, run)
     assert run_id is not None
     schedule(ctx, plan)  # after the commit: the durable timers never touch their store inside a session
-    scheduler = ctx.services.get("scheduler")
+    scheduler = ctx.scheduler
     if scenario.page_real_people and scheduler is not None:
         scheduler.allow_exercise_pages(number)  # the acknowledgement pager may page, as the scenario asks
     if channel:
@@ -206,7 +206,7 @@ def inject_plan(session: Session, run: ExerciseRun) -> Plan:
 def schedule(ctx: AppContext, plan: Plan) -> None:
     """Set the timers of a plan. Call it after the transaction that computed the plan has committed (the
     durable scheduler keeps its own store and must not be written inside a session)."""
-    timers = ctx.services["timers"]
+    timers = ctx.timers
     for key, when, kwargs in plan:
         timers.at(key, when, JOB, **kwargs)
 
@@ -223,7 +223,7 @@ def reschedule_running(ctx: AppContext) -> int:
 
 
 def unschedule(ctx: AppContext, incident_id: int) -> None:
-    ctx.services["timers"].cancel_prefix(incident_key(incident_id, "inject:"))
+    ctx.timers.cancel_prefix(incident_key(incident_id, "inject:"))
 
 
 def inject_job(ctx: AppContext, *, run_id: int, index: int) -> None:
@@ -250,9 +250,9 @@ def deliver(ctx: AppContext, run_id: int, index: int, *, trigger: str) -> bool:
             last = index == len(scenario.injects) - 1
     except IntegrityError:
         return False  # delivered concurrently by the other trigger
-    ts = post(ctx, incident_id, channel,
+    ts = ops.post_now(ctx, incident_id, channel, flagged(
               f":incoming_envelope: *Inject {index + 1} of {len(scenario.injects)}* "
-              f"(+{format_duration(inject.at)}): {inject.text}")
+              f"(+{format_duration(inject.at)}): {inject.text}"))
     if ts:
         with ctx.db.session() as session:
             row = session.exec(select(InjectDelivery).where(InjectDelivery.run_id == run_id,
@@ -340,7 +340,7 @@ class Ended:
 
 
 def _runbook_steps(ctx: AppContext, session: Session, incident: Incident) -> list[dict] | None:
-    if not ctx.services.get("postmortem_providers"):
+    if not ctx.postmortem_providers:
         return None
     from bot.postmortem.providers import collect
 

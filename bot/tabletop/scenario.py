@@ -307,5 +307,5 @@ def catalog_for(ctx: Any) -> Catalog:
     from bot.tabletop.references import check_catalog, regime_names
 
     catalog = load_catalog(ctx.settings.scenarios_dir, rules=ctx.rules)
-    check_catalog(catalog, library=ctx.services.get("runbooks"), regimes=regime_names(ctx.config))
+    check_catalog(catalog, library=ctx.runbooks, regimes=regime_names(ctx.config))
     return catalog

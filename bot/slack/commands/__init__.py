@@ -17,7 +17,7 @@ from slack_sdk import WebClient
 from bot.core.errors import FirebreakError, UsageError
 
 if TYPE_CHECKING:
-    from bot.app.context import AppContext
+    from bot.slack.context import AppContext
 
 log = logging.getLogger(__name__)
 

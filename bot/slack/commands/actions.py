@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.app.context import AppContext
 from bot.core import incidents
 from bot.core.errors import UsageError
 from bot.postmortem import actions as items
 from bot.slack import render
 from bot.slack.commands import Invocation, split_first
+from bot.slack.context import AppContext
 from bot.slack.ops import post_in_incident
 
 ACTION_USAGE = f"{items.ADD_USAGE} | {items.DONE_USAGE}"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.app.context import AppContext
 from bot.core import hooks, incidents
 from bot.core.durations import format_duration
 from bot.core.errors import Conflict, UsageError
 from bot.slack import ops, render
 from bot.slack.commands import Invocation
+from bot.slack.context import AppContext
 from bot.slack.lifecycle import after_change
 
 CONTAINED_USAGE = "/incident contained [<note>]"

@@ -13,7 +13,6 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from bot.app.context import AppContext
 from bot.containment.records import action_dict, actions, current_action, state_label
 from bot.containment.service import ContainmentService
 from bot.containment.spec import load_levers
@@ -24,6 +23,7 @@ from bot.postmortem.providers import register_provider
 from bot.slack import ops, render
 from bot.slack.commands import Invocation, error_text
 from bot.slack.commands.args import parse_flags
+from bot.slack.context import AppContext
 from bot.store.models.timeline import BOT_ACTOR
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ LEAVE_ACTION = "firebreak_lever_leave"
 
 
 def service(ctx: AppContext) -> ContainmentService:
-    return ctx.services["containment"]
+    return ctx.containment
 
 
 # ----- commands --------------------------------------------------------------------------------------------
@@ -111,7 +111,7 @@ def start_pull(ctx: AppContext, client: WebClient, *, number: int, lever_name: s
         return
     # The acknowledgement goes out alongside the pull, not before it: a Slack round trip (100–300 ms) must not
     # stand between the responder and the flag change.
-    ctx.services["work"].submit_work(answer, f"Pulling `{lever.name}` on INC-{number}…")
+    ctx.lanes.submit_work(answer, f"Pulling `{lever.name}` on INC-{number}…")
     result = svc.pull(number, lever.name, actor=user_id, reason=reason, dry_run=dry_run, channel_id=channel_id,
                       channel_name=channel_name, step=step)
     answer(result_text(lever.name, result))
@@ -307,8 +307,8 @@ def postmortem(ctx: AppContext, session: Any, incident) -> list[dict[str, Any]]:
 def register(app: App, ctx: AppContext) -> None:
     registry = load_levers(ctx.settings.levers_file, config=ctx.config,
                            categories=set(ctx.rules.categories))  # ConfigError: the bot refuses to start
-    ctx.services["levers"] = registry
-    ctx.services["containment"] = ContainmentService(ctx, registry)
+    ctx.levers = registry
+    ctx.containment = ContainmentService(ctx, registry)
     ctx.commands.add("levers", list_levers, usage=LEVERS_USAGE, order=40, allow_resolved=True,
                      summary="list the containment levers and their state for this incident")
     ctx.commands.add("contain", contain, usage=CONTAIN_USAGE, order=41,

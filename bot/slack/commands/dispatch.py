@@ -8,10 +8,10 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from bot.app.context import AppContext
 from bot.core import incidents
 from bot.core.errors import FirebreakError
 from bot.slack.commands import Invocation, error_text, split_first
+from bot.slack.context import AppContext
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def register(app: App, ctx: AppContext) -> None:
     def incident_command(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
         ack()
         # The work goes to the work lane so this listener thread is free at once for the next ack.
-        ctx.services["work"].submit_work(run_command, ctx, body, client, respond)
+        ctx.lanes.submit_work(run_command, ctx, body, client, respond)
 
     def help_handler(inv: Invocation) -> None:
         inv.reply(ctx.commands.help_text())

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.app.context import AppContext
 from bot.core import incidents
 from bot.core.durations import format_duration
 from bot.core.errors import UsageError
 from bot.slack import render
 from bot.slack.commands import Invocation
+from bot.slack.context import AppContext
 from bot.slack.summary import SEV_EMOJI, STATUS_LABEL
 
 USAGE = "/incident list"

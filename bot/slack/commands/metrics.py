@@ -7,7 +7,6 @@ import logging
 
 from slack_bolt import App
 
-from bot.app.context import AppContext
 from bot.core.errors import UsageError
 from bot.metrics import chart, compute
 from bot.metrics.options import parse_filters
@@ -16,6 +15,7 @@ from bot.metrics.table import describe_filters, format_table
 from bot.slack import render
 from bot.slack.commands import Invocation
 from bot.slack.commands.args import parse_flags
+from bot.slack.context import AppContext
 from bot.slack.ops import safe_call
 
 log = logging.getLogger(__name__)

@@ -10,13 +10,13 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from bot.app.context import AppContext
 from bot.core.errors import FirebreakError, UsageError
 from bot.core.incidents import OpenRequest
 from bot.core.severity import Inputs, SeverityRules
 from bot.slack import ops
 from bot.slack.commands import Invocation
 from bot.slack.commands.args import parse_flags, parse_severity
+from bot.slack.context import AppContext
 from bot.slack.lifecycle import open_and_provision
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,6 @@ from functools import lru_cache
 from slack_bolt import App
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot.app.context import AppContext
 from bot.core import incidents, timeline
 from bot.core.durations import format_duration
 from bot.core.errors import UsageError
@@ -16,6 +15,7 @@ from bot.postmortem import render_draft, render_regulator_summary
 from bot.postmortem.context import plain_names
 from bot.slack.commands import Invocation
 from bot.slack.commands.args import parse_flags
+from bot.slack.context import AppContext
 from bot.slack.ops import post_in_incident, safe_call
 
 USAGE = "/incident postmortem [--regulator]"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.app.context import AppContext
 from bot.containment import proof
 from bot.core.errors import UsageError
 from bot.evidence import postmortem, probe, views
@@ -12,6 +11,7 @@ from bot.evidence.check import proof_check
 from bot.postmortem.providers import register_provider
 from bot.slack import ops
 from bot.slack.commands import Invocation
+from bot.slack.context import AppContext
 
 USAGE = "/incident probe [<endpoint name>]"
 

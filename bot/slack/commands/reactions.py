@@ -8,9 +8,9 @@ from typing import Any
 from slack_bolt import App
 from sqlmodel import select
 
-from bot.app.context import AppContext
 from bot.core import incidents, timeline
 from bot.slack import ops
+from bot.slack.context import AppContext
 from bot.store.models import TimelineEvent
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,6 @@ from datetime import datetime
 from slack_bolt import App
 from sqlmodel import select
 
-from bot.app.context import AppContext
 from bot.core import incidents
 from bot.core.clock import ensure_utc
 from bot.core.durations import parse_duration
@@ -19,6 +18,7 @@ from bot.scheduler.regimes import accepted_forms, regimes
 from bot.slack import render
 from bot.slack.commands import Invocation
 from bot.slack.commands.args import parse_flags, tokenize
+from bot.slack.context import AppContext
 from bot.slack.lifecycle import after_change
 from bot.store.models import Incident, ReportClock
 from bot.store.models.incident import RESOLVED

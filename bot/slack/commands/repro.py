@@ -13,13 +13,13 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from bot.app.context import AppContext
 from bot.core import incidents, timeline
 from bot.core.errors import FirebreakError, NotAllowed, UsageError
 from bot.evidence import store, views
 from bot.evidence.store import CaseInput, CaseProblems
 from bot.slack import ops
 from bot.slack.commands import Invocation, split_first
+from bot.slack.context import AppContext
 
 log = logging.getLogger(__name__)
 

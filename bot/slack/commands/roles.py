@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.app.context import AppContext
 from bot.core import hooks, incidents
 from bot.core.errors import NotAllowed, UsageError
 from bot.core.incidents import ROLES, parse_role
 from bot.slack.commands import Invocation
 from bot.slack.commands.args import parse_mention, tokenize
+from bot.slack.context import AppContext
 from bot.slack.lifecycle import after_change
 from bot.slack.usergroups import commanders_description, is_commander
 

@@ -12,7 +12,6 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot.app.context import AppContext
 from bot.core import hooks, incidents
 from bot.core.errors import ConfigError, FirebreakError, NotAllowed, NotFound, UsageError
 from bot.postmortem.providers import register_provider
@@ -21,6 +20,7 @@ from bot.runbooks.loader import Library, RunbookErrors, load_library
 from bot.slack import ops, render
 from bot.slack.commands import Invocation, split_first
 from bot.slack.commands.args import parse_flags, parse_mention, tokenize
+from bot.slack.context import AppContext
 from bot.store.models.timeline import BOT_ACTOR
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ ASSIGN_VIEW = "firebreak_step_assign_modal"
 
 
 def library(ctx: AppContext) -> Library:
-    return ctx.services["runbooks"]
+    return ctx.runbooks
 
 
 # ----- flows shared by commands, buttons and hooks --------------------------------------------------------
@@ -356,7 +356,7 @@ def load(ctx: AppContext) -> Library:
 
 
 def register(app: App, ctx: AppContext) -> None:
-    ctx.services["runbooks"] = load(ctx)
+    ctx.runbooks = load(ctx)
     ctx.commands.add("runbook", runbook_command, usage=RUNBOOK_USAGE, order=40,
                      summary="show the runbook checklist, or switch to (or --add) another runbook")
     ctx.commands.add("step", step_command, usage=STEP_USAGE, order=41,
@@ -365,7 +365,7 @@ def register(app: App, ctx: AppContext) -> None:
                      summary="list the runbooks available")
     register_interactions(app, ctx)
     ctx.summary_sections.append(checklist.summary_section)
-    ctx.services["timers"].register(nudges.JOB, nudges.nudge_overdue)
+    ctx.timers.register(nudges.JOB, nudges.nudge_overdue)
     register_provider(ctx, "runbook", lambda c, session, incident: service.postmortem_rows(
         session, c.clock, incident, incidents.roles(session, incident.id)))
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.app.context import AppContext
 from bot.core import hooks, incidents
 from bot.core.errors import NotAllowed, UsageError
 from bot.slack import ops
 from bot.slack.commands import Invocation, split_first
 from bot.slack.commands.args import parse_severity
+from bot.slack.context import AppContext
 from bot.slack.lifecycle import after_change, notify_escalation
 from bot.slack.usergroups import commanders_description, is_commander
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.app.context import AppContext
 from bot.core import hooks, incidents, timeline
 from bot.core.errors import UsageError
 from bot.slack import render
 from bot.slack.commands import Invocation, split_first
+from bot.slack.context import AppContext
 from bot.slack.lifecycle import after_change
 from bot.slack.summary import status_text
 

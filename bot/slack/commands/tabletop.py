@@ -5,12 +5,12 @@ from __future__ import annotations
 from slack_bolt import App
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot.app.context import AppContext
 from bot.core import incidents
 from bot.core.durations import format_duration
 from bot.core.errors import NotAllowed, NotFound, UsageError
 from bot.slack import render
 from bot.slack.commands import Invocation, split_first
+from bot.slack.context import AppContext
 from bot.store.models.tabletop import ENDED, ExerciseRun
 from bot.tabletop import runner
 from bot.tabletop.scenario import catalog_for
@@ -124,6 +124,6 @@ def _list(inv: Invocation) -> None:
 
 
 def register(app: App, ctx: AppContext) -> None:
-    ctx.services["timers"].register(runner.JOB, runner.inject_job)
+    ctx.timers.register(runner.JOB, runner.inject_job)
     ctx.commands.add("tabletop", tabletop, usage=USAGE, incident="optional", allow_resolved=True, order=60,
                      summary="run a tabletop exercise in a sandbox channel: scripted injects, then a scorecard")

@@ -4,6 +4,7 @@ Each concept keeps its tables in its own module; add the module's import here.
 """
 
 from bot.store.models.containment import ContainmentAction  # noqa: F401
+from bot.store.models.effects import Effect  # noqa: F401
 from bot.store.models.evidence import ProbeResult, ProbeRun, ReproCase  # noqa: F401
 from bot.store.models.incident import Incident, RoleAssignment  # noqa: F401
 from bot.store.models.postmortem import ActionItem  # noqa: F401

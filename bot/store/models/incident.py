@@ -39,6 +39,7 @@ class Incident(SQLModel, table=True):
     channel_id: str | None = Field(default=None, max_length=32, index=True, unique=True)
     channel_name: str | None = Field(default=None, max_length=80)
     summary_ts: str | None = Field(default=None, max_length=32)
+    topic: str | None = Field(default=None, max_length=250)  # the channel topic as last set (set only on change)
     source_permalink: str | None = None
     resolution: str | None = None
     detected_at: datetime = Field(sa_type=UTCDateTime)

@@ -1,0 +1,69 @@
+"""The services every transport shares, built once from the settings: a typed container, no lookups by name.
+
+`build_services(settings, clock)` validates every configuration file (raising ConfigError naming the file
+and key), opens the database and builds the domain services. It builds nothing of Slack: the command line
+renders a postmortem or computes metrics with it alone, and the Slack transport (`bot.slack.app.build`)
+adds its client, listeners and renderers on top.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from bot.app.effects import EffectRunner
+from bot.app.lanes import COMMANDS, Lanes
+from bot.config.org import Config, load_config
+from bot.config.settings import Settings
+from bot.core.clock import Clock, SystemClock
+from bot.core.hooks import Hooks
+from bot.core.severity import SeverityRules, load_rules
+from bot.store.db import Database
+
+if TYPE_CHECKING:
+    from bot.containment.proof import ProofCheck
+    from bot.containment.service import ContainmentService
+    from bot.containment.spec import LeverRegistry
+    from bot.core.timers import Timers
+    from bot.runbooks.loader import Library
+    from bot.scheduler.feature import SchedulerService
+
+
+@dataclass(kw_only=True)
+class Services:
+    settings: Settings
+    config: Config
+    clock: Clock
+    db: Database
+    rules: SeverityRules
+    hooks: Hooks
+    lanes: Lanes
+    effects: EffectRunner = field(default=None)  # type: ignore[assignment]
+    # Set while building (each by the feature that owns it); typed so a reader finds every use by name.
+    timers: Timers = field(default=None)  # type: ignore[assignment]
+    runbooks: Library | None = None
+    levers: LeverRegistry | None = None
+    containment: ContainmentService | None = None
+    scheduler: SchedulerService | None = None
+    # Extension points, in the order they were added (the order is stated where they are added).
+    proof_checks: list[ProofCheck] = field(default_factory=list)
+    postmortem_providers: dict[str, Any] = field(default_factory=dict)
+
+    def close(self) -> None:
+        for svc in (self.effects, self.containment, self.timers):
+            stop = getattr(svc, "close", None)
+            if callable(stop):
+                stop()
+        self.lanes.shutdown(wait=True)
+        self.db.dispose()
+
+
+def base_services(settings: Settings, clock: Clock | None = None, *, db: Database | None = None,
+                  cls: type[Services] = Services, **extra: Any) -> Services:
+    """The container with configuration, database, rubric, hooks and lanes; features are added by the caller."""
+    config = load_config(settings.config_file)
+    rules = load_rules(settings.severity_rules_file)
+    services = cls(settings=settings, config=config, clock=clock or SystemClock(), rules=rules, hooks=Hooks(),
+                   db=db or Database(settings.database_url), lanes=Lanes({COMMANDS: settings.worker_threads}), **extra)
+    services.effects = EffectRunner(services)
+    return services

@@ -1,0 +1,133 @@
+"""Record side effects together with the facts that call for them.
+
+The domain never calls Slack, a pager or any other outside service itself. Inside the transaction that
+changes an incident it records what the world must be told ("post this in the incident channel", "refresh the
+pinned summary", "page the on-call"); the effects runner (`bot.app.effects`) performs each record after the
+commit, exactly once, retrying within a budget and resuming after a crash. A fact and its effects commit or
+roll back together: nothing is announced that did not happen, nothing that happened goes untold.
+
+Every record has an idempotency key: recording the same key twice (a timer job re-run after a crash, a
+duplicate delivery) records it once.
+
+Places (`to=`): INCIDENT (the incident's channel, once it exists), ANNOUNCE (the announcements channel),
+`user(U…)` (a direct message), `channel(C…)` (any other channel, e.g. where a command was typed).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlmodel import Session, select
+
+from bot.core.text import Msg
+from bot.store.models.effects import FAILED, PENDING, RUNNING, Effect
+
+INCIDENT = "incident"
+ANNOUNCE = "announce"
+# How long an effect keeps being retried (429s, 5xx, timeouts) before it is given up and reported.
+DEFAULT_BUDGET = timedelta(minutes=15)
+
+# Kinds the runners know (a transport registers a handler for each).
+POST = "post"              # a message; payload: to, msg | view+data | text+blocks; result: ts, channel
+UPDATE = "update"          # chat.update of a message firebreak posted; payload: ref (what message), view+data
+SUMMARY = "summary"        # bring the pinned summary and the channel topic up to date
+PROVISION = "provision"    # create (or adopt) the incident channel and record it
+INVITE = "invite"          # add people to the incident channel; payload: users
+EPHEMERAL = "ephemeral"    # a private note to one person in a channel; payload: channel, user, msg
+PAGE = "page"              # a pager event; payload: event
+
+
+def user(user_id: str) -> str:
+    return f"user:{user_id}"
+
+
+def channel(channel_id: str) -> str:
+    return f"channel:{channel_id}"
+
+
+def now() -> datetime:
+    """Retries run on real time, whatever clock the incident runs on (a tabletop's simulated clock)."""
+    return datetime.now(UTC)
+
+
+def lane_of(to: str, incident_id: int | None) -> str:
+    if to == INCIDENT:
+        return f"inc:{incident_id}"
+    if to == ANNOUNCE:
+        return "announce"
+    return to  # user:U… / channel:C…
+
+
+def record(session: Session, *, kind: str, lane: str, payload: dict[str, Any], created_at: datetime,
+           incident_id: int | None = None, key: str | None = None, after: int | None = None,
+           budget: timedelta = DEFAULT_BUDGET) -> int:
+    """Record an effect in the caller's transaction; returns its id (the existing one for a known key)."""
+    key = key or f"{lane}:{kind}:{uuid.uuid4().hex}"
+    existing = session.exec(select(Effect.id).where(Effect.key == key)).first()
+    if existing is not None:
+        return existing
+    row = Effect(key=key[:200], incident_id=incident_id, lane=lane, kind=kind, payload=payload, after_id=after,
+                 created_at=created_at, deadline=now() + budget)
+    session.add(row)
+    session.flush()
+    session.info["effects"] = True  # the database kicks the runner once this transaction commits
+    assert row.id is not None
+    return row.id
+
+
+def post(session: Session, incident_id: int | None, msg: Msg | None = None, *, created_at: datetime,
+         to: str = INCIDENT, key: str | None = None, view: str | None = None, data: dict[str, Any] | None = None,
+         after: int | None = None, then: str | None = None, thread_of: int | None = None) -> int:
+    """A message for a place. Either `msg` (firebreak's markup, rendered by the transport) or a `view` (a named
+    layout the transport renders from `data` when it posts). `then` names a completion callback that learns the
+    message's ts (e.g. the runbook checklist keeps it to update the message later)."""
+    payload: dict[str, Any] = {"to": to}
+    if msg is not None:
+        payload["msg"] = msg.to_json()
+    if view is not None:
+        payload["view"], payload["data"] = view, data or {}
+    if then:
+        payload["then"] = then
+    if thread_of is not None:
+        payload["thread_of"] = thread_of
+    return record(session, kind=POST, lane=lane_of(to, incident_id), payload=payload, incident_id=incident_id,
+                  key=key, after=after, created_at=created_at)
+
+
+def summary(session: Session, incident_id: int, *, created_at: datetime) -> int:
+    """Refresh the pinned summary and topic from the database. One waiting refresh is enough: it renders the
+    state as it is when it runs, so a refresh already waiting covers this one too."""
+    waiting = session.exec(select(Effect.id).where(Effect.incident_id == incident_id, Effect.kind == SUMMARY,
+                                                   Effect.state == PENDING)).first()
+    if waiting is not None:
+        return waiting
+    # In the channel's own lane: the first summary comes before the messages recorded after it.
+    return record(session, kind=SUMMARY, lane=f"inc:{incident_id}", payload={}, incident_id=incident_id,
+                  created_at=created_at)
+
+
+def provision(session: Session, incident_id: int, *, created_at: datetime) -> int:
+    return record(session, kind=PROVISION, lane=f"provision:{incident_id}", payload={}, incident_id=incident_id,
+                  key=f"inc-{incident_id}:provision", created_at=created_at)
+
+
+def invite(session: Session, incident_id: int, users: list[str], *, created_at: datetime,
+           key: str | None = None, after: int | None = None) -> int:
+    return record(session, kind=INVITE, lane=f"invite:{incident_id}", payload={"users": sorted(set(users))},
+                  incident_id=incident_id, key=key, after=after, created_at=created_at)
+
+
+def ephemeral(session: Session, incident_id: int | None, channel_id: str, user_id: str, msg: Msg, *,
+              created_at: datetime, after: int | None = None, key: str | None = None) -> int:
+    return record(session, kind=EPHEMERAL, lane=f"ephemeral:{user_id}",
+                  payload={"channel": channel_id, "user": user_id, "msg": msg.to_json()}, incident_id=incident_id,
+                  after=after, key=key, created_at=created_at)
+
+
+def unfinished(session: Session, incident_id: int) -> list[Effect]:
+    """Effects of an incident not yet done (pending, running or failed), oldest first."""
+    return list(session.exec(select(Effect).where(Effect.incident_id == incident_id,
+                                                  Effect.state.in_([PENDING, RUNNING, FAILED]))  # type: ignore[attr-defined]
+                             .order_by(Effect.id)))  # type: ignore[arg-type]

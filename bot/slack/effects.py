@@ -1,0 +1,236 @@
+"""Slack's side of the effects ledger: how each recorded effect is performed with Slack's Web API.
+
+Each handler is safe to run again after a crash: a post carries its effect id as message metadata and a resumed
+attempt looks for it in the channel's history before posting; a channel is looked up by name before another is
+created; invites, pins and topics are idempotent. Slack's transient answers (429 with Retry-After, 5xx,
+timeouts) become `Retry`, its permanent ones (`msg_too_long`, `channel_not_found`, …) `Failed`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from bot.app.effects import EffectRunner, Failed, Job, Retry
+from bot.core import effects, incidents, timeline
+from bot.core.text import Msg
+from bot.slack.context import AppContext
+from bot.slack.text import clip, mrkdwn, plain_field
+from bot.store.models import Effect, Incident
+from bot.store.models.timeline import BOT_ACTOR
+
+log = logging.getLogger(__name__)
+
+METADATA_EVENT = "firebreak_effect"
+MAX_MESSAGE = 40_000
+TRANSIENT = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout",
+             "team_added_to_org", "timeout"}
+ALREADY_DONE = {"already_in_channel", "already_pinned", "cant_invite_self"}
+PIN = "pin"
+TOPIC = "topic"
+
+# A named layout: (ctx, session, data) -> (fallback text, blocks). Features register theirs.
+View = Callable[[AppContext, Any, dict[str, Any]], tuple[str, list[dict]]]
+# After a post: (ctx, job, channel, ts). E.g. the runbook checklist keeps its message's ts.
+Then = Callable[[AppContext, Job, str, str], None]
+
+
+def slack_error(err: Exception) -> str:
+    if isinstance(err, SlackApiError):
+        return str(err.response.get("error") or "unknown_error")
+    return type(err).__name__
+
+
+def call(what: str, fn: Callable[..., Any], /, **kwargs: Any) -> Any:
+    """Call a Web API method, turning Slack's answers into Retry / Failed."""
+    try:
+        return fn(**kwargs)
+    except SlackApiError as err:
+        code = slack_error(err)
+        if code in ALREADY_DONE:
+            return None
+        status = getattr(err.response, "status_code", 200)
+        if code in TRANSIENT or status == 429 or status >= 500:
+            after = err.response.headers.get("Retry-After") if hasattr(err.response, "headers") else None
+            raise Retry(f"{what}: {code}", after=float(after) if after else None) from None
+        raise Failed(f"{what}: {code}") from None
+    except (SlackClientError, OSError) as err:
+        raise Retry(f"{what}: {type(err).__name__}") from None
+
+
+class SlackEffects:
+    """Registers Slack's handlers on the runner; `views` and `thens` are filled in by features."""
+
+    def __init__(self, ctx: AppContext, runner: EffectRunner) -> None:
+        self.ctx = ctx
+        self.runner = runner
+        self.views: dict[str, View] = {}
+        self.thens: dict[str, Then] = {}
+        runner.register(effects.POST, self.post)
+        runner.register(effects.SUMMARY, self.summary)
+        runner.register(PIN, self.pin)
+        runner.register(TOPIC, self.topic)
+        runner.register(effects.INVITE, self.invite)
+        runner.register(effects.EPHEMERAL, self.ephemeral)
+        runner.on_failed.append(self.record_failure)
+
+    # ----- places -----------------------------------------------------------------------------------------
+    def _incident(self, incident_id: int | None) -> Incident | None:
+        if incident_id is None:
+            return None
+        with self.ctx.db.session() as session:
+            return session.get(Incident, incident_id)
+
+    def _place(self, job: Job, incident: Incident | None) -> str | None:
+        to = job.payload.get("to", effects.INCIDENT)
+        if to == effects.INCIDENT:
+            if incident is None or not incident.channel_id:
+                raise Failed("the incident has no channel", quiet=True)
+            return incident.channel_id
+        if to == effects.ANNOUNCE:
+            return self.ctx.settings.announce_channel
+        kind, _, target = to.partition(":")
+        return target if kind in ("user", "channel") and target else None
+
+    def render(self, job: Job, incident: Incident | None) -> tuple[str, list[dict] | None]:
+        p = job.payload
+        if "view" in p:
+            view = self.views.get(p["view"])
+            if view is None:
+                raise Failed(f"no view named {p['view']!r}")
+            with self.ctx.db.session() as session:
+                text, blocks = view(self.ctx, session, p.get("data") or {})
+        elif "msg" in p:
+            text, blocks = mrkdwn(Msg.from_json(p["msg"])), None
+        else:  # pre-rendered by the caller (already escaped)
+            text, blocks = p.get("text", ""), p.get("blocks")
+        if incident is not None and incident.is_exercise and not text.startswith("[EXERCISE]"):
+            text = "[EXERCISE] " + text  # every message about an exercise says so, wherever it goes
+        return clip(text, MAX_MESSAGE), blocks
+
+    # ----- handlers -------------------------------------------------------------------------------------
+    def _find_posted(self, channel: str, job: Job) -> str | None:
+        """A resumed post: did an earlier attempt already post it? (the effect id rides in the metadata)"""
+        oldest = f"{job.created_at.timestamp() - 5:.6f}"
+        resp = call("conversations.history", self.ctx.client.conversations_history, channel=channel,
+                    oldest=oldest, include_all_metadata=True, limit=200)
+        for message in (resp or {}).get("messages") or []:
+            meta = message.get("metadata") or {}
+            if meta.get("event_type") == METADATA_EVENT and (meta.get("event_payload") or {}).get("effect") == job.id:
+                return str(message.get("ts"))
+        return None
+
+    def _post(self, job: Job, channel: str, text: str, blocks: list[dict] | None,
+              thread_ts: str | None = None) -> str:
+        if job.resumed:
+            found = self._find_posted(channel, job)
+            if found:
+                return found
+        kwargs: dict[str, Any] = {"channel": channel, "text": text or " ",
+                                  "metadata": {"event_type": METADATA_EVENT, "event_payload": {"effect": job.id}}}
+        if blocks:
+            kwargs["blocks"] = blocks
+        if thread_ts:
+            kwargs["thread_ts"] = thread_ts
+        resp = call("chat.postMessage", self.ctx.client.chat_postMessage, **kwargs)
+        return str(resp["ts"]) if resp else ""
+
+    def post(self, job: Job) -> dict[str, Any]:
+        incident = self._incident(job.incident_id)
+        channel = self._place(job, incident)
+        if not channel:
+            return {"skipped": "no such place configured"}
+        text, blocks = self.render(job, incident)
+        thread_ts = None
+        if job.payload.get("thread_of") is not None:
+            with self.ctx.db.session() as session:
+                parent = session.get(Effect, job.payload["thread_of"])
+                thread_ts = (parent.result or {}).get("ts") if parent is not None else None
+        ts = self._post(job, channel, text, blocks, thread_ts)
+        then = job.payload.get("then")
+        if then and ts:
+            self.thens[then](self.ctx, job, channel, ts)
+        return {"ts": ts, "channel": channel}
+
+    def summary(self, job: Job) -> dict[str, Any]:
+        from bot.slack.summary import summary_blocks, summary_fallback, topic_text
+
+        with self.ctx.db.session() as session:
+            incident = session.get(Incident, job.incident_id)
+            if incident is None or not incident.channel_id:
+                raise Failed("the incident has no channel", quiet=True)
+            roles = incidents.roles(session, incident.id)
+            blocks = summary_blocks(self.ctx, session, incident, roles)
+            text = summary_fallback(incident)
+            topic = clip(plain_field(topic_text(incident, roles)), 250)
+            channel, ts = incident.channel_id, incident.summary_ts
+            if topic != (incident.topic or ""):
+                effects.record(session, kind=TOPIC, lane=f"topic:{incident.id}", incident_id=incident.id,
+                               payload={"topic": topic}, created_at=self.ctx.clock.now())
+        if ts:
+            call("chat.update", self.ctx.client.chat_update, channel=channel, ts=ts, text=text, blocks=blocks)
+            return {"ts": ts, "updated": True}
+        ts = self._post(job, channel, text, blocks)
+        with self.ctx.db.session() as session:
+            row = session.get(Incident, job.incident_id)
+            assert row is not None
+            row.summary_ts = ts
+            session.add(row)
+            effects.record(session, kind=PIN, lane=f"pin:{row.id}", incident_id=row.id,
+                           payload={"ts": ts}, key=f"inc-{row.id}:pin:{ts}", created_at=self.ctx.clock.now())
+        return {"ts": ts, "posted": True}
+
+    def pin(self, job: Job) -> dict[str, Any]:
+        incident = self._incident(job.incident_id)
+        if incident is None or not incident.channel_id:
+            raise Failed("the incident has no channel", quiet=True)
+        call("pins.add", self.ctx.client.pins_add, channel=incident.channel_id, timestamp=job.payload["ts"])
+        return {}
+
+    def topic(self, job: Job) -> dict[str, Any]:
+        incident = self._incident(job.incident_id)
+        if incident is None or not incident.channel_id:
+            raise Failed("the incident has no channel", quiet=True)
+        wanted = job.payload["topic"]
+        if incident.topic == wanted:
+            return {"unchanged": True}
+        call("conversations.setTopic", self.ctx.client.conversations_setTopic, channel=incident.channel_id,
+             topic=wanted)
+        with self.ctx.db.session() as session:
+            row = session.get(Incident, job.incident_id)
+            if row is not None:
+                row.topic = wanted
+                session.add(row)
+        return {}
+
+    def invite(self, job: Job) -> dict[str, Any]:
+        incident = self._incident(job.incident_id)
+        if incident is None or not incident.channel_id:
+            raise Failed("the incident has no channel", quiet=True)
+        users = ",".join(u for u in job.payload.get("users") or [] if u and u != BOT_ACTOR)
+        if users:
+            call("conversations.invite", self.ctx.client.conversations_invite, channel=incident.channel_id,
+                 users=users)
+        return {}
+
+    def ephemeral(self, job: Job) -> dict[str, Any]:
+        p = job.payload
+        text = mrkdwn(Msg.from_json(p["msg"]))
+        call("chat.postEphemeral", self.ctx.client.chat_postEphemeral, channel=p["channel"], user=p["user"],
+             text=clip(text, MAX_MESSAGE))
+        return {}
+
+    # ----- failures ---------------------------------------------------------------------------------------
+    def record_failure(self, job: Job, error: str) -> None:
+        """A failed Slack effect never goes unseen: it is a `slack_error` fact on the incident's timeline."""
+        if job.incident_id is None:
+            return
+        with self.ctx.db.session() as session:
+            if session.get(Incident, job.incident_id) is None:
+                return
+            timeline.record(session, self.ctx.clock, job.incident_id, "slack_error",
+                            f"Slack {error}" if ":" in error else f"Slack {job.kind} failed: {error}",
+                            actor=BOT_ACTOR, data={"what": job.kind, "error": error, "effect": job.id})

@@ -1,0 +1,203 @@
+"""The effects ledger: recorded with the fact, done once, in order per lane, retried, resumed after a crash."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlmodel import select
+
+from bot.app.effects import EffectRunner, Failed, Job, Retry
+from bot.app.services import Services, base_services
+from bot.config.settings import Settings
+from bot.core import effects
+from bot.store.models.effects import DONE, FAILED, PENDING, RUNNING, Effect
+
+
+@pytest.fixture
+def services(db_url: str, clock) -> Iterator[Services]:
+    svc = base_services(Settings(database_url=db_url), clock)
+    svc.db.create_all()
+    svc.effects.backoff = (0.01, 0.02)
+    yield svc
+    svc.close()
+
+
+def record(svc: Services, kind: str, lane: str, *, key: str | None = None, incident_id: int | None = None,
+           after: int | None = None, **payload) -> int:
+    with svc.db.session() as s:
+        return effects.record(s, kind=kind, lane=lane, payload=payload, key=key, incident_id=incident_id,
+                              after=after, created_at=svc.clock.now())
+
+
+def settle(svc: Services, timeout: float = 10.0) -> None:
+    end = time.monotonic() + timeout
+    while svc.effects.outstanding() and time.monotonic() < end:
+        svc.effects.kick()
+        svc.lanes.wait_idle(1)
+        time.sleep(0.01)
+    assert svc.effects.outstanding() == 0
+
+
+def states(svc: Services) -> dict[str, str]:
+    with svc.db.session() as s:
+        return {e.key: e.state for e in s.exec(select(Effect))}
+
+
+def test_the_same_key_is_recorded_once(services: Services) -> None:
+    done: list[str] = []
+    services.effects.register("note", lambda job: done.append(job.payload["n"]) or {})
+    first = record(services, "note", "a", key="inc-1:reminder:09:30", n=1)
+    again = record(services, "note", "a", key="inc-1:reminder:09:30", n=2)
+    settle(services)
+    assert first == again and done == [1]
+
+
+def test_nothing_is_done_when_the_transaction_rolls_back(services: Services) -> None:
+    done: list[int] = []
+    services.effects.register("note", lambda job: done.append(1) or {})
+    with pytest.raises(RuntimeError), services.db.session() as s:
+        effects.record(s, kind="note", lane="a", payload={}, created_at=services.clock.now())
+        raise RuntimeError("the fact was refused")
+    services.effects.kick()
+    services.lanes.wait_idle(5)
+    assert done == [] and states(services) == {}
+
+
+def test_one_lane_runs_in_order_and_lanes_run_side_by_side(services: Services) -> None:
+    log: list[tuple[str, int, str]] = []
+    gate = threading.Event()
+
+    def slow(job: Job) -> dict:
+        log.append((job.lane, job.payload["n"], "start"))
+        if job.lane == "slow":
+            gate.wait(5)
+        log.append((job.lane, job.payload["n"], "end"))
+        return {}
+
+    services.effects.register("step", slow)
+    for n in range(3):
+        record(services, "step", "slow", n=n)
+    for n in range(3):
+        record(services, "step", "fast", n=n)
+    deadline = time.monotonic() + 5
+    while [e for e in log if e[0] == "fast" and e[2] == "end"] != [("fast", n, "end") for n in range(3)]:
+        assert time.monotonic() < deadline, log
+        time.sleep(0.01)
+    gate.set()  # the slow lane waited; the fast lane was not held up by it
+    settle(services)
+    slow_order = [(n, what) for lane, n, what in log if lane == "slow"]
+    assert slow_order == [(0, "start"), (0, "end"), (1, "start"), (1, "end"), (2, "start"), (2, "end")]
+
+
+def test_transient_failures_are_retried_until_done(services: Services) -> None:
+    attempts: list[int] = []
+
+    def flaky(job: Job) -> dict:
+        attempts.append(job.attempts)
+        if job.attempts < 3:
+            raise Retry("chat.postMessage: ratelimited", after=0.01)
+        return {"ts": "1.1"}
+
+    services.effects.register("post", flaky)
+    record(services, "post", "a", key="k")
+    settle(services)
+    assert attempts == [1, 2, 3] and states(services) == {"k": DONE}
+
+
+def test_a_permanent_failure_is_reported_once_and_the_lane_goes_on(services: Services) -> None:
+    failures: list[str] = []
+    services.effects.on_failed.append(lambda job, error: failures.append(f"{job.key}: {error}"))
+    services.effects.register("bad", lambda job: (_ for _ in ()).throw(Failed("chat.postMessage: msg_too_long")))
+    services.effects.register("good", lambda job: {})
+    record(services, "bad", "a", key="first")
+    record(services, "good", "a", key="second")
+    settle(services)
+    assert states(services) == {"first": FAILED, "second": DONE}
+    assert failures == ["first: chat.postMessage: msg_too_long"]
+
+
+def test_retries_stop_at_the_deadline(services: Services) -> None:
+    failures: list[str] = []
+    services.effects.on_failed.append(lambda job, error: failures.append(error))
+    services.effects.register("post", lambda job: (_ for _ in ()).throw(Retry("chat.postMessage: internal_error")))
+    with services.db.session() as s:
+        effects.record(s, kind="post", lane="a", payload={}, key="k", created_at=services.clock.now(),
+                       budget=timedelta(seconds=0.05))
+    settle(services)
+    assert states(services) == {"k": FAILED} and "gave up after" in failures[0]
+
+
+def test_an_effect_waits_for_the_one_it_comes_after(services: Services) -> None:
+    order: list[str] = []
+    gate = threading.Event()
+
+    def run(job: Job) -> dict:
+        if job.key == "post":
+            gate.wait(5)
+        order.append(job.key)
+        return {}
+
+    services.effects.register("x", run)
+    first = record(services, "x", "channel", key="post")
+    record(services, "x", "pins", key="pin", after=first)
+    time.sleep(0.2)
+    assert order == []
+    gate.set()
+    settle(services)
+    assert order == ["post", "pin"]
+
+
+def test_other_effects_of_an_incident_wait_for_its_channel(services: Services) -> None:
+    order: list[str] = []
+    gate = threading.Event()
+
+    def run(job: Job) -> dict:
+        if job.kind == effects.PROVISION:
+            gate.wait(5)
+        order.append(job.kind)
+        return {}
+
+    for kind in (effects.PROVISION, "announce", "invite"):
+        services.effects.register(kind, run)
+    record(services, effects.PROVISION, "provision:1", incident_id=1)
+    record(services, "announce", "announce", incident_id=1)
+    record(services, "invite", "invite:1", incident_id=1)
+    time.sleep(0.2)
+    assert order == []
+    gate.set()
+    settle(services)
+    assert order[0] == effects.PROVISION and sorted(order[1:]) == ["announce", "invite"]
+
+
+def test_an_effect_interrupted_by_a_crash_is_resumed_once_and_knows_it(services: Services) -> None:
+    seen: list[tuple[int, bool]] = []
+    services.effects.register("post", lambda job: seen.append((job.attempts, job.resumed)) or {})
+    effect_id = record(services, "post", "a", key="k")
+    services.lanes.wait_idle(5)
+    settle(services)
+    # A process died after claiming the next one: it is left running.
+    with services.db.session() as s:
+        s.add(Effect(key="crashed", lane="b", kind="post", payload={}, state=RUNNING, attempts=1,
+                     created_at=services.clock.now(), owner="dead-process"))
+    assert services.effects.recover() == 1  # SQLite: one process, so whatever was running died with it
+    settle(services)
+    assert seen == [(1, False), (2, True)] and effect_id
+    assert states(services) == {"k": DONE, "crashed": DONE}
+
+
+def test_only_expired_leases_are_recovered_when_several_processes_share_the_database(services: Services) -> None:
+    runner = EffectRunner(services, single_process=False)
+    with services.db.session() as s:
+        s.add(Effect(key="live", lane="b", kind="post", payload={}, state=RUNNING, attempts=1,
+                     created_at=services.clock.now(), owner="other",
+                     lease_until=effects.now() + timedelta(minutes=1)))
+        s.add(Effect(key="dead", lane="c", kind="post", payload={}, state=RUNNING, attempts=1,
+                     created_at=services.clock.now(), owner="gone",
+                     lease_until=effects.now() - timedelta(seconds=1)))
+    assert runner.recover() == 1
+    assert states(services)["live"] == RUNNING and states(services)["dead"] in (PENDING, RUNNING, DONE, FAILED)
+    runner.close()
