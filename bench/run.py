@@ -76,7 +76,12 @@ class Run:
 
     # ----- requests ----------------------------------------------------------------------------------
     def command(self, text: str, *, user: str = "U0BENCH", channel: str | None = None, label: str = "") -> Prepared:
-        return self.signer.command(text, user=user, channel=channel or self.general, label=label)
+        channel = channel or self.general
+        with self.fake.lock:  # whoever types in a channel is in it (the bench's responders work the incident)
+            ch = self.fake.channels.get(channel)
+            if ch is not None and not ch.get("is_im"):
+                ch["members"].add(user)
+        return self.signer.command(text, user=user, channel=channel, label=label)
 
     def answer(self, key: str) -> str:
         """The text the bot sent to a response_url (ephemeral answers), or '' if none yet."""

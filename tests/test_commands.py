@@ -92,15 +92,24 @@ def test_ic_first_assignment_is_acknowledgement_then_only_ic_or_commanders(make_
     h.fake.usergroups["S0ICS"] = ["U0DAVE"]
     ch = open_incident(h)
     clock.advance(minutes=3)
-    reply = h.command("ic <@U0BOB|bob>", channel=ch, user="U0ERIN")  # anyone may assign the first IC
+    before = counts(h)
+    # A member who is not the reporter may not make someone else the first IC...
+    reply = h.command("ic <@U0BOB|bob>", channel=ch, user="U0ERIN")
+    assert "Only the incident commander or the commanders (commanders) may hand over the IC role of INC-1" \
+        in reply.text and "take the role with `/incident ic @me`" in reply.text
+    assert counts(h)[0:1] == before[0:1] and incident(h, 1).acknowledged_at is None
+    assert kinds(h, 1).count("permission_denied") == 1  # a refused privileged attempt is on the timeline
+    # ...but may take it for themselves; before any IC, the reporter may assign it.
+    reply = h.command("ic <@U0BOB|bob>", channel=ch)  # the reporter
     assert "<@U0BOB> is incident commander of INC-1" in reply.text
     inc = incident(h, 1)
     assert inc.acknowledged_at is not None and (inc.acknowledged_at - inc.opened_at).total_seconds() == 180
     assert "U0BOB" in h.fake.channels[ch]["members"]
     before = counts(h)
-    reply = h.command("ic <@U0ERIN>", channel=ch, user="U0ERIN")
-    assert "Only the incident commander or members of `commanders` may hand over the IC role" in reply.text
-    assert counts(h) == before
+    reply = h.command("ic @me", channel=ch, user="U0ERIN")
+    assert "Only the incident commander or the commanders (commanders) may hand over the IC role" in reply.text
+    assert "Ask <@U0BOB>, the incident commander." in reply.text
+    assert counts(h)[2] == before[2]
     assert "<@U0CAROL> is incident commander" in h.command("ic <@U0CAROL>", channel=ch, user="U0CAROL").text
     assert incident(h, 1).acknowledged_at == inc.acknowledged_at  # acknowledgement is the first IC only
     reply = h.command("ic <@U0ERIN|erin>", channel=ch, user="U0DAVE")  # member of a Slack user group
@@ -138,14 +147,19 @@ def test_severity_change_rules_escalation_and_timeline(make_harness, write_yaml)
         ("sev 2", "U0BOB", "A reason is required"),
         ("sev 0 bad", "U0BOB", "`0` is not a severity"),
         ("sev", "U0BOB", "Give the new severity and a reason."),
-        ("sev 1 it spread", "U0ALICE", "Only the incident commander may change the severity"),
         ("sev 3 same", "U0BOB", "INC-1 is already SEV3."),
+        (f"sev 2 {'x' * 1001}", "U0BOB", "The reason is 1,001 characters; the limit is 1,000."),
     ]:
         reply = h.command(text, channel=ch, user=user)
         assert expected in reply.text, text
     assert counts(h) == before
-    reply = h.command("sev 1 other users' conversations are exposed", channel=ch, user="U0BOB")
+    # Any member may raise severity (the reporter here, who is not the IC); only the IC or a commander lowers it.
+    reply = h.command("sev 1 other users' conversations are exposed", channel=ch, user="U0ALICE")
     assert "INC-1 is now SEV1 (was SEV3)" in reply.text
+    before = counts(h)
+    reply = h.command("sev 2 calmer now", channel=ch, user="U0ALICE")
+    assert "Only the incident commander may lower the severity of INC-1. Ask <@U0BOB>" in reply.text
+    assert counts(h)[0] == before[0] and incident(h, 1).severity == 1
     texts = "\n".join(h.fake.texts(ch))
     assert "escalated INC-1 SEV3 → *SEV1*: other users' conversations are exposed" in texts
     assert "<@U0PRIV1> <@U0PRIV2>" in texts and "privacy leakage goes to the privacy officer" in texts

@@ -201,7 +201,7 @@ def test_resolve_reverts_asks_or_leaves(make_ld, fake_ld) -> None:
         h.command(f"contain {lever}", channel=channel)
         h.submit_view(h.last_view(), {})
     h.command("contain kill-staging", channel=channel)
-    h.command("resolve rolled back", channel=channel)
+    h.command("resolve rolled back", channel=channel, user="U0BOB")  # the IC resolves
     assert fake_ld.env("agent-browsing")["on"] is True          # revert
     assert fake_ld.env("agent-browsing", "staging")["on"] is False  # leave
     assert fake_ld.env("moderation-strictness")["fallthrough"] == {"variation": 1}  # ask
@@ -291,7 +291,7 @@ def test_many_simultaneous_pulls_make_one_request(make_ld, fake_ld, db_url) -> N
     assert len(fake_ld.patches) == 1 and fake_ld.count("patch") == 1
     assert outcomes.count("verified") == 1
     refused = [o for o in outcomes if o != "verified"]
-    assert len(refused) == 3 and all("already pulled on INC-1 by <@U0USER" in o for o in refused)
+    assert len(refused) == 3 and all("already pulled on INC-1 by @U0USER" in o for o in refused)
 
 
 def test_unique_slot_catches_a_pull_the_checks_missed(make_ld, fake_ld, db_url, clock) -> None:
@@ -316,5 +316,5 @@ def test_unique_slot_catches_a_pull_the_checks_missed(make_ld, fake_ld, db_url, 
     svc._refuse_if_current = blind_then_real
     with pytest.raises(Conflict) as err:
         svc.pull(1, "kill-browsing", actor="U0ALICE", channel_id=channel)
-    assert "already pulled on INC-1 by <@U0BOB>" in err.value.message
+    assert "already pulled on INC-1 by @U0BOB" in err.value.message
     assert fake_ld.external_requests() == 0 and len(rows(h)) == 1

@@ -200,7 +200,7 @@ def test_listing_from_outside_the_channel_is_for_members_only(evidence_harness) 
     channel = open_incident(h)
     add_case(h, channel, {"prompt": "secret jailbreak prompt"})
     reply = h.command("INC-1 repro list", user="U0MALLORY")
-    assert "Only members of INC-1's channel can list its evidence" in reply.text
+    assert "Only members of INC-1's channel may see INC-1. Join <#" in reply.text
     assert "secret jailbreak prompt" not in reply.text
     reply = h.command("INC-1 repro list", user="U0ALICE")  # a member, asking from #general
     assert "secret jailbreak prompt" in reply.text

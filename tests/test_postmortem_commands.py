@@ -59,8 +59,8 @@ def test_postmortem_of_resolved_incident_named_from_elsewhere(harness: Harness, 
     h = harness
     ch = open_jailbreak(h, clock)
     h.command("contained done", channel=ch)
-    h.command("resolve fixed", channel=ch)
-    reply = h.command("postmortem INC-1")  # from #general
+    h.command("resolve fixed", channel=ch, user="U0BOB")  # the IC resolves
+    reply = h.command("postmortem INC-1")  # from #general, by the reporter (a member)
     assert "Uploaded the postmortem draft for INC-1" in reply.text
     (f,) = uploaded(h)
     assert f["channels"] == [ch]  # the draft goes to the incident channel

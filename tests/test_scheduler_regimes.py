@@ -131,6 +131,11 @@ def test_gdpr_clock_summary_reminders_and_done(db_harness: Harness, clock) -> No
     clock.advance(hours=12)  # 24h before
     t.run_due()
     assert len(report_reminders()) == 2 and "(in 1d)" in report_reminders()[1]
+    before = len(kinds(h))
+    reply = h.command("report-clock done gdpr-72h DPA-2026-118", channel=ch, user="U0DPO")
+    assert "Only the incident commander or the privacy officer may record reports as done on INC-1" in reply.text
+    assert kinds(h)[before:] == ["permission_denied"]  # refused, audited, nothing else written
+    h.command("role privacy <@U0DPO>", channel=ch)  # the reporter (no IC yet) makes the DPO the privacy officer
     reply = h.command("report-clock done gdpr-72h DPA-2026-118", channel=ch, user="U0DPO")
     assert "Recorded: gdpr-72h notify the supervisory authority for INC-1, reference `DPA-2026-118`" in reply.text
     assert t.pending("inc-1:report:") == []

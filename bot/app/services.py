@@ -17,6 +17,7 @@ from bot.config.org import Config, load_config
 from bot.config.settings import Settings
 from bot.core.clock import Clock, SystemClock
 from bot.core.hooks import Hooks
+from bot.core.policy import Policy
 from bot.core.severity import SeverityRules, load_rules
 from bot.store.db import Database
 
@@ -38,6 +39,7 @@ class Services:
     rules: SeverityRules
     hooks: Hooks
     lanes: Lanes
+    policy: Policy
     effects: EffectRunner = field(default=None)  # type: ignore[assignment]
     # Set while building (each by the feature that owns it); typed so a reader finds every use by name.
     timers: Timers = field(default=None)  # type: ignore[assignment]
@@ -63,7 +65,10 @@ def base_services(settings: Settings, clock: Clock | None = None, *, db: Databas
     """The container with configuration, database, rubric, hooks and lanes; features are added by the caller."""
     config = load_config(settings.config_file)
     rules = load_rules(settings.severity_rules_file)
+    policy = Policy.from_config(config.permissions, commanders=config.commanders,
+                                privacy_officers=config.privacy_officers)
     services = cls(settings=settings, config=config, clock=clock or SystemClock(), rules=rules, hooks=Hooks(),
+                   policy=policy,
                    db=db or Database(settings.database_url), lanes=Lanes({COMMANDS: settings.worker_threads}), **extra)
     services.effects = EffectRunner(services)
     return services

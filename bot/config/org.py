@@ -97,8 +97,14 @@ class Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     groups: dict[str, list[str]] = Field(default_factory=dict)
-    # Who, besides the current IC, may change the IC or the severity: group names, user or user-group ids.
+    # Who, besides the current IC, may do what the IC may (hand over the IC role, lower severity, resolve, …):
+    # group names, user or user-group ids.
     commanders: list[str] = Field(default_factory=list)
+    # Who, besides the incident's privacy role, may record a regulatory report as done (DPO, privacy office).
+    privacy_officers: list[str] = Field(default_factory=list)
+    # Overrides of the permission policy, action -> who may (bot/core/policy.py; `firebreak config check`
+    # prints the effective table), e.g. `resolve: [ic, commanders, reporter]`.
+    permissions: dict[str, list[str]] = Field(default_factory=dict)
     escalation: list[EscalationRule] = Field(default_factory=list)
     # Channels (ids or fnmatch name patterns) that are tabletop sandboxes.
     sandbox_channels: list[str] = Field(default_factory=list)
@@ -148,6 +154,18 @@ def _check_names(config: Config, path: str) -> None:
             check(f"groups.{group}", m)
     for m in config.commanders:
         check("commanders", m)
+    for m in config.privacy_officers:
+        check("privacy_officers", m)
+    from bot.core.policy import Action, Subject
+
+    actions, subjects = {a.value for a in Action}, {s.value for s in Subject}
+    for action, who in config.permissions.items():
+        if action not in actions:
+            problems.append(f"{path}: permissions.{action}: unknown action (actions: {', '.join(sorted(actions))})")
+        for i, s in enumerate(who):
+            if s not in subjects:
+                problems.append(f"{path}: permissions.{action}[{i}]: unknown subject `{s}` "
+                                f"(subjects: {', '.join(sorted(subjects))})")
     for i, rule in enumerate(config.escalation):
         for m in rule.notify:
             check(f"escalation[{i}].notify", m)

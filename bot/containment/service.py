@@ -33,6 +33,7 @@ from bot.core import hooks, incidents, timeline
 from bot.core.durations import format_duration
 from bot.core.errors import Conflict, NotAllowed, NotFound
 from bot.core.incidents import ROLE_ALIASES, ROLES
+from bot.core.text import Code, Msg, User, When
 from bot.slack import ops, render
 from bot.slack.context import AppContext
 from bot.slack.usergroups import usergroups
@@ -149,9 +150,10 @@ class ContainmentService:
         existing = current_action(session, incident.id, lever.name, dry_run=dry)
         if existing is not None:
             mode = " (dry run)" if existing.dry_run else ""
-            raise Conflict(f"`{lever.name}` was already pulled{mode} on {incident.ref} by <@{existing.by}> at "
-                           f"{render.when(existing.requested_at)} — {state_label(existing)}. "
-                           f"`/incident revert {lever.name}` undoes it.")
+            raise Conflict(Msg.of("{lever} was already pulled{mode} on {ref} by {who} at {at} — {state}. "
+                                  "{revert} undoes it.", lever=Code(lever.name), mode=mode, ref=incident.ref,
+                                  who=User(existing.by), at=When(existing.requested_at), state=state_label(existing),
+                                  revert=Code(f"/incident revert {lever.name}")))
 
     # ----- pulling -------------------------------------------------------------------------------------
     def pull(self, incident_id: int, lever_name: str, *, actor: str, reason: str = "", dry_run: bool = False,
@@ -340,10 +342,11 @@ class ContainmentService:
             if row is None:
                 raise Conflict(f"`{lever.name}` is not pulled on {incident.ref}; nothing to revert.")
             if row.outcome == REQUESTED:
-                raise Conflict(f"`{lever.name}` is still being applied (pulled by <@{row.by}>); revert it once "
-                               "it has finished.")
+                raise Conflict(Msg.of("{lever} is still being applied (pulled by {who}); revert it once it has "
+                                      "finished.", lever=Code(lever.name), who=User(row.by)))
             if row.reverted_by:
-                raise Conflict(f"<@{row.reverted_by}> is already reverting `{lever.name}`.")
+                raise Conflict(Msg.of("{who} is already reverting {lever}.", who=User(row.reverted_by),
+                                      lever=Code(lever.name)))
             if not row.dry_run and not kind.can_revert(lever):
                 raise Conflict(f"`{lever.name}` has no revert request; undo it by hand: {kind.fallback(lever)}")
             row.reverted_by = actor

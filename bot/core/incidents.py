@@ -16,7 +16,10 @@ from sqlmodel import Session, select
 from bot.core import timeline
 from bot.core.clock import Clock, ensure_utc
 from bot.core.errors import Conflict, NotFound, UsageError
+from bot.core.limits import shown
+from bot.core.policy import IncidentFacts
 from bot.core.severity import Classification, Inputs, SeverityRules
+from bot.core.text import Msg, User
 from bot.store.models import Incident, RoleAssignment
 from bot.store.models.incident import ACTIVE, CONTAINED, RESOLVED
 
@@ -38,7 +41,8 @@ ROLE_ALIASES = {
     "privacy_officer": "privacy",
     "dpo": "privacy",
 }
-INC_REF = re.compile(r"^(?:inc-?)?(\d+)$", re.IGNORECASE)
+INC_REF = re.compile(r"^(?:inc-?)?([0-9]{1,18})$", re.IGNORECASE)  # ASCII digits only
+MAX_ID = 2**31 - 1  # the databases' integer range: a larger number names no incident
 
 
 def parse_role(text: str) -> str:
@@ -52,8 +56,11 @@ def parse_role(text: str) -> str:
 def parse_ref(text: str) -> int:
     m = INC_REF.match(text.strip())
     if not m:
-        raise UsageError(f"`{text}` is not an incident id; write it like INC-42.")
-    return int(m.group(1))
+        raise UsageError(f"`{shown(text, 40)}` is not an incident id; write it like INC-42.")
+    number = int(m.group(1))
+    if not 0 < number <= MAX_ID:
+        raise NotFound(f"INC-{number} does not exist. `/incident list` shows open incidents.")
+    return number
 
 
 @dataclass(frozen=True)
@@ -137,6 +144,8 @@ def _inputs_dict(inputs: Inputs) -> dict:
 
 
 def get(session: Session, number: int, *, lock: bool = False) -> Incident:
+    if not 0 < number <= MAX_ID:
+        raise NotFound(f"INC-{number} does not exist. `/incident list` shows open incidents.")
     query = select(Incident).where(Incident.id == number)
     if lock:
         query = query.with_for_update()
@@ -148,6 +157,14 @@ def get(session: Session, number: int, *, lock: bool = False) -> Incident:
 
 def by_channel(session: Session, channel_id: str) -> Incident | None:
     return session.exec(select(Incident).where(Incident.channel_id == channel_id)).first()
+
+
+def facts(session: Session, incident: Incident) -> IncidentFacts:
+    """What the permission policy needs to know of an incident."""
+    assert incident.id is not None
+    return IncidentFacts(ref=incident.ref, channel_id=incident.channel_id, private=incident.private,
+                         reporter_id=incident.reporter_id, roles=roles(session, incident.id),
+                         is_exercise=incident.is_exercise)
 
 
 def require_open(incident: Incident) -> None:
@@ -170,7 +187,8 @@ def assign_role(
     ).first()
     previous = existing.user_id if existing else None
     if previous == user_id:
-        raise Conflict(f"<@{user_id}> is already the {ROLES[role].lower()} of {incident.ref}.")
+        raise Conflict(Msg.of("{who} is already the {role} of {ref}.", who=User(user_id), role=ROLES[role].lower(),
+                              ref=incident.ref))
     now = clock.now()
     if existing:
         existing.user_id, existing.assigned_at, existing.assigned_by = user_id, now, actor

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import func
@@ -11,7 +12,6 @@ from sqlmodel import Session, select
 from bot.core import timeline
 from bot.core.clock import Clock
 from bot.core.errors import Conflict, NotFound, UsageError
-from bot.slack.commands.args import MENTION_ANYWHERE
 from bot.store.models import ActionItem, Incident
 
 ADD_USAGE = "/incident action add <text> [@owner] [due: 2026-02-01 or 7d]"
@@ -37,12 +37,13 @@ def parse_due(token: str, today: date) -> date | None:
     return None
 
 
-def parse_add(args: str, today: date) -> tuple[str, str | None, date | None]:
-    """`<text> [@owner] [due]` -> (text, owner id, due date)."""
-    owners = MENTION_ANYWHERE.findall(args)
-    if len(owners) > 1:
+def parse_add(args: str, today: date, mentions: Mapping[str, str]) -> tuple[str, str | None, date | None]:
+    """`<text> [@owner] [due]` -> (text, owner id, due date). `mentions`: each `@name` typed -> its user id."""
+    tokens = args.split()
+    owners = [mentions[w] for w in tokens if w in mentions]
+    if len(set(owners)) > 1:
         raise UsageError("An action item has one owner; mention only one person.", usage=ADD_USAGE)
-    words = MENTION_ANYWHERE.sub(" ", args).split()
+    words = [w for w in tokens if w not in mentions]
     due = None
     if words:
         last = words[-1]

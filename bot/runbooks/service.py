@@ -18,6 +18,7 @@ from bot.core.clock import Clock
 from bot.core.durations import format_duration
 from bot.core.errors import Conflict, NotFound, UsageError
 from bot.core.incidents import ROLES
+from bot.core.text import Code, Msg, User
 from bot.runbooks.loader import PHASE_ORDER, Library, Runbook, StepDef
 from bot.store.models import Incident
 from bot.store.models.runbook import DONE, DROPPED, PENDING, SKIPPED, RunbookAttachment, RunbookStep
@@ -299,7 +300,7 @@ def assign(session: Session, clock: Clock, incident_id: int, step_id: str, user_
     if row.state != PENDING:
         raise Conflict(finished_text(row) + " Only pending steps can be handed off.")
     if row.owner_id == user_id:
-        raise Conflict(f"<@{user_id}> already owns `{row.step_id}`.")
+        raise Conflict(Msg.of("{who} already owns {step}.", who=User(user_id), step=Code(row.step_id)))
     previous = row.owner_id
     result = session.execute(
         update(RunbookStep).where(RunbookStep.id == row.id, RunbookStep.state == PENDING)

@@ -3,26 +3,23 @@ services. Nothing connects, schedules or calls Slack at import or while building
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import logging
 from dataclasses import dataclass
 
-from slack_bolt import App, BoltResponse
-from slack_bolt.request import BoltRequest
-from sqlalchemy.exc import IntegrityError
+from slack_bolt import App
 
 from bot.app.lanes import Lanes
 from bot.app.services import base_services
 from bot.config.settings import Settings
 from bot.core.clock import Clock
-from bot.slack import guard
+from bot.slack import guard, listen
 from bot.slack.client import make_client
 from bot.slack.commands import CommandRegistry
 from bot.slack.context import AppContext
+from bot.slack.directory import SlackDirectory
 from bot.slack.effects import SlackEffects
 from bot.store.db import Database
-from bot.store.models import ProcessedRequest
 
 log = logging.getLogger(__name__)
 
@@ -65,26 +62,13 @@ class Bot:
         self.ctx.close()
 
 
-def request_key(raw_body: str) -> str:
-    return hashlib.sha256(raw_body.encode("utf-8")).hexdigest()
-
-
-def first_time(ctx: AppContext, key: str) -> bool:
-    """Record a request; False when this exact request was already handled (a Slack retry)."""
-    try:
-        with ctx.db.session() as session:
-            session.add(ProcessedRequest(key=key, received_at=ctx.clock.now()))
-    except IntegrityError:
-        return False
-    return True
-
-
 def build(settings: Settings, clock: Clock | None = None, *, db: Database | None = None) -> Bot:
     """Build the app and its context; validates every configuration file and raises ConfigError if invalid."""
     client = make_client(settings)
     ctx = base_services(settings, clock, db=db, cls=AppContext, client=client, commands=CommandRegistry())
     assert isinstance(ctx, AppContext)
     ctx.slack_effects = SlackEffects(ctx, ctx.effects)
+    ctx.directory = SlackDirectory(ctx)
     app = App(
         client=client,
         signing_secret=settings.slack_signing_secret.get_secret_value(),
@@ -95,15 +79,7 @@ def build(settings: Settings, clock: Clock | None = None, *, db: Database | None
     )
 
     guard.install(app)  # refuses other workspaces / apps before anything below runs or writes
-
-    @app.middleware
-    def once_only(request: BoltRequest, next) -> BoltResponse | None:  # noqa: A002 - Bolt's name
-        # Slack retries a request it thinks timed out with the same body (X-Slack-Retry-Num). The body
-        # carries a unique trigger_id / event_id, so its hash identifies the request across processes.
-        if request.raw_body and not first_time(ctx, request_key(request.raw_body)):
-            log.info("ignoring repeated request (retry %s)", request.headers.get("x-slack-retry-num"))
-            return BoltResponse(status=200, body="")
-        return next()
+    app.middleware(listen.middleware(ctx))  # request identity; redeliveries dropped before any listener
 
     from bot.scheduler.durable import DurableTimers
 

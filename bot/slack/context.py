@@ -13,6 +13,7 @@ from bot.app.services import Services
 
 if TYPE_CHECKING:
     from bot.slack.commands import CommandRegistry
+    from bot.slack.directory import SlackDirectory
     from bot.slack.effects import SlackEffects
     from bot.slack.usergroups import UserGroups
     from bot.store.models import Incident
@@ -27,4 +28,5 @@ class AppContext(Services):
     commands: CommandRegistry
     summary_sections: list[SummarySection] = field(default_factory=list)
     usergroups: UserGroups | None = None
+    directory: SlackDirectory | None = None
     slack_effects: SlackEffects | None = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -45,8 +46,8 @@ class Reply:
         return out
 
     @property
-    def text(self) -> str:
-        """Everything said privately to the user, as text (blocks flattened)."""
+    def raw_text(self) -> str:
+        """Everything said privately to the user, as Slack received it (blocks flattened)."""
         parts = []
         for e in self.ephemeral:
             parts.append(e.get("text", ""))
@@ -54,11 +55,26 @@ class Reply:
         return "\n".join(p for p in parts if p)
 
     @property
+    def text(self) -> str:
+        """What the user reads: Slack's entities shown as the characters they stand for (tokens such as
+        `<@U0BOB>` left as they are)."""
+        return seen(self.raw_text)
+
+    @property
     def posts(self) -> list[dict[str, Any]]:
         return [c.params for c in self.calls if c.method == "chat.postMessage"]
 
     def methods(self) -> list[str]:
         return [c.method for c in self.calls]
+
+
+_DATE = re.compile(r"<!date\^[0-9]+\^[^|>]*\|([^>]*)>")
+
+
+def seen(text: str) -> str:
+    """What a reader sees (one in UTC, for times): date tokens as their fallback, entities as characters."""
+    text = _DATE.sub(lambda m: m.group(1), text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def block_text(block: dict[str, Any]) -> str:
@@ -183,6 +199,7 @@ class Harness:
         """Send `/incident <text>` as `user` in `channel`, signed as Slack signs it."""
         key = None
         if body is None:
+            self.join(user, channel or self.general)
             body, key = self.command_body(text, user=user, channel=channel)
         ctype = "application/x-www-form-urlencoded"
         return self.dispatch(body, ctype, wait=wait, headers=self.sign(body, ctype, retry_num=retry_num),
@@ -238,6 +255,24 @@ class Harness:
         return self.event({"type": "reaction_added", "user": user, "reaction": reaction,
                            "item": {"type": "message", "channel": channel, "ts": ts},
                            "item_user": BOT_USER, "event_ts": str(time.time())})
+
+    def join(self, user: str, channel: str) -> None:
+        """Someone types in a public channel: in Slack they are in it (they joined to type there). Private
+        channels are not joined this way: a test invites people into those explicitly."""
+        with self.fake.lock:
+            ch = self.fake.channels.get(channel)
+            if ch is None or ch.get("is_private") or ch.get("is_im") or user in ch["members"]:
+                return
+            ch["members"].add(user)
+        if self.ctx.directory is not None:
+            self.ctx.directory.forget_channel(channel)  # what Slack's member_joined_channel event does
+
+    def invite(self, user: str, channel: str) -> None:
+        """Add someone to any channel (a private incident's, as its members would)."""
+        with self.fake.lock:
+            self.fake.channels[channel]["members"].add(user)
+        if self.ctx.directory is not None:
+            self.ctx.directory.forget_channel(channel)
 
     # ----- conveniences for tests and demos ------------------------------------------------------------
     def last_view(self) -> dict[str, Any]:

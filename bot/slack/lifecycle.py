@@ -9,6 +9,7 @@ from sqlmodel import Session, select
 from bot.core import hooks, incidents, timeline
 from bot.core.escalation import targets
 from bot.core.incidents import OpenRequest
+from bot.core.text import Msg
 from bot.slack import ops
 from bot.slack.context import AppContext
 from bot.slack.summary import exercise_tag
@@ -110,7 +111,7 @@ def notify_escalation(ctx: AppContext, incident_id: int, *, actor: str, initial:
     return notified
 
 
-def after_change(ctx: AppContext, incident_id: int, channel_message: str | None) -> None:
+def after_change(ctx: AppContext, incident_id: int, channel_message: str | Msg | None) -> None:
     """Post what everyone needs to know in the incident channel, then refresh the summary and topic."""
     if channel_message:
         ops.post_in_incident(ctx, incident_id, channel_message)

@@ -11,6 +11,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.core import effects, timeline
+from bot.core.text import Msg
 from bot.slack.context import AppContext
 from bot.store.models import Incident
 from bot.store.models.timeline import BOT_ACTOR
@@ -96,9 +97,13 @@ def post_now(ctx: AppContext, incident_id: int | None, channel: str | None, text
     return resp["ts"] if resp else None
 
 
-def _record(ctx: AppContext, incident_id: int | None, to: str, text: str, blocks: list[dict] | None) -> None:
-    """Record a pre-rendered message in the effects ledger; the runner posts it after the commit."""
+def _record(ctx: AppContext, incident_id: int | None, to: str, text: str | Msg, blocks: list[dict] | None) -> None:
+    """Record a message in the effects ledger; the runner posts it after the commit. A `Msg` is rendered by the
+    boundary; a `str` is taken as already-safe mrkdwn built by firebreak's own code."""
     with ctx.db.session() as session:
+        if isinstance(text, Msg):
+            effects.post(session, incident_id, text, to=to, created_at=ctx.clock.now())
+            return
         effects.record(session, kind=effects.POST, lane=effects.lane_of(to, incident_id),
                        payload={"to": to, "text": text, **({"blocks": blocks} if blocks else {})},
                        incident_id=incident_id, created_at=ctx.clock.now())
@@ -118,11 +123,11 @@ def post(ctx: AppContext, incident_id: int | None, channel: str | None, text: st
     _record(ctx, incident_id, to, text, blocks)
 
 
-def post_in_incident(ctx: AppContext, incident_id: int, text: str, blocks: list[dict] | None = None) -> None:
+def post_in_incident(ctx: AppContext, incident_id: int, text: str | Msg, blocks: list[dict] | None = None) -> None:
     _record(ctx, incident_id, effects.INCIDENT, text, blocks)
 
 
-def announce(ctx: AppContext, incident_id: int, text: str, blocks: list[dict] | None = None) -> None:
+def announce(ctx: AppContext, incident_id: int, text: str | Msg, blocks: list[dict] | None = None) -> None:
     if ctx.settings.announce_channel:
         _record(ctx, incident_id, effects.ANNOUNCE, text, blocks)
 

@@ -182,6 +182,7 @@ def run_auto(key: str, *, out_dir: Path, settings: Settings | None = None, scena
 
 def _play(h: Any, channel: str, action: Action) -> Outcome:
     text = action.command_text()
+    h.invite(action.user, channel)  # the scripted responders are the exercise's team, in its channel
     reply = h.command(text, user=action.user, channel=channel)
     answer = _first_line(reply.text)
     if answer.startswith("Pulling "):  # the lever's own outcome is the last answer

@@ -27,6 +27,7 @@ from bot.core.durations import format_duration
 from bot.core.errors import Conflict, NotAllowed, NotFound
 from bot.core.incidents import OpenRequest
 from bot.core.severity import Inputs
+from bot.core.text import Msg, User
 from bot.core.timers import incident_key
 from bot.slack import lifecycle, ops
 from bot.slack import render as blocks
@@ -96,8 +97,8 @@ def pages_allowed(session: Session, incident_id: int) -> bool:
 
 def may_control(ctx: AppContext, run: ExerciseRun, user_id: str) -> None:
     if not is_commander(ctx, user_id, run.facilitator_id):
-        raise NotAllowed(f"Only the facilitator (<@{run.facilitator_id}>) or the configured commanders may "
-                         "control this exercise.")
+        raise NotAllowed(Msg.of("Only the facilitator ({who}) or the configured commanders may control this "
+                                "exercise.", who=User(run.facilitator_id)))
 
 
 def due_at(run: ExerciseRun, scenario: Scenario, index: int) -> datetime:

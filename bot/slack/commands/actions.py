@@ -6,6 +6,7 @@ from slack_bolt import App
 
 from bot.core import incidents
 from bot.core.errors import UsageError
+from bot.core.policy import Action
 from bot.postmortem import actions as items
 from bot.slack import render
 from bot.slack.commands import Invocation, split_first
@@ -22,7 +23,7 @@ def action(inv: Invocation) -> None:
     verb, rest = split_first(inv.args)
     verb = verb.lower()
     if verb == "add":
-        text, owner, due = items.parse_add(rest, ctx.clock.now().date())
+        text, owner, due = items.parse_add(rest, ctx.clock.now().date(), inv.mentions)
         with ctx.db.session() as session:
             incident = incidents.get(session, number, lock=True)
             item = items.add(session, ctx.clock, incident, text, owner=owner, due=due, actor=inv.user_id)
@@ -72,7 +73,9 @@ def list_actions(inv: Invocation) -> None:
 
 
 def register(app: App, ctx: AppContext) -> None:
-    ctx.commands.add("action", action, usage=ACTION_USAGE, allow_resolved=True, order=60,
-                     summary="add a follow-up item (owner, due date) or mark one done")
-    ctx.commands.add("actions", list_actions, usage=LIST_USAGE, allow_resolved=True, order=61,
-                     summary="list the incident's follow-up items")
+    ctx.commands.add("action", action, usage=ACTION_USAGE, allow_resolved=True,
+                     summary="add a follow-up item (owner, due date) or mark one done",
+                     action=Action.ACTION_ITEMS)
+    ctx.commands.add("actions", list_actions, usage=LIST_USAGE, allow_resolved=True,
+                     summary="list the incident's follow-up items",
+                     action=Action.VIEW)

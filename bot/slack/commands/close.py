@@ -7,6 +7,7 @@ from slack_bolt import App
 from bot.core import hooks, incidents
 from bot.core.durations import format_duration
 from bot.core.errors import Conflict, UsageError
+from bot.core.policy import Action
 from bot.slack import ops, render
 from bot.slack.commands import Invocation
 from bot.slack.context import AppContext
@@ -68,8 +69,11 @@ def reopen(inv: Invocation) -> None:
 
 
 def register(app: App, ctx: AppContext) -> None:
-    ctx.commands.add("contained", contained, usage=CONTAINED_USAGE, order=30,
-                     summary="record containment by hand (sets contained_at; MTTC = contained − detected)")
-    ctx.commands.add("resolve", resolve, usage=RESOLVE_USAGE, order=31, summary="resolve with a summary")
-    ctx.commands.add("reopen", reopen, usage=REOPEN_USAGE, order=32, allow_resolved=True,
-                     summary="reopen a resolved incident with a reason")
+    ctx.commands.add("contained", contained, usage=CONTAINED_USAGE,
+                     summary="record containment by hand (sets contained_at; MTTC = contained − detected)",
+                     action=Action.MARK_CONTAINED)
+    ctx.commands.add("resolve", resolve, usage=RESOLVE_USAGE, summary="resolve with a summary",
+                     action=Action.RESOLVE)
+    ctx.commands.add("reopen", reopen, usage=REOPEN_USAGE, allow_resolved=True,
+                     summary="reopen a resolved incident with a reason",
+                     action=Action.REOPEN)

@@ -19,6 +19,7 @@ from bot.containment.spec import load_levers
 from bot.core import hooks, incidents, timeline
 from bot.core.durations import format_duration
 from bot.core.errors import FirebreakError, UsageError
+from bot.core.policy import Action
 from bot.postmortem.providers import register_provider
 from bot.slack import ops, render
 from bot.slack.commands import Invocation, error_text
@@ -111,9 +112,13 @@ def start_pull(ctx: AppContext, client: WebClient, *, number: int, lever_name: s
         return
     # The acknowledgement goes out alongside the pull, not before it: a Slack round trip (100–300 ms) must not
     # stand between the responder and the flag change.
-    ctx.lanes.submit_work(answer, f"Pulling `{lever.name}` on INC-{number}…")
+    progress = ctx.lanes.submit_work(answer, f"Pulling `{lever.name}` on INC-{number}…")
     result = svc.pull(number, lever.name, actor=user_id, reason=reason, dry_run=dry_run, channel_id=channel_id,
                       channel_name=channel_name, step=step)
+    try:
+        progress.result(timeout=10)  # the outcome is said after the progress line, never before it
+    except Exception:  # noqa: BLE001 - a lost progress line must not lose the outcome
+        log.warning("the progress answer for %s did not go out", lever.name)
     answer(result_text(lever.name, result))
 
 
@@ -309,12 +314,14 @@ def register(app: App, ctx: AppContext) -> None:
                            categories=set(ctx.rules.categories))  # ConfigError: the bot refuses to start
     ctx.levers = registry
     ctx.containment = ContainmentService(ctx, registry)
-    ctx.commands.add("levers", list_levers, usage=LEVERS_USAGE, order=40, allow_resolved=True,
-                     summary="list the containment levers and their state for this incident")
-    ctx.commands.add("contain", contain, usage=CONTAIN_USAGE, order=41,
+    ctx.commands.add("levers", list_levers, usage=LEVERS_USAGE, allow_resolved=True,
+                     summary="list the containment levers and their state for this incident",
+                     action=Action.VIEW)
+    ctx.commands.add("contain", contain, usage=CONTAIN_USAGE,
                      summary="pull a containment lever (LaunchDarkly kill, filter tightening, webhook)")
-    ctx.commands.add("revert", revert, usage=REVERT_USAGE, order=42, allow_resolved=True,
-                     summary="undo a lever pulled on this incident")
+    ctx.commands.add("revert", revert, usage=REVERT_USAGE, allow_resolved=True,
+                     summary="undo a lever pulled on this incident",
+                     action=Action.REVERT_LEVER)
     register_actions(app, ctx)
     ctx.hooks.on(hooks.RESOLVED, on_resolved)
     ctx.summary_sections.append(summary_section)

@@ -41,5 +41,5 @@ def list_open(inv: Invocation) -> None:
 
 
 def register(app: App, ctx: AppContext) -> None:
-    ctx.commands.add("list", list_open, usage=USAGE, incident="none", order=40,
+    ctx.commands.add("list", list_open, usage=USAGE, incident="none",
                      summary="open incidents, most severe first (any channel)")

@@ -62,5 +62,5 @@ def metrics(inv: Invocation) -> None:
 
 
 def register(app: App, ctx: AppContext) -> None:
-    ctx.commands.add("metrics", metrics, usage=USAGE, incident="none", order=70,
+    ctx.commands.add("metrics", metrics, usage=USAGE, incident="none",
                      summary="MTTD/MTTA/MTTC/MTTR by severity and category, with the weekly MTTC chart")

@@ -186,7 +186,7 @@ def _open_direct(inv: Invocation) -> None:
 
 
 def register(app: App, ctx: AppContext) -> None:
-    ctx.commands.add("open", _open_direct, usage=USAGE, incident="none", order=1,
+    ctx.commands.add("open", _open_direct, usage=USAGE, incident="none",
                      summary="open an incident (no text: a form); severity is classified with reasons")
 
     @app.view(MODAL_CALLBACK)

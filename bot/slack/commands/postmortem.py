@@ -11,6 +11,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from bot.core import incidents, timeline
 from bot.core.durations import format_duration
 from bot.core.errors import UsageError
+from bot.core.policy import Action
 from bot.postmortem import render_draft, render_regulator_summary
 from bot.postmortem.context import plain_names
 from bot.slack.commands import Invocation
@@ -99,5 +100,6 @@ def postmortem(inv: Invocation) -> None:
 
 
 def register(app: App, ctx: AppContext) -> None:
-    ctx.commands.add("postmortem", postmortem, usage=USAGE, allow_resolved=True, order=65,
-                     summary="upload a postmortem draft (or a regulator summary) built from the timeline")
+    ctx.commands.add("postmortem", postmortem, usage=USAGE, allow_resolved=True,
+                     summary="upload a postmortem draft (or a regulator summary) built from the timeline",
+                     action=Action.VIEW)

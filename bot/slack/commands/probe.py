@@ -6,6 +6,7 @@ from slack_bolt import App
 
 from bot.containment import proof
 from bot.core.errors import UsageError
+from bot.core.policy import Action
 from bot.evidence import postmortem, probe, views
 from bot.evidence.check import proof_check
 from bot.postmortem.providers import register_provider
@@ -39,8 +40,9 @@ def run(inv: Invocation) -> None:
 
 
 def register(app: App, ctx: AppContext) -> None:
-    ctx.commands.add("probe", run, usage=USAGE, order=41,
-                     summary="replay every repro case against the model and judge each reply")
+    ctx.commands.add("probe", run, usage=USAGE,
+                     summary="replay every repro case against the model and judge each reply",
+                     action=Action.ADD_EVIDENCE)
     proof.register_check(ctx, proof_check)
     register_provider(ctx, "evidence", postmortem.provide)
     ctx.summary_sections.append(postmortem.summary_section)

@@ -12,6 +12,7 @@ from bot.core import incidents
 from bot.core.clock import ensure_utc
 from bot.core.durations import parse_duration
 from bot.core.errors import UsageError
+from bot.core.policy import Action
 from bot.scheduler import planner
 from bot.scheduler.clocks import clocks_of, describe, record_done, start_clock
 from bot.scheduler.regimes import accepted_forms, regimes
@@ -143,6 +144,7 @@ def show(inv: Invocation) -> None:
 
 
 def register(app: App, ctx: AppContext) -> None:
-    ctx.commands.add("report-clock", handle, usage=USAGE, incident="optional", allow_resolved=True, order=60,
+    ctx.commands.add("report-clock", handle, usage=USAGE, incident="optional", allow_resolved=True,
                      summary="regulatory reporting deadlines: start one (eu-ai-act-art73, gdpr-72h, nis2, dora, ...), "
-                             "record a filed report, or list them")
+                             "record a filed report, or list them",
+                     action=lambda inv: Action.REPORT_CLOCK_DONE if inv.args.strip().lower().startswith("done") else (Action.REPORT_CLOCK if inv.args.strip() else Action.VIEW))

@@ -15,6 +15,8 @@ from slack_sdk import WebClient
 
 from bot.core import incidents, timeline
 from bot.core.errors import FirebreakError, NotAllowed, UsageError
+from bot.core.policy import Action
+from bot.core.text import Channel, Msg
 from bot.evidence import store, views
 from bot.evidence.store import CaseInput, CaseProblems
 from bot.slack import ops
@@ -178,7 +180,8 @@ def reveal(ctx: AppContext, case_id: int, user: str) -> str:
             timeline.record(session, ctx.clock, row.incident_id, "evidence_reveal_denied",
                             f"Reveal of repro case #{case_id} refused: not a channel member", actor=user,
                             data={"case_id": case_id})
-        raise NotAllowed(f"Only members of the incident channel <#{channel}> can reveal redacted evidence.")
+        raise NotAllowed(Msg.of("Only members of the incident channel {channel} can reveal redacted evidence.",
+                                channel=Channel(channel)))
     with ctx.db.session() as session:
         timeline.record(session, ctx.clock, row.incident_id, "evidence_revealed",
                         f"Repro case #{case_id} revealed to {user}", actor=user, data={"case_id": case_id})
@@ -186,8 +189,9 @@ def reveal(ctx: AppContext, case_id: int, user: str) -> str:
 
 
 def register(app: App, ctx: AppContext) -> None:
-    ctx.commands.add("repro", repro, usage=USAGE, order=40,
-                     summary="record a reproducing case as hashed evidence (a form), or list the cases")
+    ctx.commands.add("repro", repro, usage=USAGE,
+                     summary="record a reproducing case as hashed evidence (a form), or list the cases",
+                     action=lambda inv: Action.ADD_EVIDENCE if inv.args.strip().lower().startswith("add") else Action.VIEW)
 
     @app.view(MODAL_CALLBACK)
     def on_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:

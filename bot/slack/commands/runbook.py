@@ -14,12 +14,14 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.core import hooks, incidents
 from bot.core.errors import ConfigError, FirebreakError, NotAllowed, NotFound, UsageError
+from bot.core.policy import Action
+from bot.core.text import Msg, User
 from bot.postmortem.providers import register_provider
 from bot.runbooks import checklist, nudges, service
 from bot.runbooks.loader import Library, RunbookErrors, load_library
 from bot.slack import ops, render
 from bot.slack.commands import Invocation, split_first
-from bot.slack.commands.args import parse_flags, parse_mention, tokenize
+from bot.slack.commands.args import parse_flags, tokenize
 from bot.slack.context import AppContext
 from bot.store.models.timeline import BOT_ACTOR
 
@@ -132,8 +134,8 @@ def assign_step(ctx: AppContext, incident_id: int, step_id: str, user: str, acto
         incidents.require_open(incidents.get(session, incident_id))
         service.find_step(session, incident_id, step_id)  # unknown step first: a clearer answer
     if not user_in_incident(ctx, incident_id, user):
-        raise NotAllowed(f"<@{user}> is not in INC-{incident_id}: invite them to the incident channel or give "
-                         "them a role first.")
+        raise NotAllowed(Msg.of("{who} is not in INC-{n}: invite them to the incident channel or give them a "
+                                "role first.", who=User(user), n=incident_id))
     with ctx.db.session() as session:
         row, _previous = service.assign(session, ctx.clock, incident_id, step_id, user, actor=actor)
         return row.step_id, row.text
@@ -225,7 +227,7 @@ def step_command(inv: Invocation) -> None:
         words = tokenize(detail)
         if len(words) != 1:
             raise UsageError("Mention exactly one person to own the step.", usage=STEP_USAGE)
-        user = parse_mention(words[0], STEP_USAGE)
+        user = inv.mention(words[0], STEP_USAGE)
         inv.reply(do_assign(ctx, number, step_id, user, inv.user_id))
     else:
         raise UsageError(f"Unknown step action `{action}`; use done, skip or assign.", usage=STEP_USAGE)
@@ -357,11 +359,13 @@ def load(ctx: AppContext) -> Library:
 
 def register(app: App, ctx: AppContext) -> None:
     ctx.runbooks = load(ctx)
-    ctx.commands.add("runbook", runbook_command, usage=RUNBOOK_USAGE, order=40,
-                     summary="show the runbook checklist, or switch to (or --add) another runbook")
-    ctx.commands.add("step", step_command, usage=STEP_USAGE, order=41,
-                     summary="finish, skip (with a reason) or hand off a runbook step")
-    ctx.commands.add("runbooks", list_command, usage=LIST_USAGE, order=42, incident="none",
+    ctx.commands.add("runbook", runbook_command, usage=RUNBOOK_USAGE,
+                     summary="show the runbook checklist, or switch to (or --add) another runbook",
+                     action=lambda inv: Action.RUNBOOK_STEP if inv.args.strip() else Action.VIEW)
+    ctx.commands.add("step", step_command, usage=STEP_USAGE,
+                     summary="finish, skip (with a reason) or hand off a runbook step",
+                     action=Action.RUNBOOK_STEP)
+    ctx.commands.add("runbooks", list_command, usage=LIST_USAGE, incident="none",
                      summary="list the runbooks available")
     register_interactions(app, ctx)
     ctx.summary_sections.append(checklist.summary_section)

@@ -1,17 +1,18 @@
-"""`/incident sev <1-4> <reason>`: the IC (or configured commanders) change severity; escalation notifies."""
+"""`/incident sev <1-4> <reason>`: any member may raise severity (escalation is never blocked, and always on
+the timeline with who and why); lowering it needs the IC or a commander. Escalation notifies its targets."""
 
 from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.core import hooks, incidents
-from bot.core.errors import NotAllowed, UsageError
-from bot.slack import ops
+from bot.core import effects, hooks, incidents, limits
+from bot.core.errors import UsageError
+from bot.core.policy import Action
+from bot.core.text import Msg, User
 from bot.slack.commands import Invocation, split_first
 from bot.slack.commands.args import parse_severity
 from bot.slack.context import AppContext
-from bot.slack.lifecycle import after_change, notify_escalation
-from bot.slack.usergroups import commanders_description, is_commander
+from bot.slack.lifecycle import notify_escalation
 
 USAGE = "/incident sev <1-4> <reason>"
 
@@ -22,27 +23,35 @@ def change(inv: Invocation) -> None:
     if not sev_text:
         raise UsageError("Give the new severity and a reason.", usage=USAGE)
     new = parse_severity(sev_text, USAGE)
-    if not reason:
-        raise UsageError("A reason is required when changing severity.", usage=USAGE)
+    reason = limits.clean(reason, limits.REASON, "reason", usage=USAGE,
+                          required="A reason is required when changing severity.")
     number = inv.require_incident()
     with ctx.db.session() as session:
+        current = incidents.get(session, number).severity
+    inv.require(Action.RAISE_SEVERITY if new < current else Action.LOWER_SEVERITY)
+    with ctx.db.session() as session:
         incident = incidents.get(session, number, lock=True)
-        ic = incidents.roles(session, number).get("ic")
-        if not is_commander(ctx, inv.user_id, ic):
-            raise NotAllowed(f"Only {commanders_description(ctx)} may change the severity of {incident.ref}.")
         old = incidents.change_severity(session, ctx.clock, incident, new, reason, actor=inv.user_id)
-        ref, tag = incident.ref, "[EXERCISE] " if incident.is_exercise else ""
-    verb = "escalated" if new < old else "downgraded"
-    emoji = ":arrow_double_up:" if new < old else ":arrow_down:"
-    after_change(ctx, number, f"{emoji} <@{inv.user_id}> {verb} {ref} SEV{old} → *SEV{new}*: {reason}")
-    if new < old:
-        if new <= 2:
-            ops.announce(ctx, number, f"{tag}{emoji} {ref} {verb} to SEV{new} by <@{inv.user_id}>: {reason}")
+        now, ref = ctx.clock.now(), incident.ref
+        up = new < old
+        verb, emoji = ("escalated", ":arrow_double_up:") if up else ("downgraded", ":arrow_down:")
+        effects.post(session, number, Msg.of(emoji + " {who} {verb} {ref} SEV{old} → *SEV{new}*: {reason}",
+                                             who=User(inv.user_id), verb=verb, ref=ref, old=old, new=new,
+                                             reason=reason), created_at=now)
+        effects.summary(session, number, created_at=now)
+        if up and new <= 2:
+            announcement = (Msg.of(emoji + " {ref} (a private incident) was escalated to SEV{new}. Details are in its "
+                                           "channel, for members only.", ref=ref, new=new) if incident.private else
+                            Msg.of(emoji + " {ref} escalated to SEV{new} by {who}: {reason}", ref=ref, new=new,
+                                   who=User(inv.user_id), reason=reason))
+            effects.post(session, number, announcement, to=effects.ANNOUNCE, created_at=now)
+    if up:
         notify_escalation(ctx, number, actor=inv.user_id)
     ctx.hooks.emit(hooks.SEVERITY_CHANGED, ctx=ctx, incident_id=number, actor=inv.user_id, old=old, new=new)
     inv.reply(f"{ref} is now SEV{new} (was SEV{old}).")
 
 
 def register(app: App, ctx: AppContext) -> None:
-    ctx.commands.add("sev", change, usage=USAGE, order=10, aliases=("severity",),
-                     summary="change severity with a reason (IC or commanders); escalation notifies its targets")
+    ctx.commands.add("sev", change, usage=USAGE, aliases=("severity",),
+                     summary="change severity with a reason (any member may raise it; the IC or a commander "
+                             "lowers it); escalation notifies its targets")

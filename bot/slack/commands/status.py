@@ -6,6 +6,7 @@ from slack_bolt import App
 
 from bot.core import hooks, incidents, timeline
 from bot.core.errors import UsageError
+from bot.core.policy import Action
 from bot.slack import render
 from bot.slack.commands import Invocation, split_first
 from bot.slack.context import AppContext
@@ -70,7 +71,9 @@ def show_timeline(inv: Invocation) -> None:
 
 
 def register(app: App, ctx: AppContext) -> None:
-    ctx.commands.add("status", status, usage=STATUS_USAGE, order=20, allow_resolved=True,
-                     summary="post a status update; with no text, show the incident")
-    ctx.commands.add("timeline", show_timeline, usage=TIMELINE_USAGE, order=21, allow_resolved=True,
-                     summary="show the timeline, or add an entry")
+    ctx.commands.add("status", status, usage=STATUS_USAGE, allow_resolved=True,
+                     summary="post a status update; with no text, show the incident",
+                     action=lambda inv: Action.POST_STATUS if inv.args.strip() else Action.VIEW)
+    ctx.commands.add("timeline", show_timeline, usage=TIMELINE_USAGE, allow_resolved=True,
+                     summary="show the timeline, or add an entry",
+                     action=lambda inv: Action.ADD_TIMELINE if inv.args.strip().lower().startswith("add") else Action.VIEW)

@@ -125,5 +125,5 @@ def _list(inv: Invocation) -> None:
 
 def register(app: App, ctx: AppContext) -> None:
     ctx.timers.register(runner.JOB, runner.inject_job)
-    ctx.commands.add("tabletop", tabletop, usage=USAGE, incident="optional", allow_resolved=True, order=60,
+    ctx.commands.add("tabletop", tabletop, usage=USAGE, incident="optional", allow_resolved=True,
                      summary="run a tabletop exercise in a sandbox channel: scripted injects, then a scorecard")

@@ -1,0 +1,111 @@
+"""Facts from Slack that the permission policy needs: who is in a channel, who is in a user group.
+
+Answers are cached briefly (channel members 60 s, user groups 5 min) so a busy incident does not ask Slack on
+every click, and dropped when Slack tells us they changed (`member_joined_channel`, `member_left_channel`,
+`subteam_members_changed`). A failed lookup is never cached and never guessed: it raises FactsUnavailable,
+and the policy refuses ("could not verify … try again").
+
+Lookups are network calls: callers ask before they open a database transaction, never inside one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from bot.core.policy import FactsUnavailable
+
+if TYPE_CHECKING:
+    from bot.slack.context import AppContext
+
+log = logging.getLogger(__name__)
+
+MEMBERS_TTL = 60.0
+GROUPS_TTL = 300.0
+
+
+class SlackDirectory:
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self._members: dict[str, tuple[float, frozenset[str]]] = {}
+        self._groups: dict[str, tuple[float, frozenset[str]]] = {}
+        self._lock = threading.Lock()
+
+    # ----- the policy's questions -------------------------------------------------------------------------
+    def is_member(self, channel_id: str, user_id: str) -> bool:
+        return user_id in self.members(channel_id)
+
+    def in_groups(self, names: list[str], user_id: str) -> bool:
+        users, groups = self.ctx.config.expand(names)
+        if user_id in users:
+            return True
+        return any(user_id in self.group_members(g) for g in sorted(groups))
+
+    # ----- lookups ----------------------------------------------------------------------------------------
+    def members(self, channel_id: str) -> frozenset[str]:
+        hit = self._cached(self._members, channel_id, MEMBERS_TTL)
+        if hit is not None:
+            return hit
+        found: set[str] = set()
+        cursor = None
+        try:
+            for _ in range(50):  # 50 pages of 1,000: channels larger than that are not incident channels
+                resp = self.ctx.client.conversations_members(channel=channel_id, limit=1000,
+                                                             **({"cursor": cursor} if cursor else {}))
+                found.update(resp.get("members") or [])
+                cursor = (resp.get("response_metadata") or {}).get("next_cursor")
+                if not cursor:
+                    break
+        except (SlackApiError, SlackClientError, OSError) as err:
+            log.warning("conversations.members %s failed: %s", channel_id, _error(err))
+            raise FactsUnavailable(f"conversations.members: {_error(err)}") from None
+        return self._store(self._members, channel_id, frozenset(found))
+
+    def group_members(self, group_id: str) -> frozenset[str]:
+        hit = self._cached(self._groups, group_id, GROUPS_TTL)
+        if hit is not None:
+            return hit
+        try:
+            resp = self.ctx.client.usergroups_users_list(usergroup=group_id)
+        except (SlackApiError, SlackClientError, OSError) as err:
+            log.warning("usergroups.users.list %s failed: %s", group_id, _error(err))
+            raise FactsUnavailable(f"usergroups.users.list: {_error(err)}") from None
+        return self._store(self._groups, group_id, frozenset(resp.get("users") or []))
+
+    # ----- cache ------------------------------------------------------------------------------------------
+    def _cached(self, cache: dict[str, tuple[float, frozenset[str]]], key: str, ttl: float) -> frozenset[str] | None:
+        with self._lock:
+            hit = cache.get(key)
+            if hit is not None and time.monotonic() - hit[0] < ttl:
+                return hit[1]
+        return None
+
+    def _store(self, cache: dict[str, tuple[float, frozenset[str]]], key: str, value: frozenset[str]) -> frozenset[str]:
+        with self._lock:
+            cache[key] = (time.monotonic(), value)
+        return value
+
+    def forget_channel(self, channel_id: str) -> None:
+        with self._lock:
+            self._members.pop(channel_id, None)
+
+    def forget_group(self, group_id: str) -> None:
+        with self._lock:
+            self._groups.pop(group_id, None)
+
+    def joined(self, channel_id: str, user_id: str) -> None:
+        """Slack told us (or we invited): update the cached members instead of asking again."""
+        with self._lock:
+            hit = self._members.get(channel_id)
+            if hit is not None:
+                self._members[channel_id] = (hit[0], hit[1] | {user_id})
+
+
+def _error(err: Exception) -> str:
+    if isinstance(err, SlackApiError):
+        return str(err.response.get("error") or "unknown_error")
+    return type(err).__name__
