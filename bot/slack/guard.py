@@ -4,7 +4,7 @@ A valid signature proves a request was signed with this app's signing secret; it
 request is for *this* installation. `firebreak serve` learns the installation from `auth.test` (the team,
 the Enterprise Grid organization for an org-wide install, the app id) and hands it to the guard; a request
 whose `team_id` or `api_app_id` differs is answered "not installed here" and goes no further: no handler
-runs, nothing is written (the guard sits before the duplicate-request record).
+runs, nothing is written (the guard sits before the request-identity middleware, bot/slack/listen.py).
 
 Until `serve` calls `require()`, the guard lets everything through: the console, the benchmark and the
 tests drive the app with their own local identity and never call `auth.test`. After `require()` and before
