@@ -41,18 +41,40 @@ def _logging(verbose: bool) -> None:
 def serve(
     http: bool = typer.Option(False, "--http", help="HTTP mode even when SLACK_APP_TOKEN is set."),
     port: int = typer.Option(int(os.environ.get("PORT", "3000")), "--port", help="HTTP port."),
-    host: str = typer.Option("0.0.0.0", "--host", help="HTTP bind address."),
+    host: str = typer.Option("0.0.0.0", "--host", help="Bind address (HTTP port, FIREBREAK_HEALTH_PORT)."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
+    debug: bool = typer.Option(False, "--debug", help="Debug logging, and a traceback when start-up fails."),
 ) -> None:
-    """Run the bot: Socket Mode when SLACK_APP_TOKEN is set, else HTTP (/slack/events, /healthz)."""
-    _logging(verbose)
+    """Run the bot: Socket Mode when SLACK_APP_TOKEN is set, else HTTP (/slack/events, /healthz, /livez)."""
     from bot.core.errors import ConfigError
-    from bot.server.runtime import serve as run
+    from bot.server.runtime import serve as run  # before logging is set up: imports log nothing worth reading
 
+    _logging(verbose or debug)
     try:
         run(settings(), http=http, host=host, port=port)
     except ConfigError as err:
         fail(f"firebreak will not start: the configuration is invalid.\n{err}")
+    except Exception as err:  # noqa: BLE001 - StartupError, a bad setting, or a surprise: all one line
+        if debug:
+            os.environ["FIREBREAK_DEBUG"] = "1"  # and main() lets the traceback through
+            raise
+        fail("firebreak will not start: " + _one_line(err))
+
+
+def _one_line(err: Exception) -> str:
+    """A start-up failure as one line: what failed and what to set (details with --debug)."""
+    from pydantic import ValidationError
+
+    from bot.server.startup import StartupError
+
+    if isinstance(err, StartupError):
+        return str(err)
+    if isinstance(err, ValidationError):  # a malformed setting in the environment
+        first = err.errors()[0]
+        name = ".".join(str(p) for p in first["loc"]).upper()
+        return f"{name} is invalid: {first['msg']}; correct it in the environment"
+    first_line = (str(err).strip().splitlines() or [""])[0][:200]
+    return f"unexpected {type(err).__name__}: {first_line} (run with --debug for the traceback)"
 
 
 def console(

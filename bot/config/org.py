@@ -20,6 +20,9 @@ from bot.scheduler.config import SchedulerConfig
 
 SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
 SLACK_USERGROUP = re.compile(r"^S[A-Z0-9]{2,}$")
+SLACK_TEAM = re.compile(r"^T[A-Z0-9]{2,31}$")
+SLACK_ENTERPRISE = re.compile(r"^E[A-Z0-9]{2,31}$")
+SLACK_APP = re.compile(r"^A[A-Z0-9]{2,31}$")
 
 
 class Condition(BaseModel):
@@ -53,6 +56,43 @@ class EscalationRule(BaseModel):
     reason: str | None = None
 
 
+class InstallationConfig(BaseModel):
+    """Which Slack installation `serve` answers, beyond the one `auth.test` reports (bot/slack/guard.py).
+
+    Enterprise Grid: list the other workspaces (team ids) or the organization (enterprise id) whose requests
+    this bot should accept. `app_id`, when set, must be the app the bot token belongs to.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    team_ids: list[str] = Field(default_factory=list, max_length=1000)
+    enterprise_ids: list[str] = Field(default_factory=list, max_length=100)
+    app_id: str | None = None
+
+    @field_validator("team_ids")
+    @classmethod
+    def _teams(cls, value: list[str]) -> list[str]:
+        return _ids(value, SLACK_TEAM, "a Slack team id (T…)")
+
+    @field_validator("enterprise_ids")
+    @classmethod
+    def _enterprises(cls, value: list[str]) -> list[str]:
+        return _ids(value, SLACK_ENTERPRISE, "a Slack enterprise id (E…)")
+
+    @field_validator("app_id")
+    @classmethod
+    def _app(cls, value: str | None) -> str | None:
+        return None if value is None else _ids([value], SLACK_APP, "a Slack app id (A…)")[0]
+
+
+def _ids(values: list[str], pattern: re.Pattern[str], what: str) -> list[str]:
+    """Each id must look like Slack's, so a typo fails at load instead of silently refusing a workspace."""
+    for value in values:
+        if not isinstance(value, str) or not pattern.match(value):
+            raise ValueError(f"`{str(value)[:40]}` is not {what}")
+    return values
+
+
 class Config(BaseModel):
     """Organization settings kept in Git."""
 
@@ -74,6 +114,8 @@ class Config(BaseModel):
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
     # Reminders, acknowledgement paging, SLA and regulatory clocks (bot/scheduler/config.py).
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
+    # The Slack installation(s) whose requests are accepted, besides the one auth.test reports.
+    installation: InstallationConfig = Field(default_factory=InstallationConfig)
 
     def expand(self, names: list[str]) -> tuple[set[str], set[str]]:
         """Resolve group names into (user ids, user-group ids)."""

@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     scheduler_interval: float = Field(1.0, gt=0, validation_alias=_env("FIREBREAK_SCHEDULER_INTERVAL"))
     pager_routing_key: SecretStr | None = Field(None, validation_alias=_env("FIREBREAK_PAGER_ROUTING_KEY"))
     pager_webhook_token: SecretStr | None = Field(None, validation_alias=_env("FIREBREAK_PAGER_WEBHOOK_TOKEN"))
+    # `serve` (docs/socket-mode.md): an optional health port for Socket Mode deployments (GET /healthz, /livez),
+    # and how long start-up may wait for Slack (auth.test, the first Socket Mode connection) before giving up.
+    health_port: int | None = Field(None, ge=1, le=65535, validation_alias=_env("FIREBREAK_HEALTH_PORT"))
+    startup_timeout_seconds: float = Field(30.0, gt=0, le=600, validation_alias=_env("FIREBREAK_STARTUP_TIMEOUT"))
 
     def api_url(self) -> str:
         url = self.slack_api_url

@@ -22,6 +22,7 @@ from bot.fakes.base import QuietHandler, close, serve
 CHANNEL_NAME = re.compile(r"^[a-z0-9_-]{1,80}$")
 BOT_USER = "UFIREBREAK"
 BOT_ID = "BFIREBREAK"
+APP_ID = "A0FIREBRK"
 
 
 @dataclass
@@ -237,6 +238,11 @@ class FakeSlack:
     def api_auth_test(self, p: dict) -> dict:
         return {"user_id": BOT_USER, "bot_id": BOT_ID, "team_id": "T0FIREBRK", "team": "firebreak-local",
                 "user": "firebreak", "url": "https://firebreak-local.slack.test/"}
+
+    def api_bots_info(self, p: dict) -> dict:
+        if p.get("bot") != BOT_ID:
+            raise SlackError("bot_not_found")
+        return {"bot": {"id": BOT_ID, "app_id": APP_ID, "user_id": BOT_USER, "name": "firebreak", "deleted": False}}
 
     def api_conversations_create(self, p: dict) -> dict:
         name = p.get("name", "")

@@ -1,29 +1,28 @@
-"""HTTP mode: Bolt's POST /slack/events and GET /healthz, served by waitress (threaded WSGI)."""
+"""HTTP mode: Bolt's POST /slack/events, GET /healthz (readiness) and /livez (liveness), served by waitress."""
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from bot.server.health import Readiness, respond
 from bot.slack.app import Bot
 from bot.slack.request import WsgiHandler
 
 log = logging.getLogger(__name__)
 
 
-def make_wsgi(bot: Bot, is_ready: Callable[[], bool]) -> Callable[..., Iterable[bytes]]:
+def make_wsgi(bot: Bot, readiness: Readiness) -> Callable[..., Iterable[bytes]]:
     slack = WsgiHandler(bot.app)
 
     def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET")
-        if path == "/healthz" and method == "GET":
-            ready = is_ready()
-            body = json.dumps({"ok": ready}).encode()
-            start_response("200 OK" if ready else "503 Service Unavailable",
+        if method == "GET" and (answer := respond(path, readiness)) is not None:
+            status, body = answer
+            start_response("200 OK" if status == 200 else "503 Service Unavailable",
                            [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
             return [body]
         if path == "/slack/events" and method == "POST":
@@ -36,13 +35,20 @@ def make_wsgi(bot: Bot, is_ready: Callable[[], bool]) -> Callable[..., Iterable[
 
 
 class HttpServer:
-    """Serve the bot in a background thread (tests, bench) or the foreground (`firebreak serve`)."""
+    """Serve the bot in a background thread (tests, bench, `firebreak serve`) or the foreground.
 
-    def __init__(self, bot: Bot, host: str = "0.0.0.0", port: int = 3000, threads: int = 16) -> None:
+    Readiness starts with a `serving` check that passes once the server runs; `serve` adds the Slack
+    installation check, so /healthz answers 503 (saying why) until `auth.test` has succeeded.
+    """
+
+    def __init__(self, bot: Bot, host: str = "0.0.0.0", port: int = 3000, threads: int = 16,
+                 readiness: Readiness | None = None) -> None:
         from waitress.server import create_server
 
-        self._ready = threading.Event()
-        self.server = create_server(make_wsgi(bot, self._ready.is_set), host=host, port=port, threads=threads,
+        self._serving = threading.Event()
+        self.readiness = readiness or Readiness()
+        self.readiness.add("serving", lambda: None if self._serving.is_set() else "not serving yet")
+        self.server = create_server(make_wsgi(bot, self.readiness), host=host, port=port, threads=threads,
                                     channel_timeout=30, ident="firebreak")
         self.port = self.server.effective_port  # type: ignore[union-attr]
         self.host = host
@@ -52,17 +58,29 @@ class HttpServer:
         host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
         return f"http://{host}:{self.port}"
 
-    def mark_ready(self) -> None:
-        self._ready.set()
-
     def serve_forever(self) -> None:
-        self.mark_ready()
+        self._serving.set()
         self.server.run()
 
     def start_background(self) -> threading.Thread:
-        thread = threading.Thread(target=self.serve_forever, name="firebreak-http", daemon=True)
-        thread.start()
-        return thread
+        self._thread = threading.Thread(target=self.serve_forever, name="firebreak-http", daemon=True)
+        self._thread.start()
+        return self._thread
 
     def close(self) -> None:
-        self.server.close()
+        """Let in-flight requests finish, then close every socket from the server's own loop thread.
+
+        Closing them from this thread instead races the loop's select() (EBADF in the loop, and in
+        request threads that wake it): the stop would be noisy and could drop a response.
+        """
+        from waitress import wasyncore
+
+        server = self.server
+        server.task_dispatcher.shutdown(timeout=5)
+        thread = getattr(self, "_thread", None)
+        if thread is not None and thread.is_alive():
+            sockets = server._map  # type: ignore[union-attr]  # waitress's socket map, owned by the loop
+            server.trigger.pull_trigger(lambda: wasyncore.close_all(sockets))  # type: ignore[union-attr]
+            thread.join(5)
+        else:
+            server.close()

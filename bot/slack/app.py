@@ -13,7 +13,7 @@ from bot.app.lanes import Lanes
 from bot.app.services import base_services
 from bot.config.settings import Settings
 from bot.core.clock import Clock
-from bot.slack import listen
+from bot.slack import guard, listen
 from bot.slack.client import make_client
 from bot.slack.commands import CommandRegistry
 from bot.slack.context import AppContext
@@ -80,6 +80,7 @@ def build(settings: Settings, clock: Clock | None = None, *, db: Database | None
         ignoring_self_events_enabled=True,
     )
 
+    guard.install(app)  # refuses other workspaces / apps before anything below runs or writes
     app.middleware(listen.middleware(ctx))  # request identity; redeliveries dropped before any listener
 
     from bot.scheduler.durable import DurableTimers
