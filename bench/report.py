@@ -40,7 +40,8 @@ def latency_table(db: str, results: dict[str, Any]) -> list[str]:
     lines += contention_lines(results)
     p = results.get("process") or {}
     if "startup_s" in p:
-        lines.append(f"process: start-up to ready {p['startup_s']:.2f} s; idle RSS {p['idle'].get('rss_mb')} MB")
+        lines.append(f"process: start-up to ready {p['startup_s']:.2f} s; idle RSS {p['idle'].get('rss_mb')} MB; "
+                     f"idle CPU {p.get('idle_cpu_ms_per_s')} ms/s")
     b = results.get("burst") or {}
     if "ack" in b:
         lines.append(
@@ -108,7 +109,8 @@ def contention_lines(results: dict[str, Any]) -> list[str]:
             lines.append(f"{name}: {res.get('skipped') or 'FAILED: ' + str(res.get('failed'))}")
         elif "ack" in res:
             lines.append(f"{name}: {res['others']} other users' acks {what.format(**res)}: {_ms(res['ack'])} ms "
-                         f"(p50/p90/p99/max); over 100 ms: {res['acks_over_100ms']}, over 3 s: {res['acks_over_3s']}")
+                         f"(p50/p90/p99/max); over 100 ms: {res['acks_over_100ms']}, over 3 s: {res['acks_over_3s']}; "
+                         f"failed (not HTTP 200): {res.get('failed_acks', 0)} {res.get('failed_statuses') or ''}")
     return lines
 
 

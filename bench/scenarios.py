@@ -41,10 +41,14 @@ def scenario(name: str, title: str) -> Callable[[Callable[[Run], dict[str, Any]]
 
 
 # ----- process ------------------------------------------------------------------------------------------
-@scenario("process", "start-up to ready; idle RSS")
+@scenario("process", "start-up to ready; idle RSS; idle CPU")
 def process(run: Run) -> dict[str, Any]:
     time.sleep(1.0)  # let start-up garbage settle before calling the process idle
-    return {"startup_s": round(run.bot.startup_s or 0.0, 3), "idle": run.bot.memory_mb()}
+    cpu0 = run.bot.cpu_seconds()
+    time.sleep(2.0)  # what an idle bot spends per second, part of every per-request CPU window
+    idle_cpu = (run.bot.cpu_seconds() - cpu0) * 1000 / 2.0
+    return {"startup_s": round(run.bot.startup_s or 0.0, 3), "idle": run.bot.memory_mb(),
+            "idle_cpu_ms_per_s": round(idle_cpu, 1)}
 
 
 # ----- the incident lifecycle at rest (one request in flight) -------------------------------------------

@@ -69,9 +69,9 @@ TARGETS = [
     Target("far Slack: ic/sev/status/contained/resolve round trips", 2, "", _worst_quick,
            "worst median over the five commands (issue 15)", at_most=True),
     Target("lock: other users' ack max", 100, "ms", lambda r: _get(r, "lock", "ack", "max"),
-           "20 acks while a 4 s user-group lookup is in flight (issue 15)"),
+           "20 acks while a 4 s user-group lookup is in flight; failed acks count (issue 15)"),
     Target("lane: other users' ack max", 100, "ms", lambda r: _get(r, "lane", "ack", "max"),
-           "20 acks while 10 pulls retry LaunchDarkly's 503s (issue 15)"),
+           "20 acks while 10 modal-confirmed pulls retry LaunchDarkly's 503s; failed acks count (issue 15)"),
     Target("CPU per /incident open", 35, "ms", lambda r: _get(r, "open", "cpu_ms"),
            "bot CPU (user + system) per declaration, mean (issue 15)", at_most=True),
 ]

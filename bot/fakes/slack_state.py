@@ -115,6 +115,8 @@ class SlackState:
 
     def fail_next(self, method: str, error: str | None = "internal_error", *, status: int = 200,
                   retry_after: int | None = None, times: int = 1, delay: float = 0.0) -> None:
+        """Script the next `times` calls of `method`: wait `delay`, then answer `error` (with `status` and
+        Retry-After); `error=None` answers normally after the delay (a slow Slack)."""
         with self.lock:
             self.faults[method].extend(Fault(error, status, retry_after, delay) for _ in range(times))
 
