@@ -10,6 +10,9 @@ from bot.fakes.slack_state import BOT_ID, BOT_USER, CHANNEL_NAME, TOPIC_MAX, USE
 
 
 class Conversations(SlackState):
+    """Where the bot speaks: channels, their members, topics and history, with Slack's membership and scope
+    rules and its cursor pagination."""
+
     # ----- API methods: auth, conversations ----------------------------------------------------------
     def api_auth_test(self, p: dict) -> dict:
         return {"user_id": BOT_USER, "bot_id": BOT_ID, "team_id": "T0FIREBRK", "team": "firebreak-local",

@@ -7,6 +7,9 @@ from bot.fakes.slack_state import BOT_USER, Message, SlackError, SlackState
 
 
 class Messaging(SlackState):
+    """What the bot says and shows: messages, ephemerals, pins, views and files. Each method checks what
+    Slack checks (slack_state's rules, slack_blockkit's limits) before it changes anything."""
+
     # ----- API methods: messages ---------------------------------------------------------------------
     def api_chat_postMessage(self, p: dict) -> dict:  # noqa: N802
         """chat:write posts where the bot is a member; chat:write.public also in public channels it is not in."""
