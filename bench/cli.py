@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import ld, report
+from bench import contention, ld, report
 from bench.botproc import BotProcess, database, workdir
 from bench.fake import TimedFakeSlack
 from bench.requests import Signer
@@ -41,6 +41,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--timeline-events", type=int, default=5000, help="events for postmortem_5000 (default 5000)")
     p.add_argument("--heavy-requests", type=int, default=10,
                    help="requests per large-history scenario (metrics, postmortem; default 10)")
+    p.add_argument("--far-latency", type=float, default=0.15,
+                   help="far_slack: seconds the fake Slack takes to answer each call (default 0.15)")
+    p.add_argument("--far-requests", type=int, default=5, help="far_slack: requests per command (default 5)")
+    p.add_argument("--lock-delay", type=float, default=4.0,
+                   help="lock: seconds Slack takes to answer the user-group lookup (default 4)")
+    p.add_argument("--lock-users", type=int, default=20, help="lock: other users acked meanwhile (default 20)")
+    p.add_argument("--lane-pulls", type=int, default=10, help="lane: lever pulls stuck in 503s (default 10)")
+    p.add_argument("--lane-users", type=int, default=20, help="lane: other users acked meanwhile (default 20)")
+    p.add_argument("--lane-window", type=float, default=6.0,
+                   help="lane: seconds LaunchDarkly answers 503 (default 6)")
     p.add_argument("--settle", type=float, default=0.05, help="quiet seconds that end a request (default 0.05)")
     p.add_argument("--timeout", type=float, default=10.0, help="per-request timeout, seconds (default 10)")
     p.add_argument("--burst-deadline", type=float, default=180.0, help="burst stops sending after this (s)")
@@ -58,8 +68,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if "=" not in item or not item.split("=", 1)[0]:
             p.error(f"--bot-env takes NAME=VALUE, not {item!r}")
     if min(args.requests, args.responders, args.per_responder, args.burst_incidents, args.list_incidents,
-           args.history_incidents, args.timeline_events, args.heavy_requests) < 1:
+           args.history_incidents, args.timeline_events, args.heavy_requests, args.far_requests, args.lock_users,
+           args.lane_pulls, args.lane_users) < 1:
         p.error("counts must be at least 1")
+    if not 0 <= args.far_latency <= 2 or not 0 < args.lock_delay <= 30 or not 0 < args.lane_window <= 30:
+        p.error("--far-latency takes 0-2 s, --lock-delay and --lane-window 0-30 s")
     return args
 
 
@@ -82,13 +95,14 @@ def run_db(db: str, names: list[str], options: Options, keep: bool,
         secret = secrets.token_hex(16)
         started = ld.start(wd)  # the fake LaunchDarkly and the lever file, when this build has containment
         fake_ld, ld_env = started if started else (None, {})
+        org = {"FIREBREAK_CONFIG": str(contention.org_config(wd))}
         bot = BotProcess(database_url=url, slack_api_url=fake.url, bot_token=fake.token, signing_secret=secret,
-                         announce_channel=announce, workdir=wd, extra_env={**ld_env, **(bot_env or {})})
+                         announce_channel=announce, workdir=wd, extra_env={**org, **ld_env, **(bot_env or {})})
         run: Run | None = None
         try:
             bot.start()
             run = Run(db=db, database_url=url, options=options, fake=fake, bot=bot,
-                      signer=Signer(secret, fake.origin), general=general, announce=announce, ld=fake_ld)
+                      signer=Signer(secret, fake.origin, fake.trigger_id), general=general, announce=announce, ld=fake_ld)
             run.commands = discover_commands(run)
             for name in names:
                 sc = SCENARIOS[name]
@@ -136,7 +150,9 @@ def main(argv: list[str] | None = None) -> int:
                       history_incidents=args.history_incidents, timeline_events=args.timeline_events,
                       heavy_requests=args.heavy_requests,
                       settle=args.settle, timeout=args.timeout, burst_deadline=args.burst_deadline,
-                      profile_dir=args.profile)
+                      profile_dir=args.profile, far_latency=args.far_latency, far_requests=args.far_requests,
+                      lock_delay=args.lock_delay, lock_users=args.lock_users, lane_pulls=args.lane_pulls,
+                      lane_users=args.lane_users, lane_window=args.lane_window)
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
     bot_env = dict(item.split("=", 1) for item in args.bot_env)

@@ -24,7 +24,7 @@ from bench.stats import summarize
 ANSWERS = 2  # `/incident contain` answers "Pulling…", then the result
 
 
-def _open(run: Run, title: str) -> tuple[int, str]:
+def open_incident(run: Run, title: str) -> tuple[int, str]:
     opened = run.open_via_bot(f"open {title}")
     if opened is None:
         raise RuntimeError(f"could not open an incident for set-up; bot log:\n{run.bot.log_tail()}")
@@ -32,7 +32,7 @@ def _open(run: Run, title: str) -> tuple[int, str]:
     return opened
 
 
-def _fresh_flag(run: Run) -> None:
+def fresh_flag(run: Run) -> None:
     """Turn the flag back on and wait (bounded) until every SDK stream was sent that version."""
     version = ld.turn_flag_back_on(run.ld)
     deadline = time.time() + 5
@@ -45,11 +45,11 @@ def _fresh_flag(run: Run) -> None:
     time.sleep(0.02)  # the SDK parses the event on its own thread
 
 
-def _warm_up(run: Run) -> None:
+def warm_up(run: Run) -> None:
     if run.shared.get("ld_warm"):
         return
     run.shared["sdk_watch"] = ld.SdkWatcher(run.ld)  # closed by bench/cli.py with the fake
-    number, channel = _open(run, "Bench containment warm-up --sev 3")
+    number, channel = open_incident(run, "Bench containment warm-up --sev 3")
     req = run.command(f"contain {ld.KILL_LEVER} warm-up", channel=channel, label="contain-warm-up")
     run.send(req)
     deadline = time.time() + 30
@@ -66,14 +66,14 @@ def contain(run: Run, *, dry_run: bool) -> dict[str, Any]:
     """`/incident contain bench-kill` (each on a new incident), ack and completion; live pulls also keep
     (request key, incident) for the overhead breakdown."""
     if not dry_run:
-        _warm_up(run)
+        warm_up(run)
     pulled: list[tuple[str, int]] = []
 
     def requests() -> Iterator[Prepared]:
         for i in range(run.options.requests):
-            number, channel = _open(run, f"Bench containment {i + 1} agent exfiltrates via browsing --sev 3")
+            number, channel = open_incident(run, f"Bench containment {i + 1} agent exfiltrates via browsing --sev 3")
             if not dry_run:
-                _fresh_flag(run)
+                fresh_flag(run)
             req = run.command(f"contain {ld.KILL_LEVER} bench pull {i + 1}" + (" --dry-run" if dry_run else ""),
                               channel=channel, label="contain-dry-run" if dry_run else "contain")
             pulled.append((req.key, number))
@@ -159,7 +159,7 @@ def overhead(run: Run) -> dict[str, Any]:
 
 
 # ----- runbooks -------------------------------------------------------------------------------------------
-def _checklist(run: Run, number: int, channel: str, done_action: str) -> tuple[Any, str | None]:
+def checklist_button(run: Run, number: int, channel: str, done_action: str) -> tuple[Any, str | None]:
     """The checklist message and the value of its first Done button (None when every step is finished)."""
     message = next((m for m in run.fake.history(channel) if m.text.startswith(f"INC-{number} runbook:")), None)
     if message is None:
@@ -180,13 +180,13 @@ def runbook_clicks(run: Run, done_action: str) -> dict[str, Any]:
         for _ in range(run.options.requests):
             value = None
             if current:
-                message, value = _checklist(run, *current[0], done_action)
+                message, value = checklist_button(run, *current[0], done_action)
             if value is None:
-                current[:] = [_open(run, f"Bench runbook incident {len(run.shared.setdefault('rb', [])) + 1} "
+                current[:] = [open_incident(run, f"Bench runbook incident {len(run.shared.setdefault('rb', [])) + 1} "
                                          "injected instructions in a retrieved page --category prompt_injection "
                                          "--sev 2")]
                 run.shared["rb"].append(current[0])
-                message, value = _checklist(run, *current[0], done_action)
+                message, value = checklist_button(run, *current[0], done_action)
                 if value is None:
                     raise RuntimeError(f"INC-{current[0][0]}'s checklist has no Done button")
             step = json.loads(value).get("step", "step")

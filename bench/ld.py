@@ -1,10 +1,11 @@
 """The fake LaunchDarkly next to the fake Slack, the lever file the bench's bot loads, and the bot's
 environment that points its REST client and its SDK at the fake (127.0.0.1 only).
 
-The levers have `confirm: false`: the bench measures one request from `/incident contain` to the lever
+The measured lever has `confirm: false`: the bench measures one request from `/incident contain` to the lever
 verified, the path the issue's "contain request -> LaunchDarkly PATCH" names. With `confirm: true` the
 command only opens a modal and the pull happens on a second request (view_submission) whose timing is the
 responder's, so the pull itself is measured the same either way; the modal path adds one views.open.
+A second lever on the same flag keeps `confirm: true` for the lane scenario, which pulls through the modal.
 """
 
 from __future__ import annotations
@@ -18,12 +19,16 @@ from typing import Any
 
 PROJECT, ENVIRONMENT = "default", "production"
 KILL_LEVER, KILL_FLAG = "bench-kill", "bench-agent-browsing"
+CONFIRM_LEVER = "bench-kill-confirm"  # the same flag behind the confirmation modal (the lane scenario)
 
 
 def lever_file(workdir: Path) -> Path:
     levers = {"levers": [
         {"name": KILL_LEVER, "description": "Benchmark: turn off the agent's browsing tool",
          "type": "launchdarkly_kill", "confirm": False, "on_resolve": "leave",
+         "target": {"project": PROJECT, "flag": KILL_FLAG, "environment": ENVIRONMENT}},
+        {"name": CONFIRM_LEVER, "description": "Benchmark: the same kill, confirmed in the modal",
+         "type": "launchdarkly_kill", "confirm": True, "on_resolve": "leave",
          "target": {"project": PROJECT, "flag": KILL_FLAG, "environment": ENVIRONMENT}},
     ]}
     path = workdir / "levers.yml"

@@ -12,6 +12,7 @@ import itertools
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
@@ -35,10 +36,13 @@ class Prepared:
 class Signer:
     """Builds `/incident ...` slash-command requests for one bot (its signing secret, the fake's origin)."""
 
-    def __init__(self, signing_secret: str, fake_origin: str) -> None:
+    def __init__(self, signing_secret: str, fake_origin: str, trigger: Callable[[], str] | None = None) -> None:
         self._verifier = SignatureVerifier(signing_secret)
         self._origin = fake_origin
-        self._seq = itertools.count(1)
+        seq = itertools.count(1)
+        # Trigger ids come from the fake Slack, which honours each once within 3 s of being issued, as Slack
+        # does; no scenario opens a modal, so a request prepared early carries one that may have expired.
+        self._trigger = trigger or (lambda: f"{next(seq)}.{int(time.time() * 1000)}.{uuid.uuid4().hex}")
 
     def command(self, text: str, *, user: str, channel: str, channel_name: str = "bench",
                 label: str = "") -> Prepared:
@@ -48,7 +52,7 @@ class Signer:
             "channel_id": channel, "channel_name": channel_name, "user_id": user, "user_name": user.lower(),
             "command": "/incident", "text": text, "api_app_id": APP_ID,
             "response_url": f"{self._origin}/response/{key}",
-            "trigger_id": f"{next(self._seq)}.{uuid.uuid4().hex}",
+            "trigger_id": self._trigger(),
         })
         ts = str(int(time.time()))
         headers = {"Content-Type": FORM, "X-Slack-Request-Timestamp": ts,
@@ -60,7 +64,7 @@ class Signer:
         """An interactive payload (block_actions, view_submission) as Slack posts it: form field `payload`."""
         key = uuid.uuid4().hex[:16]
         full = {"team": {"id": TEAM}, "api_app_id": APP_ID, "token": "legacy-unused",
-                "trigger_id": f"{next(self._seq)}.{uuid.uuid4().hex}",
+                "trigger_id": self._trigger(),
                 "response_url": f"{self._origin}/response/{key}", **payload}
         body = urlencode({"payload": json.dumps(full)})
         ts = str(int(time.time()))

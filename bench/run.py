@@ -38,6 +38,13 @@ class Options:
     timeout: float = 10.0
     burst_deadline: float = 180.0
     profile_dir: Path | None = None  # py-spy the bot during the burst (collapsed stacks per database)
+    far_latency: float = 0.15  # far_slack: the stand-in's round trip, seconds
+    far_requests: int = 5  # far_slack: measured requests per command
+    lock_delay: float = 4.0  # lock: how long Slack takes to answer the user-group lookup, seconds
+    lock_users: int = 20  # lock: other users whose commands are acked meanwhile
+    lane_pulls: int = 10  # lane: lever pulls stuck in LaunchDarkly's 503s
+    lane_users: int = 20  # lane: other users' commands acked meanwhile
+    lane_window: float = 6.0  # lane: seconds LaunchDarkly answers 503
 
 
 @dataclass
@@ -110,7 +117,8 @@ class Run:
 
     def sequential(self, reqs: Iterable[Prepared], *, done: Callable[[list], bool] | None = None,
                    quiet: float | None = None, timeout: float | None = None, answers: int = 1) -> dict[str, Any]:
-        """Send one request at a time; ack = sent -> HTTP 200, completion = sent -> the handler's last Slack call.
+        """Send one request at a time; ack = sent -> HTTP 200, completion = sent -> the handler's last Slack call
+        answered; cpu_ms = the bot's CPU time per request (user + system, from the request to the quiet).
 
         `reqs` may be a generator: the next request is built (untimed) after the previous one finished, so
         it can depend on what the bot did. A command that answers its response_url more than once (a
@@ -125,9 +133,11 @@ class Run:
         acks: list[float] = []
         finished: list[float] = []
         replies: list[float] = []
+        cpu: list[float] = []
         errors: list[str] = []
         for req in reqs:
             start = self.fake.call_count()
+            cpu0 = self.bot.cpu_seconds()
             status, sent, acked = self.send(req)
             self.sent_at[req.key] = sent
             if status != 200:
@@ -144,14 +154,15 @@ class Run:
                 errors.append(f"{req.label}: no answer within {wait:.0f} s")
                 continue
             self.settle(quiet)
+            cpu.append((self.bot.cpu_seconds() - cpu0) * 1000)
             calls = self.fake.calls_since(start)
             replies.append((replied - sent) * 1000)
-            finished.append((max(c.at for c in calls) - sent) * 1000)
+            finished.append((max(c.end or c.at for c in calls) - sent) * 1000)
             text = self.answer(req.key)
             if text.startswith(FAILED_ANSWER):
                 errors.append(f"{req.label}: {text.splitlines()[0][:160]}")
         out = {"ack": summarize(acks), "completion": summarize(finished), "reply": summarize(replies),
-               "errors": len(errors)}
+               "cpu_ms": round(sum(cpu) / len(cpu), 1) if cpu else None, "errors": len(errors)}
         if errors:
             out["first_errors"] = errors[:3]
         return out
@@ -167,10 +178,11 @@ class Run:
         return None
 
     def settle(self, quiet: float | None = None) -> None:
+        """Wait until no Slack call is in flight and none arrived for `quiet` (at least `--settle`) seconds."""
         while True:
             n = self.fake.call_count()
             time.sleep(max(quiet or 0.0, self.options.settle))
-            if self.fake.call_count() == n:
+            if self.fake.call_count() == n and self.fake.in_flight() == 0:
                 return
 
     # ----- incidents ---------------------------------------------------------------------------------

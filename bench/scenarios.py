@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bench import features, seed
+from bench import contention, far, features, seed
 from bench.burst import run_in_process
 from bench.run import IC_USER, Run
 from bench.stats import summarize
@@ -41,10 +41,14 @@ def scenario(name: str, title: str) -> Callable[[Callable[[Run], dict[str, Any]]
 
 
 # ----- process ------------------------------------------------------------------------------------------
-@scenario("process", "start-up to ready; idle RSS")
+@scenario("process", "start-up to ready; idle RSS; idle CPU")
 def process(run: Run) -> dict[str, Any]:
     time.sleep(1.0)  # let start-up garbage settle before calling the process idle
-    return {"startup_s": round(run.bot.startup_s or 0.0, 3), "idle": run.bot.memory_mb()}
+    cpu0 = run.bot.cpu_seconds()
+    time.sleep(2.0)  # what an idle bot spends per second, part of every per-request CPU window
+    idle_cpu = (run.bot.cpu_seconds() - cpu0) * 1000 / 2.0
+    return {"startup_s": round(run.bot.startup_s or 0.0, 3), "idle": run.bot.memory_mb(),
+            "idle_cpu_ms_per_s": round(idle_cpu, 1)}
 
 
 # ----- the incident lifecycle at rest (one request in flight) -------------------------------------------
@@ -102,6 +106,14 @@ def contained(run: Run) -> dict[str, Any]:
     run.contained.update(number for number, _ in incs)
     return run.sequential([run.command("contained bench: flag rolled back", channel=ch, label="contained")
                            for _, ch in incs])
+
+
+@scenario("resolve", "/incident resolve <summary> (on incidents opened for it)")
+def resolve(run: Run) -> dict[str, Any]:
+    opened = [features.open_incident(run, f"Bench resolve {i + 1} model output drift --sev 3")
+              for i in range(run.options.requests)]
+    return run.sequential([run.command("resolve bench: rolled back", channel=ch, label="resolve")
+                           for _, ch in opened])
 
 
 # ----- containment and runbooks (bench/features.py); each skips, with the reason, on a build without it ---
@@ -240,3 +252,22 @@ def postmortem_5000(run: Run) -> dict[str, Any]:
                              for _ in range(run.options.heavy_requests)], timeout=60)
     result["timeline_events"] = events
     return result
+
+
+# ----- what responders feel: a far Slack, a slow lookup, LaunchDarkly down (bench/far.py, contention.py) --
+@scenario("far_slack", "each command with the fake Slack answering after --far-latency: calls, round trips")
+def far_slack(run: Run) -> dict[str, Any]:
+    return far.far_slack(run)
+
+
+@scenario("lock", "other users' acks while Slack answers a user-group lookup in --lock-delay seconds")
+def lock(run: Run) -> dict[str, Any]:
+    run.require_command("sev", "severity changes")
+    return contention.lock(run)
+
+
+@scenario("lane", "other users' acks while lever pulls retry LaunchDarkly's 503s")
+def lane(run: Run) -> dict[str, Any]:
+    run.require_command("contain", "containment, issue 4")
+    run.require_module("bot.fakes.launchdarkly", "the fake LaunchDarkly server, issue 4")
+    return contention.lane(run)

@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
+from bench.far import FLOORS
 from bench.scenarios import SCENARIOS
 from bench.stats import percentile, summarize
 from bench.targets import TARGETS
 from tests.conftest import pg_unavailable
 
-AT_REST = ["open", "ic", "sev", "status", "list", "contained", "list_1000"]
+AT_REST = ["open", "ic", "sev", "status", "list", "contained", "resolve", "list_1000"]
 
 
 @pytest.mark.parametrize("db", ["sqlite", "postgresql"])
@@ -24,6 +25,8 @@ def test_tiny_run_measures_every_present_scenario(db: str, tmp_path: Path, capsy
     code = main(["--db", db, "--requests", "2", "--responders", "3", "--per-responder", "10",
                  "--burst-incidents", "4", "--list-incidents", "12", "--history-incidents", "30",
                  "--timeline-events", "40", "--heavy-requests", "2", "--settle", "0.02", "--json", str(out),
+                 "--far-latency", "0.05", "--far-requests", "1", "--lock-delay", "1", "--lock-users", "3",
+                 "--lane-pulls", "2", "--lane-users", "3", "--lane-window", "1",
                  "--markdown", str(tmp_path / "bench.md")])
     assert code == 0
     data = json.loads(out.read_text())
@@ -34,7 +37,23 @@ def test_tiny_run_measures_every_present_scenario(db: str, tmp_path: Path, capsy
         assert "failed" not in res and "skipped" not in res, (name, res)
         assert res["errors"] == 0, (name, res.get("first_errors"))
         assert res["ack"]["n"] == 2 and res["completion"]["n"] == 2, name
+        assert isinstance(res["cpu_ms"], float), name  # 10 ms ticks: a cheap command can read 0
     assert results["list_1000"]["open_incidents"] == 12
+    # Far Slack: every command measured, answered as expected, never in fewer round trips than its floor.
+    far = results["far_slack"]
+    assert far["latency_s"] == 0.05 and set(far["commands"]) == set(FLOORS)
+    for name, res in far["commands"].items():
+        assert res["errors"] == 0 and res["n"] == 1, (name, res.get("first_errors"))
+        assert res["round_trips"] >= res["floor"] and res["calls"] >= res["round_trips"], (name, res)
+        # a lower bound the fake's own 50 ms sleep sets (not a speed threshold): far mode really was far
+        assert res["last_answer"]["p50"] >= 50 * res["round_trips"], (name, res)
+    assert "conversations.create" in far["commands"]["open"]["methods"]
+    lock, lane = results["lock"], results["lane"]
+    assert "failed" not in lock and lock["others"] == 3 and lock["ack"]["n"] == 3 and lock["unanswered"] == 0, lock
+    assert lock["sev_answer"] and not lock["sev_answer"].startswith((":warning:", ":x:")), lock
+    assert "failed" not in lane and lane["ack"]["n"] == 3 and lane["launchdarkly_503s"] >= 2, lane
+    assert lane["pulls_unfinished"] == 0 and lane["pulls_verified"] == 2, lane
+    assert "| open | 3 | ≤ 4 |" in (tmp_path / "bench.md").read_text()
     burst = results["burst"]
     assert burst["sent"] == 30 and burst["http_errors"] == 0 and burst["not_sent_deadline"] == 0
     assert burst["unanswered"] == 0 and burst["failed_answers"] == 0, burst.get("first_failed_answers")

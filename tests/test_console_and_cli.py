@@ -113,7 +113,7 @@ def test_bot_refuses_to_serve_with_invalid_config(write_yaml, tmp_path: Path) ->
 def test_secrets_never_reach_slack_timeline_or_logs(make_harness, caplog) -> None:
     caplog.set_level(logging.DEBUG)
     h = make_harness(slack_signing_secret="sekrit-signing-0123456789")
-    h.fake.fail_next("conversations.create", "internal_error")
+    h.fake.fail_next("conversations.create", "restricted_action")  # a permanent refusal: recorded
     h.command("open Secret leak test --category data_leakage")
     h.command("status INC-1")
     from tests.helpers import kinds

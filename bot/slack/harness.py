@@ -6,7 +6,6 @@ that Slack reaches, never a second implementation.
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
 import time
@@ -96,7 +95,7 @@ class Harness:
 
     def __init__(self, settings: Settings | None = None, *, clock: Clock | None = None,
                  fake: FakeSlack | None = None, create_tables: bool = True) -> None:
-        self.fake = fake or FakeSlack().start()
+        self.fake = fake or FakeSlack(clock=clock).start()
         base = settings or Settings()
         update: dict[str, Any] = {"slack_api_url": self.fake.url, "slack_bot_token": SecretStr(self.fake.token)}
         self.general = self.fake.add_channel("general", channel_id="C0GENERAL")
@@ -112,7 +111,6 @@ class Harness:
         self._settle_timers()
         if create_tables:
             self.bot.ctx.db.create_all()
-        self._seq = itertools.count(1)
 
     # ----- plumbing -----------------------------------------------------------------------------------
     @property
@@ -190,7 +188,7 @@ class Harness:
             "channel_id": channel, "channel_name": self.fake.channels.get(channel, {}).get("name", "unknown"),
             "user_id": user, "user_name": user.lower(), "command": command, "text": text,
             "api_app_id": APP_ID, "response_url": self.fake.response_url(key),
-            "trigger_id": f"{next(self._seq)}.{uuid.uuid4().hex}",
+            "trigger_id": self.fake.trigger_id(),
         })
         return body, key
 
@@ -208,7 +206,7 @@ class Harness:
     def interaction(self, payload: dict[str, Any], *, wait: bool = True) -> Reply:
         key = uuid.uuid4().hex[:12]
         payload = {"team": {"id": TEAM}, "api_app_id": APP_ID, "token": "legacy-unused",
-                   "trigger_id": f"{next(self._seq)}.{uuid.uuid4().hex}",
+                   "trigger_id": self.fake.trigger_id(),
                    "response_url": self.fake.response_url(key), **payload}
         body = urlencode({"payload": json.dumps(payload)})
         return self.dispatch(body, "application/x-www-form-urlencoded", wait=wait, response_key=key)
