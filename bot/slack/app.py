@@ -13,7 +13,7 @@ from bot.app.lanes import Lanes
 from bot.app.services import base_services
 from bot.config.settings import Settings
 from bot.core.clock import Clock
-from bot.slack import guard, listen
+from bot.slack import guard, interactions, listen
 from bot.slack.client import make_client
 from bot.slack.commands import CommandRegistry
 from bot.slack.context import AppContext
@@ -88,6 +88,7 @@ def build(settings: Settings, clock: Clock | None = None, *, db: Database | None
     ctx.timers = DurableTimers(ctx, database_url=settings.scheduler_database_url)
     for name in FEATURES:
         importlib.import_module(name).register(app, ctx)
+    interactions.catch_all(app, ctx)  # last: what no feature handles is acknowledged and answered
     return Bot(app=app, ctx=ctx)
 
 
