@@ -237,3 +237,10 @@ def load_rules(path: Path | None = None) -> SeverityRules:
     if path is not None:
         return parse_rubric(load_yaml(Path(path)), str(path))
     return parse_rubric(load_yaml(SHIPPED_RUBRIC, label="bot/core/severity.yml"), "bot/core/severity.yml")
+
+
+def parse_severity(text: str, usage: str) -> int:
+    raw = text.strip().lower().removeprefix("sev")
+    if raw not in {"1", "2", "3", "4"}:
+        raise UsageError(f"`{text}` is not a severity; use 1, 2, 3 or 4 (SEV1 is the most severe).", usage=usage)
+    return int(raw)

@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from bot.core.errors import UsageError
+from bot.core.severity import parse_severity
 from bot.metrics.period import parse_period
-from bot.slack.commands.args import parse_severity
 
 DEFAULT_SINCE = "30d"
 

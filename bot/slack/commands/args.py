@@ -7,6 +7,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from bot.core.errors import UsageError
+from bot.core.severity import parse_severity  # noqa: F401 - where the commands find it
 
 MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 MENTION_ANYWHERE = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
@@ -61,10 +62,3 @@ def parse_flags(text: str, *, values: set[str], switches: set[str], usage: str) 
             parsed.words.append(tok)
         i += 1
     return parsed
-
-
-def parse_severity(text: str, usage: str) -> int:
-    raw = text.strip().lower().removeprefix("sev")
-    if raw not in {"1", "2", "3", "4"}:
-        raise UsageError(f"`{text}` is not a severity; use 1, 2, 3 or 4 (SEV1 is the most severe).", usage=usage)
-    return int(raw)
