@@ -31,6 +31,7 @@ from sqlalchemy import and_, exists, func, or_, select, text, update
 from sqlalchemy.orm import aliased
 
 from bot.app.lanes import EFFECTS
+from bot.core import secrets
 from bot.core.effects import PROVISION, now
 from bot.store.models.effects import DONE, FAILED, PENDING, RUNNING, Effect
 
@@ -260,6 +261,7 @@ class EffectRunner:
             session.execute(update(Effect).where(Effect.id == job.id).values(**values))
 
     def _retry(self, job: Job, error: str, after: float | None) -> None:
+        error = secrets.redact(error)
         delay = after if after is not None else self.backoff[min(job.attempts - 1, len(self.backoff) - 1)]
         when = now() + timedelta(seconds=delay)
         with self.services.db.session() as session:
@@ -271,6 +273,7 @@ class EffectRunner:
         self._mark(job, PENDING, error=error[:500], not_before=when)
 
     def _fail(self, job: Job, error: str, *, quiet: bool = False) -> None:
+        error = secrets.redact(error)
         log.warning("effect %s (%s, %s) failed: %s", job.id, job.kind, job.lane, error)
         self._mark(job, FAILED, error=error[:500])
         for hook in [] if quiet else self.on_failed:

@@ -8,6 +8,7 @@ adds its client, listeners and renderers on top.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,7 @@ from bot.app.effects import EffectRunner
 from bot.app.lanes import COMMANDS, Lanes
 from bot.config.org import Config, load_config
 from bot.config.settings import Settings
+from bot.core import secrets
 from bot.core.clock import Clock, SystemClock
 from bot.core.hooks import Hooks
 from bot.core.policy import Policy
@@ -60,9 +62,34 @@ class Services:
         self.db.dispose()
 
 
+# The domain features, in this order: each `bot.<feature>.wiring.setup(services)` builds the feature's service,
+# subscribes its hooks (the runbook attaches its checklist before the scheduler plans the incident's timers),
+# registers its timer jobs, proof checks and postmortem providers. None of it touches Slack.
+FEATURES = ("bot.runbooks", "bot.containment", "bot.evidence", "bot.scheduler", "bot.tabletop", "bot.alerts")
+
+
+def build_services(settings: Settings, clock: Clock | None = None, *, db: Database | None = None,
+                   cls: type[Services] = Services, **extra: Any) -> Services:
+    """Everything the domain needs, for any transport (the command line renders a postmortem with it alone)."""
+    from bot.scheduler.durable import DurableTimers
+
+    services = base_services(settings, clock, db=db, cls=cls, **extra)
+    services.timers = DurableTimers(services, database_url=settings.scheduler_database_url)
+    for name in FEATURES:
+        try:
+            wiring = importlib.import_module(f"{name}.wiring")
+        except ModuleNotFoundError as err:
+            if err.name not in (name, f"{name}.wiring"):
+                raise
+            continue  # this feature has no domain wiring (yet)
+        wiring.setup(services)
+    return services
+
+
 def base_services(settings: Settings, clock: Clock | None = None, *, db: Database | None = None,
                   cls: type[Services] = Services, **extra: Any) -> Services:
     """The container with configuration, database, rubric, hooks and lanes; features are added by the caller."""
+    secrets.register_settings(settings)
     config = load_config(settings.config_file)
     rules = load_rules(settings.severity_rules_file)
     policy = Policy.from_config(config.permissions, commanders=config.commanders,

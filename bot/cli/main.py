@@ -34,8 +34,11 @@ config_cli = typer.Typer(no_args_is_help=True, help="Validate configuration file
 
 
 def _logging(verbose: bool) -> None:
+    from bot.core.secrets import install_log_filter
+
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_log_filter()  # every line passes the redaction; the HTTP libraries' request lines stay quiet
 
 
 def serve(

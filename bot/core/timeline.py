@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from bot.core import secrets
 from bot.core.clock import Clock
 from bot.store.models import TimelineEvent
 
@@ -20,8 +21,9 @@ def record(
     actor: str,
     data: dict[str, Any] | None = None,
 ) -> TimelineEvent:
-    event = TimelineEvent(
-        incident_id=incident_id, at=clock.now(), actor=actor, kind=kind, text=text, data=data or {}
+    event = TimelineEvent(  # the one redaction step: no secret an outside service echoed is ever kept
+        incident_id=incident_id, at=clock.now(), actor=actor, kind=kind, text=secrets.redact(text),
+        data=secrets.redact_data(data or {}),
     )
     session.add(event)
     session.flush()

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from slack_bolt import App
 
 from bot.app.lanes import Lanes
-from bot.app.services import base_services
+from bot.app.services import build_services
 from bot.config.settings import Settings
 from bot.core.clock import Clock
 from bot.slack import guard, interactions, listen
@@ -67,7 +67,7 @@ class Bot:
 def build(settings: Settings, clock: Clock | None = None, *, db: Database | None = None) -> Bot:
     """Build the app and its context; validates every configuration file and raises ConfigError if invalid."""
     client = make_client(settings)
-    ctx = base_services(settings, clock, db=db, cls=AppContext, client=client, commands=CommandRegistry())
+    ctx = build_services(settings, clock, db=db, cls=AppContext, client=client, commands=CommandRegistry())
     assert isinstance(ctx, AppContext)
     ctx.slack_effects = SlackEffects(ctx, ctx.effects)
     ctx.directory = SlackDirectory(ctx)
@@ -83,9 +83,6 @@ def build(settings: Settings, clock: Clock | None = None, *, db: Database | None
     guard.install(app)  # refuses other workspaces / apps before anything below runs or writes
     app.middleware(listen.middleware(ctx))  # request identity; redeliveries dropped before any listener
 
-    from bot.scheduler.durable import DurableTimers
-
-    ctx.timers = DurableTimers(ctx, database_url=settings.scheduler_database_url)
     for name in FEATURES:
         importlib.import_module(name).register(app, ctx)
     interactions.catch_all(app, ctx)  # last: what no feature handles is acknowledged and answered

@@ -15,7 +15,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.app.effects import EffectRunner, Failed, Job, Retry
-from bot.core import effects, incidents, timeline
+from bot.core import effects, incidents, secrets, timeline
 from bot.core.text import Msg
 from bot.slack.context import AppContext
 from bot.slack.text import clip, mrkdwn, plain_field
@@ -109,7 +109,7 @@ class SlackEffects:
             text, blocks = p.get("text", ""), p.get("blocks")
         if incident is not None and incident.is_exercise and not text.startswith("[EXERCISE]"):
             text = "[EXERCISE] " + text  # every message about an exercise says so, wherever it goes
-        return clip(text, MAX_MESSAGE), blocks
+        return clip(secrets.redact(text), MAX_MESSAGE), secrets.redact_data(blocks) if blocks else blocks
 
     # ----- handlers -------------------------------------------------------------------------------------
     def _find_posted(self, channel: str, job: Job) -> str | None:
