@@ -181,8 +181,8 @@ def test_status_update_timeline_and_status_view(harness: Harness, clock) -> None
     assert "Last status update: 2026-01-05 09:10:00 UTC" in harness.summary(1)
     harness.command("timeline add Saved 14 reproducing prompts to the evidence bucket", channel=ch)
     reply = harness.command("timeline", channel=ch)
-    assert "*status_update*: Filter tightened in EU" in reply.text
-    assert "*note*: Saved 14 reproducing prompts" in reply.text
+    assert "*Status update*: Filter tightened in EU" in reply.text  # kinds read as words
+    assert "*Note*: Saved 14 reproducing prompts" in reply.text
     view = harness.command("status", channel=ch).text
     assert "INC-1: Jailbreak spreading" in view and "SEV3" in view and "Acknowledged —" in view
     before = counts(harness)

@@ -44,8 +44,6 @@ def test_a_status_update_does_not_reset_an_unchanged_topic(harness: Harness) -> 
     assert "conversations.setTopic" not in reply.methods()
 
 
-@pytest.mark.xfail(strict=True, reason="Slack formatting: `<@U…>` in a channel topic is shown raw (topics are not "
-                   "formatted). bot/slack/summary.py topic_text mentions the IC (issue 13)")
 def test_topics_carry_no_slack_markup(harness: Harness) -> None:
     channel = opened(harness)
     harness.command("ic <@U0BOB>", channel=channel)

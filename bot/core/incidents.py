@@ -294,6 +294,49 @@ def reopen(session: Session, clock: Clock, incident: Incident, reason: str, *, a
                     data={"previous_resolved_at": previous.isoformat() if previous else None})
 
 
+def correct_detected(session: Session, clock: Clock, incident: Incident, when: datetime, reason: str, *,
+                     actor: str) -> datetime:
+    """Correct when the harm was first detected (a timeline event; MTTD and MTTC follow). Returns the old time."""
+    when = ensure_utc(when)
+    if when > incident.opened_at:
+        raise UsageError(f"Detection cannot be after {incident.ref} was opened ({incident.opened_at:%Y-%m-%d %H:%M} "
+                         "UTC); give a time at or before it.")
+    reason = reason.strip()
+    if not reason:
+        raise UsageError("Say why the detection time changes (it goes on the timeline).")
+    previous = incident.detected_at
+    if when == previous:
+        raise Conflict(f"{incident.ref} was already detected at {when:%Y-%m-%d %H:%M:%S} UTC.")
+    incident.detected_at = when
+    facts.stamp(session, incident)
+    timeline.record(session, clock, incident.id, "detected_at_corrected",
+                    f"Detection time corrected to {when:%Y-%m-%d %H:%M:%S} UTC (was {previous:%Y-%m-%d %H:%M:%S} "
+                    f"UTC): {reason}", actor=actor,
+                    data={"detected_at": when.isoformat(), "previous": previous.isoformat(), "reason": reason})
+    return previous
+
+
+def reassess(session: Session, clock: Clock, rules: SeverityRules, incident: Incident, inputs: Inputs, *,
+             actor: str) -> Classification | None:
+    """Record new impact inputs (reach, exposure, data, ongoing, regulated domain); None when nothing changed.
+    The severity is not overwritten: the caller decides (and says why) — the rubric's answer is returned."""
+    before = _inputs_dict(Inputs(incident.category, incident.reach, incident.exposure, incident.data,
+                                 incident.ongoing, incident.regulated_domain))
+    after = _inputs_dict(inputs)
+    if before == after:
+        return None
+    incident.category, incident.reach, incident.exposure = inputs.category, inputs.reach, inputs.exposure
+    incident.data, incident.ongoing, incident.regulated_domain = inputs.data, inputs.ongoing, inputs.regulated_domain
+    incident.category_suggested = incident.category_suggested and before["category"] == after["category"]
+    session.add(incident)
+    classification = rules.classify(inputs)
+    changed = ", ".join(f"{k} {before[k] or '—'} → {after[k] or '—'}" for k in after if before[k] != after[k])
+    timeline.record(session, clock, incident.id, "impact_reassessed", f"Impact re-assessed: {changed}", actor=actor,
+                    data={"inputs": after, "previous": before, "rubric": classification.severity,
+                          "reasons": list(classification.reasons)})
+    return classification
+
+
 def list_open(session: Session, *, limit: int = 200) -> list[Incident]:
     query = (
         select(Incident)

@@ -35,3 +35,29 @@ def events(session: Session, incident_id: int, *, kinds: list[str] | None = None
     if kinds:
         query = query.where(TimelineEvent.kind.in_(kinds))  # type: ignore[attr-defined]
     return list(session.exec(query.order_by(TimelineEvent.at, TimelineEvent.id)))  # type: ignore[arg-type]
+
+
+# How each kind of fact reads to a person ("Severity classified", not `severity_classified`).
+LABELS: dict[str, str] = {
+    "opened": "Opened", "severity_classified": "Severity classified", "severity_changed": "Severity changed",
+    "detected_at_set": "Detection time set", "detected_at_corrected": "Detection time corrected",
+    "impact_reassessed": "Impact re-assessed", "channel_created": "Channel created", "role_assigned": "Role assigned",
+    "acknowledged": "Acknowledged", "status_update": "Status update", "note": "Note", "pinned_message": "Pinned message",
+    "contained": "Contained", "resolved": "Resolved", "reopened": "Reopened", "slack_error": "Slack error",
+    "escalation_notified": "Escalation notified", "escalation_suppressed": "Escalation not sent (exercise)",
+    "permission_denied": "Refused", "lever_requested": "Lever requested", "lever_applied": "Lever applied",
+    "lever_verified": "Lever verified", "lever_failed": "Lever failed", "lever_not_effective": "Lever not effective",
+    "lever_reverted": "Lever reverted", "runbook_attached": "Runbook attached", "step_done": "Runbook step done",
+    "step_skipped": "Runbook step skipped", "step_assigned": "Runbook step assigned", "reminder_posted": "Reminder",
+    "reminder_snoozed": "Reminder snoozed", "sla_warning": "MTTC target warning", "report_clock_started":
+    "Reporting clock started", "report_clock_done": "Report recorded", "report_clock_waived": "Report waived",
+    "page_sent": "Paged", "evidence_added": "Evidence added", "evidence_revealed": "Evidence revealed",
+    "probe_run": "Probe run", "inject_posted": "Exercise inject", "exercise_started": "Exercise started",
+    "exercise_ended": "Exercise ended", "action_item_added": "Action item added",
+    "action_item_done": "Action item done", "alert_attached": "Alert attached", "repair_requested": "Repair requested",
+}
+
+
+def label(kind: str) -> str:
+    """A fact's kind as words: the table above, else the kind itself made readable."""
+    return LABELS.get(kind) or kind.replace("_", " ").capitalize()

@@ -142,6 +142,11 @@ class SlackState:
             return list(self.messages.get(channel, []))
 
     def texts(self, channel: str) -> list[str]:
+        """The channel's messages as a reader sees them (in UTC): entities as characters, date tokens as their
+        fallback. `raw_texts` has them as they were sent."""
+        return [seen(m.text) for m in self.history(channel)]
+
+    def raw_texts(self, channel: str) -> list[str]:
         return [m.text for m in self.history(channel)]
 
     def message(self, channel: str, ts: str) -> Message | None:
@@ -265,3 +270,12 @@ class SlackState:
         if metadata and m.metadata is not None:
             out["metadata"] = m.metadata
         return out
+
+
+_DATE = re.compile(r"<!date\^[0-9]+\^[^|>]*\|([^>]*)>")
+
+
+def seen(text: str) -> str:
+    """What a reader sees (one in UTC, for times): date tokens as their fallback, entities as characters."""
+    text = _DATE.sub(lambda m: m.group(1), text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 MEMBERS_TTL = 60.0
 GROUPS_TTL = 300.0
+NAMES_TTL = 3600.0
 
 
 class SlackDirectory:
@@ -33,6 +34,7 @@ class SlackDirectory:
         self.ctx = ctx
         self._members: dict[str, tuple[float, frozenset[str]]] = {}
         self._groups: dict[str, tuple[float, frozenset[str]]] = {}
+        self._names: dict[str, tuple[float, str]] = {}
         self._lock = threading.Lock()
 
     # ----- the policy's questions -------------------------------------------------------------------------
@@ -75,6 +77,26 @@ class SlackDirectory:
             log.warning("usergroups.users.list %s failed: %s", group_id, _error(err))
             raise FactsUnavailable(f"usergroups.users.list: {_error(err)}") from None
         return self._store(self._groups, group_id, frozenset(resp.get("users") or []))
+
+    def display_name(self, user_id: str) -> str | None:
+        """How the workspace names a person (users.info, cached an hour); None when Slack does not say."""
+        with self._lock:
+            hit = self._names.get(user_id)
+            if hit is not None and time.monotonic() - hit[0] < NAMES_TTL:
+                return hit[1]
+        try:
+            resp = self.ctx.client.users_info(user=user_id)
+        except (SlackApiError, SlackClientError, OSError) as err:
+            log.info("users.info %s failed: %s", user_id, _error(err))
+            return None
+        user = resp.get("user") or {}
+        profile = user.get("profile") or {}
+        name = profile.get("display_name") or profile.get("real_name") or user.get("real_name") or user.get("name")
+        if not name:
+            return None
+        with self._lock:
+            self._names[user_id] = (time.monotonic(), str(name))
+        return str(name)
 
     # ----- cache ------------------------------------------------------------------------------------------
     def _cached(self, cache: dict[str, tuple[float, frozenset[str]]], key: str, ttl: float) -> frozenset[str] | None:

@@ -165,9 +165,12 @@ class SlackEffects:
             roles = incidents.roles(session, incident.id)
             blocks = summary_blocks(self.ctx, session, incident, roles)
             text = summary_fallback(incident)
-            topic = clip(plain_field(topic_text(incident, roles)), 250)
-            channel, ts = incident.channel_id, incident.summary_ts
-            if topic != (incident.topic or ""):
+            channel, ts, current_topic = incident.channel_id, incident.summary_ts, incident.topic or ""
+        ic = roles.get("ic")
+        ic_name = self.ctx.directory.display_name(ic) if ic and self.ctx.directory is not None else None
+        topic = clip(plain_field(topic_text(incident, roles, ic_name)), 250)
+        if topic != current_topic:  # set only when it changes: setTopic is Tier 2 and posts a channel notice
+            with self.ctx.db.session() as session:
                 effects.record(session, kind=TOPIC, lane=f"topic:{incident.id}", incident_id=incident.id,
                                payload={"topic": topic}, created_at=self.ctx.clock.now())
         if ts:

@@ -7,7 +7,6 @@ that Slack reaches, never a second implementation.
 from __future__ import annotations
 
 import json
-import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.config.settings import Settings
 from bot.core.clock import Clock
 from bot.fakes.slack_api import BOT_USER, Call, FakeSlack
+from bot.fakes.slack_state import seen
 from bot.slack.app import Bot, build
 from bot.slack.request import SlackRequest
 
@@ -65,15 +65,6 @@ class Reply:
 
     def methods(self) -> list[str]:
         return [c.method for c in self.calls]
-
-
-_DATE = re.compile(r"<!date\^[0-9]+\^[^|>]*\|([^>]*)>")
-
-
-def seen(text: str) -> str:
-    """What a reader sees (one in UTC, for times): date tokens as their fallback, entities as characters."""
-    text = _DATE.sub(lambda m: m.group(1), text)
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def block_text(block: dict[str, Any]) -> str:
@@ -289,7 +280,7 @@ class Harness:
         channel = self.incident_channel(number)
         pinned = self.fake.pinned(channel)
         assert pinned, "no pinned summary"
-        return "\n".join(block_text(b) for b in pinned[0].blocks)
+        return seen("\n".join(block_text(b) for b in pinned[0].blocks))
 
 
 def fill_values(view: dict[str, Any], answers: dict[str, Any]) -> dict[str, Any]:

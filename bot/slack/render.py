@@ -5,21 +5,25 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from bot.slack.text import Mrkdwn, date_token, escape
+
 MAX_BLOCKS = 50
 MAX_SECTION_TEXT = 3000
 MAX_HEADER_TEXT = 150
 
 
-def user(user_id: str | None) -> str:
+def user(user_id: str | None) -> Mrkdwn:
+    """A person as a live mention (firebreak itself by name)."""
     if not user_id:
-        return "—"
+        return Mrkdwn("—")
     if user_id == "firebreak":
-        return "firebreak"
-    return f"<@{user_id}>"
+        return Mrkdwn("firebreak")
+    return Mrkdwn(f"<@{escape(user_id)}>")
 
 
-def when(dt: datetime | None) -> str:
-    return dt.strftime("%Y-%m-%d %H:%M:%S UTC") if dt else "—"
+def when(dt: datetime | None, style: str = "datetime") -> Mrkdwn:
+    """A time each reader sees in their own zone (a Slack date token), with UTC as the fallback."""
+    return Mrkdwn(date_token(dt, style)) if dt else Mrkdwn("—")
 
 
 def clip(text: str, limit: int = MAX_SECTION_TEXT) -> str:
