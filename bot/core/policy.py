@@ -186,6 +186,12 @@ class Policy:
                 unknown = True
         verb = VERBS[action]
         what = f"{verb} {incident.ref}" if incident is not None and action != A.TABLETOP else verb
+        if incident is not None and incident.private and not unknown:
+            try:  # an outsider of a private incident learns only that it is private
+                if not self._holds(S.MEMBER, user_id, incident, directory, None, None):
+                    return Decision(False, action, self.join_hint(incident, what))
+            except FactsUnavailable:
+                unknown = True
         if unknown:
             return Decision(False, action, Msg.of("firebreak could not verify that you may {what}: Slack did not "
                                                   "answer a membership question. Try again in a moment.", what=what),

@@ -64,6 +64,7 @@ class FakeSlack(Conversations, Messaging):
         self.rate_limits = rate_limits
         self._rates = RateLimits(post_burst=post_burst,
                                  clock=(lambda: clock.now().timestamp()) if clock is not None else None)
+        self._clock = clock  # message timestamps follow the bot's clock, as Slack's follow real time
         self._in_flight = 0
         self._server: ThreadingHTTPServer | None = None
 

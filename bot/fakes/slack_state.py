@@ -175,7 +175,11 @@ class SlackState:
 
     # ----- rules ------------------------------------------------------------------------------------
     def _next_ts(self) -> str:
-        return f"{1700000000 + next(self._ts)}.{next(self._ids):06d}"
+        """A message timestamp: the posting time in epoch seconds (the bot's clock when given), unique."""
+        clock = getattr(self, "_clock", None)
+        if clock is None:
+            return f"{1700000000 + next(self._ts)}.{next(self._ids):06d}"
+        return f"{int(clock.now().timestamp())}.{next(self._ids):06d}"
 
     def _need(self, *options: str) -> None:
         """The token must hold one of `options` (Slack names every acceptable scope in `needed`)."""

@@ -28,12 +28,14 @@ log = logging.getLogger(__name__)
 # each feature subscribes (the scheduler plans timers after the runbook has attached its checklist).
 FEATURES = [
     "bot.slack.lifecycle",
+    "bot.slack.directory",
     "bot.slack.commands.dispatch",
     "bot.slack.commands.open",
     "bot.slack.commands.roles",
     "bot.slack.commands.severity",
     "bot.slack.commands.status",
     "bot.slack.commands.close",
+    "bot.slack.summary_actions",
     "bot.slack.commands.listing",
     "bot.slack.commands.repair",
     "bot.slack.commands.reactions",

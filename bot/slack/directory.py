@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from slack_sdk.errors import SlackApiError, SlackClientError
 
@@ -131,3 +131,22 @@ def _error(err: Exception) -> str:
     if isinstance(err, SlackApiError):
         return str(err.response.get("error") or "unknown_error")
     return type(err).__name__
+
+
+def register(app: Any, ctx: AppContext) -> None:
+    """Slack says who joined or left a channel and when a user group changed: forget what is cached."""
+
+    @app.event("member_joined_channel")
+    def joined(event: dict[str, Any]) -> None:
+        if ctx.directory is not None and isinstance(event.get("channel"), str):
+            ctx.directory.forget_channel(event["channel"])
+
+    @app.event("member_left_channel")
+    def left(event: dict[str, Any]) -> None:
+        if ctx.directory is not None and isinstance(event.get("channel"), str):
+            ctx.directory.forget_channel(event["channel"])
+
+    @app.event("subteam_members_changed")
+    def group_changed(event: dict[str, Any]) -> None:
+        if ctx.directory is not None and isinstance(event.get("subteam_id"), str):
+            ctx.directory.forget_group(event["subteam_id"])

@@ -59,7 +59,7 @@ class Click:
     def reply(self, text: str | Msg | Mrkdwn, blocks: list[dict] | None = None, *, replace: bool = False) -> None:
         """An answer only the clicker sees (or, with `replace`, a new text for the message clicked)."""
         tell(self.ctx, self.client, self.body, mrkdwn(text) if isinstance(text, Msg) else text, blocks,
-             respond=self.respond, replace=replace)
+             respond=self.respond, replace=replace, channel=self.channel_id, user=self.user_id)
 
     def require(self, action: Action, **kwargs: Any) -> None:
         require(self.ctx, action, self.user_id, self.incident_id, self.access, channel_id=self.channel_id, **kwargs)
@@ -83,15 +83,20 @@ def _channel(body: dict[str, Any]) -> str | None:
 
 
 def tell(ctx: AppContext, client: WebClient, body: dict[str, Any], text: str, blocks: list[dict] | None = None, *,
-         respond: Callable[..., Any] | None = None, replace: bool = False) -> None:
-    """Answer the person privately, as well as the payload allows (response_url, else an ephemeral)."""
+         respond: Callable[..., Any] | None = None, replace: bool = False, channel: str | None = None,
+         user: str | None = None) -> None:
+    """Answer the person privately, as well as the payload allows: its response_url, else an ephemeral in the
+    channel, else (a form opened from a shortcut) a direct message."""
     try:
         if respond is not None and body.get("response_url"):
             respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=replace)
             return
-        user, channel = _user(body), _channel(body)
+        user, channel = user or _user(body), channel or _channel(body)
+        extra = {"blocks": blocks} if blocks else {}
         if user and channel:
-            client.chat_postEphemeral(channel=channel, user=user, text=text, **({"blocks": blocks} if blocks else {}))
+            client.chat_postEphemeral(channel=channel, user=user, text=text, **extra)
+        elif user:
+            client.chat_postMessage(channel=user, text=text, **extra)
     except Exception:  # noqa: BLE001 - an answer that cannot be delivered is logged, never raised
         log.warning("could not answer %s privately", _user(body))
 
@@ -166,31 +171,35 @@ def button(app: App, ctx: AppContext, action_id: str | re.Pattern[str], handler:
 
 
 def modal(app: App, ctx: AppContext, callback_id: str, handler: Callable[[Click], None], *, kind: str,
-          validate: Callable[[dict[str, Any], PendingAction], dict[str, str] | None] | None = None,
+          validate: Callable[[dict[str, Any]], dict[str, str] | None] | None = None,
           action: Action | Callable[[Click], Action | None] | None = None, lane: str = COMMANDS) -> None:
-    """A modal whose private_metadata is a pending-action token of `kind`. `validate(values, state)` runs before
-    the ack (quick, no network) and returns {block_id: error} to show in the form; the work runs after it."""
+    """A modal whose private_metadata is a pending-action token of `kind`. `validate(values)` runs before the ack
+    (quick: no database, no network) and returns {block_id: error} to show in the form; after the ack, on a
+    lane, the token is taken (a stale or reused one is answered "out of date") and the work runs."""
 
     @app.view(callback_id)
     def listener(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient,
                  context: dict[str, Any]) -> None:
-        user = _user(body)
         values = ((view or {}).get("state") or {}).get("values") or {}
-        try:
-            state = pending.peek(ctx, (view or {}).get("private_metadata"), kind, user_id=user)
-        except FirebreakError:
-            ack(response_action="errors", errors={_first_block(view): pending.OUT_OF_DATE})
-            return
-        errors = validate(values, state) if validate is not None else None
+        errors = validate(values) if validate is not None else None
         if errors:
             ack(response_action="errors", errors=errors)
             return
         ack()
+        user = _user(body)
         if user is None:
             return
-        click = Click(ctx=ctx, body=body, client=client, user_id=user, channel_id=state.payload.get("channel"),
-                      trigger_id=None, value=values, state=state, incident_id=state.incident_id)
-        after_ack(ctx, context, _run, ctx, click, None, action, handler, lane=lane, tell=lambda text: click.reply(text))
+        click = Click(ctx=ctx, body=body, client=client, user_id=user, channel_id=None, trigger_id=None,
+                      value=values)
+        token = (view or {}).get("private_metadata")
+
+        def resolve(ctx: AppContext, _value: Any) -> tuple[PendingAction | None, int | None]:
+            state = pending.take(ctx, token, kind, user_id=user)
+            click.channel_id = state.payload.get("channel")
+            return state, state.incident_id
+
+        after_ack(ctx, context, _run, ctx, click, resolve, action, handler, lane=lane,
+                  tell=lambda text: click.reply(text))
 
 
 def _first_block(view: dict[str, Any] | None) -> str:

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import logging
+import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from bot.core import limits
+from bot.core import effects, incidents, limits
 from bot.core.errors import FirebreakError, UsageError
 from bot.core.incidents import OpenRequest
+from bot.core.policy import Action
 from bot.core.severity import Inputs, SeverityRules
-from bot.core.text import Code, Msg
+from bot.core.text import Code, Msg, User, When
+from bot.core.when import SPACED, join_spaced, parse_when
 from bot.slack import ops, pending
 from bot.slack.commands import Invocation
 from bot.slack.commands.args import parse_flags, parse_severity
@@ -25,7 +29,9 @@ from bot.slack.text import clip, from_slack, mrkdwn
 log = logging.getLogger(__name__)
 
 USAGE = ("/incident open [<title> [--sev 1-4] [--category C] [--reach R] [--exposure E] [--data D] "
-         "[--ongoing|--not-ongoing] [--domain D] [--private]]")
+         "[--ongoing|--not-ongoing] [--domain D] [--detected-at <when>] [--private]]")
+DETECTED_USAGE = "/incident detected <when> <reason>   (when: 2026-01-05T08:40Z, 08:40 (UTC today) or 45m ago)"
+GLOBAL_SHORTCUT = "firebreak_declare"
 MODAL_CALLBACK = "firebreak_open_incident"
 SHORTCUT_CALLBACK = "firebreak_open_from_message"
 YES_NO = {"yes": True, "no": False}
@@ -41,13 +47,19 @@ def _check_bool_conflict(flags: dict) -> bool | None:
     return None
 
 
-def parse_open(rules: SeverityRules, text: str, reporter: str) -> OpenRequest:
-    parsed = parse_flags(text, values={"sev", "category", "reach", "exposure", "data", "domain"},
+def parse_open(rules: SeverityRules, text: str, reporter: str, now: datetime | None = None) -> OpenRequest:
+    parsed = parse_flags(join_spaced(text, "detected-at"),
+                         values={"sev", "category", "reach", "exposure", "data", "domain", "detected-at"},
                          switches={"private", "ongoing", "not-ongoing"}, usage=USAGE)
     title = " ".join(parsed.words)
     if not title:
         raise UsageError("An incident needs a title.", usage=USAGE)
+    if len(title) > limits.TITLE:
+        raise UsageError(f"The title is {len(title):,} characters; the limit is {limits.TITLE}.", usage=USAGE)
     flags = parsed.flags
+    detected = None
+    if "detected-at" in flags:
+        detected = parse_when(str(flags["detected-at"]), now or datetime.now(UTC), "detection time", usage=USAGE)
     try:
         if "category" in flags:
             category, suggested = rules.check_category(str(flags["category"])), False
@@ -65,7 +77,7 @@ def parse_open(rules: SeverityRules, text: str, reporter: str) -> OpenRequest:
         raise UsageError(err.message, usage=USAGE) from err
     sev = parse_severity(str(flags["sev"]), USAGE) if "sev" in flags else None
     return OpenRequest(title=title, reporter_id=reporter, inputs=inputs, category_suggested=suggested,
-                       severity_override=sev, private=bool(flags.get("private")))
+                       severity_override=sev, private=bool(flags.get("private")), detected_at=detected)
 
 
 def _option(text: str, value: str) -> dict[str, Any]:
@@ -83,7 +95,7 @@ def _select(block_id: str, label: str, options: list[tuple[str, str]], *, initia
 
 
 def open_modal(rules: SeverityRules, *, title: str = "", description: str = "", category: str | None = None,
-               token: str = "") -> dict[str, Any]:
+               token: str = "", detected: int | None = None) -> dict[str, Any]:
     cats = [(k, c.label) for k, c in rules.categories.items()]
     title_el: dict[str, Any] = {"type": "plain_text_input", "action_id": "value", "max_length": 200}
     if title:
@@ -113,7 +125,8 @@ def open_modal(rules: SeverityRules, *, title: str = "", description: str = "", 
                     [(d, d.replace("_", " ").capitalize()) for d in rules.rubric.regulated_domains]),
             {"type": "input", "block_id": "detected_at", "optional": True,
              "label": {"type": "plain_text", "text": "First detected at (defaults to now)"},
-             "element": {"type": "datetimepicker", "action_id": "value"}},
+             "element": {"type": "datetimepicker", "action_id": "value",
+                         **({"initial_date_time": detected} if detected else {})}},
             {"type": "input", "block_id": "private", "optional": True,
              "label": {"type": "plain_text", "text": "Visibility"},
              "element": {"type": "checkboxes", "action_id": "value",
@@ -192,11 +205,51 @@ def _open_direct(inv: Invocation) -> None:
         token = pending.stash(ctx, MODAL_CALLBACK, {"channel": inv.channel_id}, user_id=inv.user_id)
         inv.client.views_open(trigger_id=inv.trigger_id, view=open_modal(ctx.rules, token=token))
         return
-    req = parse_open(ctx.rules, inv.args, inv.user_id)
+    req = parse_open(ctx.rules, inv.args, inv.user_id, ctx.clock.now())
     result = open_and_provision(ctx, req)
     note = (Msg.of("\nCategory {cat} was suggested from the title; `/incident sev` or the summary can correct it.",
                    cat=Code(req.inputs.category)) if req.category_suggested else None)
     inv.reply(Msg.join([opened_answer(result), note], sep=""))
+
+
+def message_time(ts: Any, now: datetime) -> int | None:
+    """When a message was posted (its ts), as the form's default detection time; never in the future."""
+    try:
+        seconds = int(float(str(ts)))
+    except (TypeError, ValueError):
+        return None
+    return seconds if 0 < seconds <= int(now.timestamp()) else None
+
+
+def split_when(text: str) -> tuple[str, str]:
+    """`45m ago <reason>`, `2026-01-05 08:40 <reason>`, `08:40 <reason>` -> (when, reason)."""
+    text = " ".join(text.split())
+    m = re.match(rf"^{SPACED}(?:\s+(.*))?$", text)
+    if m:
+        return m.group(1), m.group(2) or ""
+    head, _, rest = text.partition(" ")
+    return head, rest
+
+
+def detected(inv: Invocation) -> None:
+    """`/incident detected <when> <reason>`: correct when the harm was first detected (MTTD and MTTC follow)."""
+    ctx = inv.ctx
+    when_text, reason = split_when(inv.args)
+    if not when_text or not reason:
+        raise UsageError("Give the time the harm was first detected and why it changes.", usage=DETECTED_USAGE)
+    when = parse_when(when_text, ctx.clock.now(), "detection time", usage=DETECTED_USAGE)
+    reason = limits.clean(reason, limits.REASON, "reason", usage=DETECTED_USAGE,
+                          required="Say why the detection time changes.")
+    number = inv.require_incident()
+    with ctx.db.session() as session:
+        incident = incidents.get(session, number, lock=True)
+        previous = incidents.correct_detected(session, ctx.clock, incident, when, reason, actor=inv.user_id)
+        now = ctx.clock.now()
+        effects.post(session, number, Msg.of(":clock1: {who} corrected when {ref} was first detected: {at} "
+                                             "(was {was}): {reason}", who=User(inv.user_id), ref=incident.ref,
+                                             at=When(when), was=When(previous), reason=reason), created_at=now)
+        effects.summary(session, number, created_at=now)
+    inv.reply(Msg.of("INC-{n} detected at {at}; MTTD and MTTC now count from then.", n=number, at=When(when)))
 
 
 def _submitted(ctx: AppContext, client: WebClient, user: str, req: OpenRequest, origin: str | None) -> None:
@@ -204,19 +257,23 @@ def _submitted(ctx: AppContext, client: WebClient, user: str, req: OpenRequest, 
     if origin:
         ops.safe_call(ctx, result.number, "chat.postEphemeral", client.chat_postEphemeral, channel=origin,
                       user=user, text=mrkdwn(opened_answer(result)))
+    else:  # declared from the global shortcut: no channel to answer in, so a direct message
+        ops.safe_call(ctx, result.number, "chat.postMessage", client.chat_postMessage, channel=user,
+                      text=mrkdwn(opened_answer(result)))
 
 
 def register(app: App, ctx: AppContext) -> None:
     ctx.commands.add("open", _open_direct, usage=USAGE, incident="none",
                      summary="open an incident (no text: a form); severity is classified with reasons")
+    ctx.commands.add("detected", detected, usage=DETECTED_USAGE, allow_resolved=True, action=Action.ADD_TIMELINE,
+                     summary="correct when the harm was first detected (MTTD and MTTC follow)")
 
     @app.view(MODAL_CALLBACK)
     def on_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient,
                   context: dict[str, Any]) -> None:
-        user = body["user"]["id"]
+        user = (body.get("user") or {}).get("id") or ""
         try:
-            state = pending.peek(ctx, view.get("private_metadata"), MODAL_CALLBACK)
-            req = parse_modal(ctx.rules, view, user, ctx.clock.now(), state.payload)
+            req = parse_modal(ctx.rules, view, user, ctx.clock.now(), {})
         except ModalErrors as err:
             ack(response_action="errors", errors=err.errors)
             return
@@ -224,7 +281,18 @@ def register(app: App, ctx: AppContext) -> None:
             ack(response_action="errors", errors={"title": err.message})
             return
         ack()
-        after_ack(ctx, context, _submitted, ctx, client, user, req, state.payload.get("channel"))
+        after_ack(ctx, context, _from_form, ctx, client, user, req, view.get("private_metadata"))
+
+    def _from_form(ctx: AppContext, client: WebClient, user: str, req: OpenRequest, token: Any) -> None:
+        try:
+            state = pending.take(ctx, token, MODAL_CALLBACK, user_id=user)
+        except FirebreakError as err:
+            ops.safe_call(ctx, None, "chat.postEphemeral", client.chat_postEphemeral, channel=user, user=user,
+                          text=mrkdwn(err.msg))
+            return
+        if state.payload.get("permalink"):
+            req = replace(req, source_permalink=str(state.payload["permalink"]))
+        _submitted(ctx, client, user, req, state.payload.get("channel"))
 
     def shortcut_work(body: dict[str, Any], client: WebClient) -> None:
         message = body.get("message", {})
@@ -239,7 +307,19 @@ def register(app: App, ctx: AppContext) -> None:
         token = pending.stash(ctx, MODAL_CALLBACK, {"channel": channel, "permalink": permalink},
                               user_id=body.get("user", {}).get("id"))
         ops.safe_call(ctx, None, "views.open", client.views_open, trigger_id=body["trigger_id"], view=open_modal(
-            ctx.rules, title=first_line, description=text, category=ctx.rules.suggest_category(text), token=token))
+            ctx.rules, title=first_line, description=text, category=ctx.rules.suggest_category(text), token=token,
+            detected=message_time(message.get("ts"), ctx.clock.now())))
+
+    def declare_work(body: dict[str, Any], client: WebClient) -> None:
+        user = (body.get("user") or {}).get("id")
+        token = pending.stash(ctx, MODAL_CALLBACK, {"channel": None}, user_id=user)
+        ops.safe_call(ctx, None, "views.open", client.views_open, trigger_id=body.get("trigger_id"),
+                      view=open_modal(ctx.rules, token=token))
+
+    @app.shortcut(GLOBAL_SHORTCUT)
+    def on_declare(ack: Ack, body: dict[str, Any], client: WebClient, context: dict[str, Any]) -> None:
+        ack()  # "Declare AI-safety incident", from anywhere in Slack
+        after_ack(ctx, context, declare_work, body, client)
 
     @app.shortcut(SHORTCUT_CALLBACK)
     def on_shortcut(ack: Ack, body: dict[str, Any], client: WebClient, context: dict[str, Any]) -> None:
