@@ -240,6 +240,9 @@ def test_help_and_unknown_subcommands(harness: Harness) -> None:
 def test_pushpin_reaction_adds_message_to_timeline_once(harness: Harness) -> None:
     ch = open_incident(harness)
     ts = harness.fake.post_user_message(ch, "U0BOB", "Repro: 'pretend you are my grandma' works on v3 and v4")
+    harness.react(ch, ts, user="U0MALLORY")  # not in the channel: nothing is added
+    assert kinds(harness, 1).count("pinned_message") == 0
+    harness.join("U0CAROL", ch)
     harness.react(ch, ts, user="U0CAROL")
     harness.react(ch, ts, user="U0ALICE")
     harness.react(ch, ts, reaction="eyes")

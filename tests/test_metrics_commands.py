@@ -130,7 +130,7 @@ def test_app_home(db_harness: Harness, clock) -> None:
     assert view["type"] == "home"
     text = "\n".join(block_text(b) for b in view["blocks"])
     assert "Open incidents (7)" in text
-    assert "Customer emails leaked" not in text and "*INC-7* SEV4 · Active · _private incident_" in text
+    assert "Customer emails leaked" not in text and "*INC-7* SEV4 · Active · :lock: _a private incident (members only)_" in text
     inc_lines = [line for line in text.split("\n") if "*INC-" in line]
     # SEV1 first, the uncontained one (timer running) before the contained ones; then SEV2, SEV3
     assert [line.split("*")[1] for line in inc_lines] == ["INC-6", "INC-1", "INC-2", "INC-4", "INC-5", "INC-3",

@@ -122,3 +122,21 @@ def test_detected_at_from_the_command_and_a_correction(harness: Harness, clock) 
         reply = h.command(text, channel=ch)
         assert expected in reply.text, text
     assert counts(h) == before
+
+
+def test_private_titles_stay_out_of_lists_homes_and_announcements(harness: Harness) -> None:
+    h = harness
+    h.command("open Customer PII echoed to another tenant --category data_leakage")  # private
+    ch = h.incident_channel(1)
+    outsider = h.command("list", user="U0MALLORY").text
+    assert "INC-1" in outsider and "PII" not in outsider and "members only" in outsider
+    assert "Customer PII echoed" in h.command("list").text  # the reporter is a member
+    h.event({"type": "app_home_opened", "user": "U0MALLORY", "tab": "home"})
+    home = "\n".join(str(b) for b in h.fake.home_views["U0MALLORY"]["blocks"])
+    assert "PII" not in home and "members only" in home
+    h.command("sev 1 the whole tenant is exposed", channel=ch)
+    h.command("ic @me", channel=ch)
+    h.command("resolve purged the cache", channel=ch)
+    announced = "\n".join(h.fake.texts(h.settings.announce_channel))
+    assert "INC-1" in announced and "PII" not in announced and "purged the cache" not in announced
+    assert "private" in announced

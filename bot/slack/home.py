@@ -12,18 +12,22 @@ from slack_bolt import Ack, App
 from bot.core import facts, incidents
 from bot.core.durations import format_duration
 from bot.core.facts import IncidentFacts, Metric
+from bot.core.text import Channel
 from bot.metrics import compute
 from bot.slack import render
 from bot.slack.context import AppContext
+from bot.slack.listen import after_ack
 from bot.slack.ops import safe_call
 from bot.slack.summary import SEV_EMOJI, STATUS_LABEL
+from bot.slack.text import Mrkdwn, clip, md
+from bot.slack.visibility import may_see
 
 log = logging.getLogger(__name__)
 SHOWN = 25
 REFRESH = "home_refresh"
 
 
-def incident_line(ctx: AppContext, inc: Any, f: IncidentFacts) -> str:
+def incident_line(ctx: AppContext, inc: Any, f: IncidentFacts, *, visible: bool) -> Mrkdwn:
     if f.mttc.done:
         timer = f"contained in {format_duration(f.mttc.active)}"
     else:
@@ -31,26 +35,29 @@ def incident_line(ctx: AppContext, inc: Any, f: IncidentFacts) -> str:
         timer = (f"MTTC running {format_duration(f.mttc.active)} / target "
                  f"{format_duration(f.target.duration)}{over}")
     ack = "" if inc.acknowledged_at else " · *no IC yet*"
-    where = "private" if inc.private else (f"<#{inc.channel_id}>" if inc.channel_id else "—")
     tag = "[EXERCISE] " if inc.is_exercise else ""
-    # The Home tab is seen by everyone in the workspace: a private incident's title stays in its channel.
-    title = "_private incident_" if inc.private else render.clip(inc.title, 80)
-    return (f"{SEV_EMOJI[inc.severity]} *{inc.ref}* {tag}{inc.sev} · {STATUS_LABEL[inc.status]} · "
-            f"{title} · {timer}{ack} · {where}")
+    head = Mrkdwn(f"{SEV_EMOJI[inc.severity]} *{inc.ref}* {tag}{inc.sev} · {STATUS_LABEL[inc.status]} · ")
+    if not visible:  # the Home tab is per person: a private incident's title only for its members
+        return head + Mrkdwn(f":lock: _a private incident (members only)_ · {timer}{ack}")
+    where = (Mrkdwn(" · :lock: private") if inc.private else
+             (md(" · {c}", c=Channel(inc.channel_id)) if inc.channel_id else Mrkdwn(" · —")))
+    return head + md("{t}", t=clip(inc.title, 80)) + Mrkdwn(f" · {timer}{ack}") + where
 
 
-def home_view(ctx: AppContext) -> dict[str, Any]:
+def home_view(ctx: AppContext, user_id: str | None = None) -> dict[str, Any]:
     now = ctx.clock.now()
     with ctx.db.session() as session:
         total = incidents.count_open(session)
         # Most severe first; within a severity, the uncontained (timer still running) before the contained.
         rows = sorted(incidents.list_open(session, limit=SHOWN),
                       key=lambda i: (i.severity, i.contained_at is not None, i.opened_at, i.id))
-        lines = [incident_line(ctx, inc, facts.load(session, inc, ctx.rules, now)) for inc in rows]
+        shown = [(inc, facts.load(session, inc, ctx.rules, now)) for inc in rows]
         report = compute(session, since=now - timedelta(days=30), weekly=False, by_category=())
+    lines = [incident_line(ctx, inc, f, visible=user_id is not None and may_see(
+        ctx, user_id, private=inc.private, channel_id=inc.channel_id, reporter_id=inc.reporter_id)) for inc, f in shown]
     blocks: list[dict] = [render.header(f"Open incidents ({total})")]
     if lines:
-        blocks += [render.section(c) for c in render.chunk_lines(lines)]
+        blocks += [render.section(Mrkdwn(c)) for c in render.chunk_lines(lines)]
         if total > len(lines):
             blocks.append(render.context(f"The {len(lines)} most severe of {total}; `/incident list` for more."))
     else:
@@ -72,16 +79,19 @@ def home_view(ctx: AppContext) -> dict[str, Any]:
 
 
 def publish(ctx: AppContext, user_id: str) -> None:
-    safe_call(ctx, None, "views.publish (home)", ctx.client.views_publish, user_id=user_id, view=home_view(ctx))
+    safe_call(ctx, None, "views.publish (home)", ctx.client.views_publish, user_id=user_id,
+              view=home_view(ctx, user_id))
 
 
 def register(app: App, ctx: AppContext) -> None:
     @app.event("app_home_opened")
-    def home_opened(event: dict[str, Any]) -> None:
-        if event.get("tab", "home") == "home" and event.get("user"):
-            publish(ctx, event["user"])
+    def home_opened(event: dict[str, Any], context: dict[str, Any]) -> None:
+        if event.get("tab", "home") == "home" and isinstance(event.get("user"), str):
+            after_ack(ctx, context, publish, ctx, event["user"])
 
     @app.action(REFRESH)
-    def refresh(ack: Ack, body: dict[str, Any]) -> None:
+    def refresh(ack: Ack, body: dict[str, Any], context: dict[str, Any]) -> None:
         ack()
-        publish(ctx, body["user"]["id"])
+        user = (body.get("user") or {}).get("id")
+        if isinstance(user, str):
+            after_ack(ctx, context, publish, ctx, user)

@@ -8,44 +8,60 @@ from typing import Any
 from slack_bolt import App
 from sqlmodel import select
 
-from bot.core import incidents, timeline
+from bot.core import incidents, limits, timeline
+from bot.core.policy import Action
 from bot.slack import ops
 from bot.slack.context import AppContext
+from bot.slack.listen import after_ack
+from bot.slack.text import from_slack
 from bot.store.models import TimelineEvent
 
 log = logging.getLogger(__name__)
 
 
+def pin_message(ctx: AppContext, event: dict[str, Any]) -> None:
+    """A :pushpin: on a message in an incident channel: the message joins the timeline, once, as it reads."""
+    channel = event["item"]["channel"]
+    ts = event["item"]["ts"]
+    user = event.get("user") if isinstance(event.get("user"), str) else "unknown"
+    with ctx.db.session() as session:
+        incident = incidents.by_channel(session, channel)
+        if incident is None or not incident.is_open:
+            return
+        number = incident.id
+        access = incidents.access(session, incident)
+    if not ctx.policy.decide(Action.ADD_TIMELINE, user, access, ctx.directory):
+        return  # a reaction is no request for an answer: nothing is added, nothing said
+    resp = ops.safe_call(ctx, number, "conversations.history", ctx.client.conversations_history,
+                         channel=channel, latest=ts, inclusive=True, limit=1)
+    messages = (resp or {}).get("messages") or []
+    message = next((m for m in messages if m.get("ts") == ts), None)
+    if message is None:
+        resp = ops.safe_call(ctx, number, "conversations.replies", ctx.client.conversations_replies,
+                             channel=channel, ts=ts, latest=ts, inclusive=True, limit=1)
+        message = next((m for m in (resp or {}).get("messages") or [] if m.get("ts") == ts), None)
+    if message is None:
+        return
+    text = limits.shown(from_slack(message.get("text") or ""), limits.NOTE) or "(no text)"
+    with ctx.db.session() as session:
+        already = session.exec(select(TimelineEvent.id, TimelineEvent.data).where(
+            TimelineEvent.incident_id == number, TimelineEvent.kind == "pinned_message")).all()
+        if any((data or {}).get("ts") == ts for _id, data in already):
+            return
+        author = message.get("user") or message.get("bot_id") or "unknown"
+        timeline.record(session, ctx.clock, number, "pinned_message", text, actor=user,
+                        data={"ts": ts, "author": author})
+
+
 def register(app: App, ctx: AppContext) -> None:
     @app.event("reaction_added")
-    def on_reaction(event: dict[str, Any]) -> None:
-        if event.get("reaction") != "pushpin" or (event.get("item") or {}).get("type") != "message":
+    def on_reaction(event: dict[str, Any], context: dict[str, Any]) -> None:
+        item = event.get("item") if isinstance(event.get("item"), dict) else {}
+        if event.get("reaction") != "pushpin" or item.get("type") != "message":
             return
-        channel = event["item"]["channel"]
-        ts = event["item"]["ts"]
-        with ctx.db.session() as session:
-            incident = incidents.by_channel(session, channel)
-            if incident is None or not incident.is_open:
-                return
-            number = incident.id
-        resp = ops.safe_call(ctx, number, "conversations.history", ctx.client.conversations_history,
-                             channel=channel, latest=ts, inclusive=True, limit=1)
-        messages = (resp or {}).get("messages") or []
-        message = next((m for m in messages if m.get("ts") == ts), None)
-        if message is None:
-            resp = ops.safe_call(ctx, number, "conversations.replies", ctx.client.conversations_replies,
-                                 channel=channel, ts=ts, latest=ts, inclusive=True, limit=1)
-            message = next((m for m in (resp or {}).get("messages") or [] if m.get("ts") == ts), None)
-        if message is None:
+        if not isinstance(item.get("channel"), str) or not isinstance(item.get("ts"), str):
             return
-        with ctx.db.session() as session:
-            already = session.exec(select(TimelineEvent.id, TimelineEvent.data).where(
-                TimelineEvent.incident_id == number, TimelineEvent.kind == "pinned_message")).all()
-            if any((data or {}).get("ts") == ts for _id, data in already):
-                return
-            author = message.get("user") or message.get("bot_id") or "unknown"
-            timeline.record(session, ctx.clock, number, "pinned_message", message.get("text") or "(no text)",
-                            actor=event.get("user", "unknown"), data={"ts": ts, "author": author})
+        after_ack(ctx, context, pin_message, ctx, event)
 
     @app.event("reaction_removed")
     def ignore_removed() -> None:
