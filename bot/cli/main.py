@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -136,15 +137,39 @@ def config_check(
 
     base = settings()
     problems = []
+    config = None
     for label, loader, path in (("config", load_config, config_file or base.config_file),
                                 ("severity rules", load_rules, rules_file or base.severity_rules_file)):
         try:
-            loader(path)
+            loaded = loader(path)
             typer.echo(f"ok: {label} ({path or 'default'})")
+            if label == "config":
+                config = loaded
         except ConfigError as err:
             problems.append(str(err))
     if problems:
         fail("\n".join(problems))
+    if config is not None:
+        typer.echo("\n" + policy_table(config))
+
+
+def policy_table(config: Any) -> str:
+    """The effective permission policy: who may take each action (the defaults with the config's overrides)."""
+    from bot.core.policy import Policy
+
+    policy = Policy.from_config(config.permissions, commanders=config.commanders,
+                                privacy_officers=config.privacy_officers)
+    rows = [(action.value, ", ".join(s.value for s in subjects) or "(nobody)",
+             "config" if action.value in config.permissions else "default")
+            for action, subjects in policy.rules.items()]
+    width = max(len(r[0]) for r in rows)
+    lines = ["Permissions (action: who may; a subject's meaning is in README 'Reliability and security'):"]
+    lines += [f"  {a.ljust(width)}  {who}  [{src}]" for a, who, src in rows]
+    if config.commanders:
+        lines.append(f"  commanders = {', '.join(config.commanders)}")
+    if config.privacy_officers:
+        lines.append(f"  privacy officers = {', '.join(config.privacy_officers)}")
+    return "\n".join(lines)
 
 
 # The tree, in the order `firebreak --help` shows it: running the bot, then what responders do with

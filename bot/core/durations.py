@@ -6,9 +6,11 @@ import re
 from datetime import timedelta
 
 from bot.core.errors import UsageError
+from bot.core.limits import shown
 
 _UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
-_PART = re.compile(r"(\d+)\s*([wdhms])")
+_PART = re.compile(r"([0-9]{1,9})\s*([wdhms])")  # ASCII digits; nine at most per part
+LONGEST = timedelta(days=3650)  # ten years: any longer is a typing slip, not a duration
 DURATION_FORMS = "a number with a unit: 30s, 15m, 1h, 1h30m, 2d, 1w"
 
 
@@ -25,7 +27,9 @@ def parse_duration(text: str) -> timedelta:
         total += int(match.group(1)) * _UNITS[match.group(2)]
         pos = match.end()
     if pos != len(raw) or total <= 0:
-        raise UsageError(f"`{text}` is not a duration; use {DURATION_FORMS}.")
+        raise UsageError(f"`{shown(str(text), 30)}` is not a duration; use {DURATION_FORMS}.")
+    if total > LONGEST.total_seconds():
+        raise UsageError(f"`{shown(str(text), 30)}` is longer than ten years; give a shorter duration.")
     return timedelta(seconds=total)
 
 

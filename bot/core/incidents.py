@@ -41,7 +41,7 @@ ROLE_ALIASES = {
     "privacy_officer": "privacy",
     "dpo": "privacy",
 }
-INC_REF = re.compile(r"^(?:inc-?)?([0-9]{1,18})$", re.IGNORECASE)  # ASCII digits only
+INC_REF = re.compile(r"^(?:inc-?)?([0-9]{1,40})$", re.IGNORECASE)  # ASCII digits only
 MAX_ID = 2**31 - 1  # the databases' integer range: a larger number names no incident
 
 

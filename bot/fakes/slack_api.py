@@ -194,6 +194,8 @@ class FakeSlack(Conversations, Messaging):
             except SlackError as err:
                 self._violate(method, err.code, err.messages, params)
                 return 200, {}, {"ok": False, "error": err.code, **err.extra}
+        if fault and fault.delay_after:
+            time.sleep(fault.delay_after)
         return 200, {}, {"ok": True, **result}
 
     def _respond(self, key: str, params: dict[str, Any]) -> tuple[int, dict, Any]:

@@ -48,6 +48,7 @@ class Conversations(SlackState):
         if any(c["name"] == name for c in self.channels.values()):
             raise SlackError("name_taken")
         cid = self.add_channel(name, private=private)
+        self.channels[cid]["creator"] = BOT_USER  # as Slack records who made a channel
         return {"channel": self._public(self.channels[cid])}
 
     def api_conversations_info(self, p: dict) -> dict:

@@ -44,6 +44,7 @@ class Fault:
     status: int = 200
     retry_after: int | None = None
     delay: float = 0.0
+    delay_after: float = 0.0  # act, then hold the answer: the client times out although Slack did it
 
 
 @dataclass
@@ -115,11 +116,12 @@ class SlackState:
             self.users[user_id] = {"id": user_id, "name": name, "real_name": name.title()}
 
     def fail_next(self, method: str, error: str | None = "internal_error", *, status: int = 200,
-                  retry_after: int | None = None, times: int = 1, delay: float = 0.0) -> None:
+                  retry_after: int | None = None, times: int = 1, delay: float = 0.0,
+                  delay_after: float = 0.0) -> None:
         """Script the next `times` calls of `method`: wait `delay`, then answer `error` (with `status` and
         Retry-After); `error=None` answers normally after the delay (a slow Slack)."""
         with self.lock:
-            self.faults[method].extend(Fault(error, status, retry_after, delay) for _ in range(times))
+            self.faults[method].extend(Fault(error, status, retry_after, delay, delay_after) for _ in range(times))
 
     def trigger_id(self) -> str:
         """A trigger id as Slack puts one in a slash command or interaction: one views.open, within 3 s."""

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from slack_bolt import App
 
-from bot.app.lanes import Lanes
+from bot.app.lanes import COMMANDS, Lanes
 from bot.app.services import build_services
 from bot.config.settings import Settings
 from bot.core.clock import Clock
@@ -19,6 +19,7 @@ from bot.slack.commands import CommandRegistry
 from bot.slack.context import AppContext
 from bot.slack.directory import SlackDirectory
 from bot.slack.effects import SlackEffects
+from bot.slack.identity import BotIdentity
 from bot.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -73,8 +74,10 @@ def build(settings: Settings, clock: Clock | None = None, *, db: Database | None
     assert isinstance(ctx, AppContext)
     ctx.slack_effects = SlackEffects(ctx, ctx.effects)
     ctx.directory = SlackDirectory(ctx)
+    ctx.identity = BotIdentity(client)
     app = App(
         client=client,
+        authorize=ctx.identity.authorize(lambda fn: ctx.lanes.run(COMMANDS, fn)),  # no auth.test before an ack
         signing_secret=settings.slack_signing_secret.get_secret_value(),
         token_verification_enabled=False,
         listener_executor=ctx.lanes,

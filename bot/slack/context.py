@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from bot.slack.commands import CommandRegistry
     from bot.slack.directory import SlackDirectory
     from bot.slack.effects import SlackEffects
+    from bot.slack.identity import BotIdentity
     from bot.slack.usergroups import UserGroups
     from bot.store.models import Incident
 
@@ -30,3 +31,4 @@ class AppContext(Services):
     usergroups: UserGroups | None = None
     directory: SlackDirectory | None = None
     slack_effects: SlackEffects | None = None
+    identity: BotIdentity | None = None

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlmodel import select
 
-from bot.app.effects import Failed, Job
+from bot.app.effects import Failed, Job, Retry
 from bot.core import timeline
 from bot.slack.effects import call
 from bot.store.models import Incident
@@ -53,21 +53,23 @@ class Provisioner:
         self._bot_user: str | None = None
 
     def bot_user(self) -> str | None:
-        if self._bot_user is None:
-            resp = call("auth.test", self.ctx.client.auth_test)
-            self._bot_user = (resp or {}).get("user_id")
+        if self._bot_user is None and self.ctx.identity is not None:
+            self._bot_user = (self.ctx.identity.known() or self.ctx.identity.learn() or {}).get("user_id")
         return self._bot_user
 
     def find_ours(self, names: list[str], incident_id: int) -> dict[str, Any] | None:
         """A channel with one of these names that this bot created and no other incident uses."""
         wanted = set(names)
+        me = self.bot_user()
+        if me is None:  # cannot tell ours from somebody else's: ask again later rather than guess
+            raise Retry("auth.test: the bot's identity is not known yet")
         cursor = None
         for _ in range(100):
             resp = call("conversations.list", self.ctx.client.conversations_list,
                         types="public_channel,private_channel", exclude_archived=True, limit=1000,
                         **({"cursor": cursor} if cursor else {}))
             for ch in (resp or {}).get("channels") or []:
-                if ch.get("name") in wanted and ch.get("creator") in (None, self.bot_user()):
+                if ch.get("name") in wanted and ch.get("creator") in (None, me):
                     with self.ctx.db.session() as session:
                         other = session.exec(select(Incident.id).where(Incident.channel_id == ch["id"],
                                                                        Incident.id != incident_id)).first()
