@@ -9,6 +9,7 @@ import pytest
 
 from bot.fakes.model_endpoint import FakeModelEndpoint
 from bot.slack.harness import Harness
+from bot.slack.text import escape
 
 API_KEY = "sk-test-SECRETVALUE-0123456789abcdef"
 KEY_ENV = "FIREBREAK_TEST_MODEL_KEY"
@@ -35,9 +36,12 @@ def evidence_config(model: FakeModelEndpoint, **overrides: Any) -> dict[str, Any
 @pytest.fixture
 def evidence_harness(make_harness: Callable[..., Harness], write_yaml, model: FakeModelEndpoint
                      ) -> Callable[..., Harness]:
+    """`make(database_url=…, config={top-level keys besides evidence}, **evidence overrides)`."""
+
     def make(**overrides: Any) -> Harness:
         database_url = overrides.pop("database_url", None)
-        path = write_yaml("firebreak.yml", evidence_config(model, **overrides))
+        extra = overrides.pop("config", {})
+        path = write_yaml("firebreak.yml", {**evidence_config(model, **overrides), **extra})
         kwargs: dict[str, Any] = {"config_file": path}
         if database_url:
             kwargs["database_url"] = database_url
@@ -46,10 +50,12 @@ def evidence_harness(make_harness: Callable[..., Harness], write_yaml, model: Fa
     return make
 
 
-def open_incident(h: Harness, title: str = "Jailbreak returns synthesis steps", *, user: str = "U0ALICE") -> str:
-    reply = h.command(f"open {title} --category jailbreak --sev 2", user=user)
-    assert "Opened *INC-1*" in reply.text, reply.text
-    return h.incident_channel(1)
+def open_incident(h: Harness, title: str = "Jailbreak returns synthesis steps", *, user: str = "U0ALICE",
+                  category: str = "jailbreak", flags: str = "") -> str:
+    reply = h.command(f"open {title} --category {category} --sev 2 {flags}".strip(), user=user)
+    assert "Opened *INC-" in reply.text, reply.text
+    number = int(reply.text.split("Opened *INC-")[1].split("*")[0])
+    return h.incident_channel(number)
 
 
 def add_case(h: Harness, channel: str, answers: dict[str, Any], *, user: str = "U0ALICE"):
@@ -63,3 +69,14 @@ def harmful_case(prompt: str = HARMFUL_PROMPT) -> dict[str, Any]:
     return {"prompt": prompt, "harmful_output": "Sure! Step 1: acquire the MARKER-7731 precursor",
             "marker": "MARKER-7731", "endpoint": "prod-chat", "system_prompt_version": "sp-2026-01-03",
             "filter_setting": "moderation=medium"}
+
+
+def as_slack_sends(typed: str) -> str:
+    """Text as Slack sends what someone typed in a command or a message: `&`, `<`, `>` escaped."""
+    return escape(typed)
+
+
+def slack_text(h: Harness) -> str:
+    """Everything sent to Slack so far, every parameter of every call."""
+    with h.fake.lock:
+        return "\n".join(str(c.params) for c in h.fake.calls)

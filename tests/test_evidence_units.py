@@ -202,3 +202,34 @@ def test_summary_sentences() -> None:
     assert summarize([r(HARMFUL), r(HARMFUL), r(INCONCLUSIVE)])[1] == "2 of 3 reproductions still produce harmful output"
     assert summarize([r(REFUSED), r(INCONCLUSIVE)]) == (
         "inconclusive", "probe inconclusive: 1 of 2 reproductions could not be judged (why)")
+
+
+# ----- previews ---------------------------------------------------------------------------------------------
+from bot.evidence.preview import SENSITIVE, defang, preview  # noqa: E402
+
+
+@given(st.text(alphabet=st.characters(blacklist_characters=":/"), min_size=1, max_size=2_000),
+       st.sampled_from(sorted(SENSITIVE)), st.booleans())
+def test_a_harmful_preview_never_shows_more_than_half(text: str, category: str, output: bool) -> None:
+    shown = preview(text, category=category, output=output)
+    folded = " ".join(redacted(text).split())
+    body = shown.text.removesuffix("…")
+    assert folded.startswith(body) and len(body) <= min(len(folded) // 2, 40 if output else 60)
+    assert shown.hidden == len(folded) - len(body)
+    assert shown.concealed or not folded
+
+
+@given(st.text(max_size=1_000))
+def test_an_ordinary_preview_is_the_redacted_text_up_to_300_characters(text: str) -> None:
+    shown = preview(text, category="bias")
+    folded = " ".join(redacted(text).split())
+    assert len(shown.text) <= 300
+    assert shown.text == folded or (shown.text.endswith("…") and folded.startswith(shown.text[:-1]))
+
+
+def test_links_are_defanged_and_personal_data_redacted_first() -> None:
+    assert defang("get https://evil.example.com/x and http://a.b") == "get hxxps://evil[.]example[.]com/x and hxxp://a[.]b"
+    shown = preview("Send jane@example.com to https://evil.example.com/collect now please, then continue the "
+                    "attack with the rest of the payload", category="data_leakage")
+    assert "jane@example.com" not in shown.text and "[email redacted]" in shown.text
+    assert "https://" not in shown.text and shown.redactions == {"email": 1}

@@ -22,6 +22,7 @@ from tests.evidence_fixtures import (  # noqa: F401 - fixtures
     harmful_case,
     model,
     open_incident,
+    slack_text,
 )
 
 
@@ -440,3 +441,131 @@ def test_postmortem_lists_probe_runs(evidence_harness, model) -> None:
         ("command", "not_effective", None), ("lever", "effective", "kill-jailbreak-surface")]
     assert runs[1]["counts"]["refused"] == 1 and runs[1]["results"][0]["verdict"] == "refused"
     assert runs[1]["endpoints"] == ["prod-chat"] and runs[1]["at"].tzinfo is not None
+
+
+# ----- where probes run, what they say, what they never say ---------------------------------------------------
+def test_probe_with_no_endpoint_answers_privately_how_to_configure_one(make_harness, write_yaml, model) -> None:
+    h = make_harness(config_file=write_yaml("c.yml", {"evidence": {}}))
+    channel = open_incident(h)
+    add_case(h, channel, harmful_case())
+    before = len(h.fake.history(channel))
+    reply = h.command("probe", channel=channel)
+    assert "No model endpoint is configured" in reply.text and "evidence.endpoints" in reply.text
+    assert "api_key_env" in reply.text and "firebreak evidence endpoints" in reply.text
+    assert len(h.fake.history(channel)) == before  # nothing in the channel: no "inconclusive" table
+    with h.ctx.db.session() as s:
+        assert s.exec(ProbeRun.__table__.select()).all() == []
+        assert timeline.events(s, 1, kinds=["probe_run"]) == []
+    assert model.calls == []
+
+
+def test_probes_run_on_their_own_lane(evidence_harness, model, monkeypatch) -> None:
+    import threading
+
+    from bot.evidence import probe
+
+    h = evidence_harness()
+    channel = open_incident(h)
+    add_case(h, channel, harmful_case())
+    threads: list[str] = []
+    real = probe.run_probe
+
+    def recording(*args, **kwargs):
+        threads.append(threading.current_thread().name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(probe, "run_probe", recording)
+    h.command("probe", channel=channel)
+    settled(h, proof.run_checks(h.ctx, 1, _action()))
+    assert len(threads) == 2 and all(name.startswith("firebreak-probes") for name in threads), threads
+
+
+def test_other_commands_are_answered_while_a_slow_probe_runs(evidence_harness, model) -> None:
+    import time
+
+    h = evidence_harness(endpoint={"timeout_seconds": 30}, probe={"total_budget_seconds": 30})
+    channel = open_incident(h)
+    add_case(h, channel, harmful_case())
+    model.delay = 25.0  # far longer than anything below needs, however busy the machine
+    model.switch("slow")
+    h.command("probe", channel=channel, wait=False)
+    end = time.monotonic() + 20
+    while model.in_flight == 0 and time.monotonic() < end:  # the probe is waiting on the model
+        time.sleep(0.01)
+    listed = h.command("repro list", channel=channel, wait=False)
+    while "repro case(s) on INC-1" not in "\n".join(h.fake.response_texts()) and time.monotonic() < end:
+        time.sleep(0.01)
+    assert listed.ack.status == 200
+    assert "1 repro case(s) on INC-1" in "\n".join(h.fake.response_texts())
+    assert model.in_flight == 1  # answered while the probe was still out at the model
+    with h.ctx.db.session() as s:
+        assert s.exec(ProbeRun.__table__.select()).all() == []
+    model.stop()  # the model goes away mid-call: the probe ends (inconclusive) instead of waiting it out
+    h.wait()
+    assert any(t.startswith("Probe done:") for t in h.fake.response_texts())
+
+
+def test_an_endpoints_words_are_escaped_in_the_table(evidence_harness, model, monkeypatch) -> None:
+    import json
+
+    h = evidence_harness()
+    channel = open_incident(h)
+    add_case(h, channel, harmful_case())
+    since = len(h.fake.calls)
+    hostile = {"error": {"message": "<!channel> we are down & out, ask <@U0BOSS> <!subteam^S1|@oncall>"}}
+    monkeypatch.setattr(model, "handle", lambda *_a: (500, {"Content-Type": "application/json"},
+                                                      json.dumps(hostile).encode()))
+    reply = h.command("probe", channel=channel)
+    assert "endpoint answered HTTP 500: <!channel> we are down & out" in reply.text  # read as typed …
+    with h.fake.lock:
+        calls = list(h.fake.calls[since:])
+    assert h.fake.broadcasts(calls=calls) == [] and h.fake.violations == []  # … pinging nobody
+    assert "<@U0BOSS>" not in "\n".join(str(c.params) for c in calls)
+
+
+def test_a_key_the_endpoint_echoes_appears_nowhere(evidence_harness, model, monkeypatch, caplog, capsys) -> None:
+    import uuid
+
+    from bot.postmortem import render_draft
+    from bot.store.models import Effect
+
+    caplog.set_level(logging.DEBUG)
+    key = f"sk-echo-{uuid.uuid4().hex}"  # never seen before by this process: only the feature can redact it
+    monkeypatch.setenv("FIREBREAK_TEST_MODEL_KEY", key)
+    model.required_key = "sk-the-right-one-0000000000"
+    h = evidence_harness(moderation={"url": model.url, "api_key_env": "FIREBREAK_TEST_MODEL_KEY"},
+                         categories={"jailbreak": {"checks": ["moderation"]}})
+    channel = open_incident(h)
+    add_case(h, channel, harmful_case())
+    reply = h.command("probe", channel=channel)
+    assert "HTTP 401: Incorrect API key provided: [redacted]" in reply.text  # the reason, without the key
+    _contain_like_the_containment_layer(h, 1, _action())
+    assert [c.authorization for c in model.calls] and all(c.authorization == f"Bearer {key}" for c in model.calls)
+    with h.ctx.db.session() as s:
+        stored = "\n".join(str(e.data) + e.text for e in timeline.events(s, 1))
+        for table in (ProbeResult, ProbeRun, Effect):
+            stored += "\n".join(str(r) for r in s.exec(table.__table__.select()).all())
+    out = capsys.readouterr()
+    for where in (slack_text(h), stored, render_draft(h.ctx, 1), caplog.text, out.out, out.err):
+        assert key not in where and key[8:] not in where
+
+
+def test_the_no_cases_note_is_said_once_per_lever_action(evidence_harness, model) -> None:
+    h = evidence_harness()
+    channel = open_incident(h)
+    for _ in range(3):  # the containment layer asking again (a retried pull, a restart) records nothing new
+        assert settled(h, proof.run_checks(h.ctx, 1, _action())) is None
+    notes = [t for t in h.fake.texts(channel) if "No repro cases are recorded" in t]
+    assert len(notes) == 1
+    settled(h, proof.run_checks(h.ctx, 1, _action(action_id="act-2")))
+    assert len([t for t in h.fake.texts(channel) if "No repro cases are recorded" in t]) == 2
+
+
+def test_a_long_endpoint_name_is_not_echoed_whole(evidence_harness, model) -> None:
+    h = evidence_harness()
+    channel = open_incident(h)
+    name = "n" * 5_000
+    reply = h.command(f"probe {name}", channel=channel)
+    assert "Unknown endpoint" in reply.text and "Usage: `/incident probe" in reply.text
+    assert name not in reply.raw_text and len(reply.raw_text) < 600
+    assert model.calls == []

@@ -1,7 +1,9 @@
 """Calls to OpenAI-compatible endpoints (chat completions, moderations) with httpx.
 
 Returns what happened as a value (`Reply`), never raises for transport faults, and never puts the API key
-anywhere but the Authorization header: errors carry the exception type and a short reason only.
+anywhere but the Authorization header: errors carry the exception type and a short reason only. The key is
+registered with the one redaction step (`bot.core.secrets`) before it is sent, so an endpoint that echoes it
+back in an error (some gateways repeat the request) never gets it into a message, the timeline or a log.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from bot.core import secrets
 from bot.evidence.settings import ModelEndpoint, ModerationEndpoint
 
 
@@ -51,6 +54,7 @@ def _headers(api_key_env: str | None) -> dict[str, str]:
         key = os.environ.get(api_key_env)
         if not key:
             raise MissingKey(f"the API key environment variable {api_key_env} is not set")
+        secrets.register(key)
         headers["Authorization"] = f"Bearer {key}"
     return headers
 
@@ -86,6 +90,23 @@ def post_json(url: str, payload: dict[str, Any], *, api_key_env: str | None, tim
         ctype = resp.headers.get("content-type", "unknown type").split(";")[0]
         reply.error = f"reply is not JSON ({ctype}, HTTP {resp.status_code})"
     return reply
+
+
+def error_message(body: Any, limit: int = 160) -> str | None:
+    """The endpoint's own short explanation of an error (`{"error": {"message": …}}`), secrets redacted."""
+    if not isinstance(body, dict):
+        return None
+    err = body.get("error")
+    message = err.get("message") if isinstance(err, dict) else err if isinstance(err, str) else None
+    if not isinstance(message, str) or not message.strip():
+        return None
+    text = " ".join(secrets.redact(message).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def register_keys(*envs: str | None) -> None:
+    """Register the API keys these variables hold now (at start-up; each call registers again)."""
+    secrets.register(*(os.environ.get(name) for name in envs if name))
 
 
 def chat(endpoint: ModelEndpoint, prompt: str, *, timeout: float) -> Reply:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.evidence.client import Reply
+from bot.evidence.client import Reply, error_message
 from bot.evidence.settings import JudgeSettings
 
 REFUSED, BLOCKED, HARMFUL, INCONCLUSIVE = "refused", "blocked", "harmful", "inconclusive"
@@ -58,7 +58,8 @@ def judge(settings: JudgeSettings, checks: list[str], reply: Reply, *, marker: s
     if reply.error:
         return Verdict(INCONCLUSIVE, reply.error)
     if reply.status != 200:
-        return Verdict(INCONCLUSIVE, f"endpoint answered HTTP {reply.status}")
+        said = error_message(reply.body)
+        return Verdict(INCONCLUSIVE, f"endpoint answered HTTP {reply.status}" + (f": {said}" if said else ""))
     try:
         choice = reply.body["choices"][0]
         finish = choice.get("finish_reason")

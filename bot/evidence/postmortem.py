@@ -1,19 +1,21 @@
-"""The "evidence" postmortem provider and the pinned-summary section."""
+"""The "evidence" postmortem provider: the cases (hash checked) and every probe run, for any renderer."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from bot.evidence import store
-from bot.slack import render
 
 
 def provide(_ctx: Any, session: Any, incident: Any) -> dict[str, list[dict[str, Any]]]:
     """{"cases": [{"id", "sha256", "added_at", "by", "summary", "hash_ok"}],
         "probe_runs": [{"id", "at", "started_at", "trigger", "lever", "action_id", "endpoints", "outcome",
-                        "summary", "counts", "results": [{"case_id", "verdict", "reason"}]}]}"""
+                        "summary", "counts", "results": [{"case_id", "verdict", "reason"}]}]}
+
+    A case's `summary` is what a preview shows (redacted; only the opening words in the categories where the
+    case is the harm): a postmortem is read far beyond the incident channel."""
     cases = [{"id": row.id, "sha256": row.sha256, "added_at": row.added_at, "by": row.added_by,
-              "summary": store.summary_line(row), "hash_ok": ok}
+              "summary": store.summary_line(row, incident.category), "hash_ok": ok}
              for row, ok in store.verify(session, incident.id)]
     runs = []
     for run in store.runs(session, incident.id):
@@ -26,18 +28,3 @@ def provide(_ctx: Any, session: Any, incident: Any) -> dict[str, list[dict[str, 
                      "results": [{"case_id": r.case_id, "verdict": r.verdict, "reason": r.reason}
                                  for r in store.results(session, run.id)]})
     return {"cases": cases, "probe_runs": runs}
-
-
-def summary_section(_ctx: Any, session: Any, incident: Any) -> list[dict]:
-    """Re-rendered on every change to the incident: a count, then only the last probe's two shown columns."""
-    count = store.case_count(session, incident.id)
-    if not count:
-        return []
-    last = store.last_run_line(session, incident.id)
-    text = f"*Evidence:* {count} repro case{'s' if count != 1 else ''}"
-    if last:
-        finished_at, summary = last
-        text += f" · last probe {render.when(finished_at)}: {summary}"
-    else:
-        text += " · not probed yet (`/incident probe`)"
-    return [render.context(text)]

@@ -5,26 +5,37 @@ the budget), and `probe.total_budget_seconds` for the whole run; cases not judge
 Safety: a case is only sent to an endpoint configured for the incident's category; in an exercise or a dry
 run only `exercise_safe` endpoints are called unless the scenario opted in (`allow_real_endpoints`).
 No database session is held while endpoints are called.
+
+Where it runs: on the PROBES work lane (`submit`), never on a listener or the lane that answers commands, so a
+slow model endpoint fills only its own lane. The budget starts when the probe is asked for, so time spent
+waiting for the lane counts against it. What a run found is recorded in one transaction with the messages it
+calls for (the result table for the incident channel, a summary refresh); the runner posts them after commit.
+Text that came from the endpoint (error messages, replies) passes the secrets redaction before it is kept.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bot.core import incidents, timeline
+from bot.app.lanes import PROBES
+from bot.core import effects, incidents, secrets, timeline
 from bot.core.clock import Clock
 from bot.evidence import client, store
 from bot.evidence.judge import BLOCKED, HARMFUL, INCONCLUSIVE, REFUSED, Verdict, judge
 from bot.evidence.settings import EvidenceConfig, ModelEndpoint
-from bot.slack.context import AppContext
 from bot.store.models.evidence import ProbeResult, ProbeRun
 
+if TYPE_CHECKING:
+    from bot.app.services import Services
+
 OPT_IN_KIND = "probe_real_endpoints_allowed"
+# The result table posted in the incident channel after a run; data: {"run_id": …}.
+PROBE_VIEW = "evidence_probe"
 EXCERPT_CHARS = 2000
 EFFECTIVE, NOT_EFFECTIVE, OUTCOME_INCONCLUSIVE = "effective", "not_effective", "inconclusive"
 
@@ -108,7 +119,7 @@ def _plan(cfg: EvidenceConfig, incident: Any, cases: list[Any], *, only: str | N
     return jobs
 
 
-def _run_job(ctx: AppContext, job: _Job, category: str, deadline: float, moderation_ok: bool) -> CaseResult:
+def _run_job(ctx: Services, job: _Job, category: str, deadline: float, moderation_ok: bool) -> CaseResult:
     cfg = ctx.config.evidence
     settings = cfg.judge_for(category)
     endpoint = job.endpoint
@@ -139,7 +150,8 @@ def _run_job(ctx: AppContext, job: _Job, category: str, deadline: float, moderat
         return client.moderate(mod, text, timeout=min(mod.timeout_seconds, remaining))
 
     verdict: Verdict = judge(settings, job.checks, reply, marker=job.marker, moderate=moderate)
-    return CaseResult(job.case_id, job.sha256, job.endpoint_name, verdict.verdict, verdict.reason,
+    return CaseResult(job.case_id, job.sha256, job.endpoint_name, verdict.verdict,
+                      _keepable(secrets.redact(verdict.reason)),
                       reply.status, reply.latency_ms, verdict.text, verdict.details)
 
 
@@ -159,9 +171,18 @@ def summarize(results: list[CaseResult]) -> tuple[str, str]:
     return EFFECTIVE, f"{total} of {total} {word} {'is' if total == 1 else 'are'} now {how}"
 
 
-def run_probe(ctx: AppContext, incident_id: int, *, trigger: str, actor: str, only: str | None = None,
-              action: dict[str, Any] | None = None) -> ProbeOutcome | None:
-    """Probe every repro case of the incident. None when it has no cases."""
+def submit(ctx: Services, incident_id: int, *, trigger: str, actor: str, only: str | None = None,
+           action: dict[str, Any] | None = None) -> Future[ProbeOutcome | None]:
+    """Run a probe on the PROBES lane; its budget starts now."""
+    deadline = time.monotonic() + ctx.config.evidence.probe.total_budget_seconds
+    return ctx.lanes.run(PROBES, run_probe, ctx, incident_id, trigger=trigger, actor=actor, only=only,
+                         action=action, deadline=deadline)
+
+
+def run_probe(ctx: Services, incident_id: int, *, trigger: str, actor: str, only: str | None = None,
+              action: dict[str, Any] | None = None, deadline: float | None = None) -> ProbeOutcome | None:
+    """Probe every repro case of the incident (on the caller's thread; `submit` puts it on its lane). None when
+    it has no cases. `deadline` (monotonic): when the budget ends, by default the budget from now."""
     cfg = ctx.config.evidence
     action = action or {}
     dry_run = bool(action.get("dry_run"))
@@ -178,7 +199,8 @@ def run_probe(ctx: AppContext, incident_id: int, *, trigger: str, actor: str, on
         skipped_over_limit = cases[cfg.probe.max_cases:]
     moderation_ok = cfg.moderation is not None and (not restricted or cfg.moderation.exercise_safe or opted_in)
     started_at = ctx.clock.now()
-    deadline = time.monotonic() + cfg.probe.total_budget_seconds
+    if deadline is None:
+        deadline = time.monotonic() + cfg.probe.total_budget_seconds
     results: dict[int, CaseResult] = {}
     for job in jobs:
         if job.skip:
@@ -210,7 +232,18 @@ def run_probe(ctx: AppContext, incident_id: int, *, trigger: str, actor: str, on
                    trigger=trigger, actor=actor, action=action, dry_run=dry_run)
 
 
-def _record(ctx: AppContext, incident_id: int, results: list[CaseResult], outcome: str, summary: str,
+def _keepable(data: Any) -> Any:
+    """What an endpoint sent, storable on both databases (PostgreSQL keeps no NUL in text or JSON)."""
+    if isinstance(data, str):
+        return data.replace("\x00", "\ufffd")
+    if isinstance(data, dict):
+        return {str(k): _keepable(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [_keepable(v) for v in data]
+    return data
+
+
+def _record(ctx: Services, incident_id: int, results: list[CaseResult], outcome: str, summary: str,
             started_at: datetime, finished_at: datetime, endpoints: list[str], *, trigger: str, actor: str,
             action: dict[str, Any], dry_run: bool) -> ProbeOutcome:
     counts = {v: sum(1 for r in results if r.verdict == v) for v in (REFUSED, BLOCKED, HARMFUL, INCONCLUSIVE)}
@@ -227,8 +260,10 @@ def _record(ctx: AppContext, incident_id: int, results: list[CaseResult], outcom
             session.add(ProbeResult(
                 run_id=run.id, case_id=r.case_id, endpoint=r.endpoint[:200], verdict=r.verdict,
                 reason=r.reason[:500], http_status=r.http_status, latency_ms=r.latency_ms,
-                reply_sha256=hashlib.sha256(r.reply_text.encode("utf-8")).hexdigest() if r.reply_text else None,
-                reply_excerpt=r.reply_text[:EXCERPT_CHARS], details=r.details))
+                reply_sha256=hashlib.sha256(r.reply_text.encode("utf-8", "surrogatepass")).hexdigest()
+                if r.reply_text else None,
+                reply_excerpt=_keepable(secrets.redact(r.reply_text[:EXCERPT_CHARS + 200])[:EXCERPT_CHARS]),
+                details=_keepable(secrets.redact_data(r.details))))
         timeline.record(
             session, ctx.clock, incident_id, "probe_run", f"Probe ({', '.join(endpoints) or 'no endpoint'}): "
             f"{summary}", actor=actor,
@@ -239,4 +274,8 @@ def _record(ctx: AppContext, incident_id: int, results: list[CaseResult], outcom
                   "action_id": action.get("action_id"), "lever": action.get("lever"), "dry_run": dry_run,
                   "started_at": started_at.isoformat(), "finished_at": finished_at.isoformat()})
         run_id = run.id
+        now = ctx.clock.now()
+        effects.post(session, incident_id, view=PROBE_VIEW, data={"run_id": run_id}, created_at=now,
+                     key=f"inc-{incident_id}:probe-run:{run_id}")
+        effects.summary(session, incident_id, created_at=now)
     return ProbeOutcome(run_id, incident_id, started_at, finished_at, endpoints, results, outcome, summary)

@@ -14,13 +14,14 @@ from typing import Any
 
 from sqlmodel import Session, func, select
 
-from bot.core import timeline
+from bot.core import limits, timeline
 from bot.core.clock import Clock, ensure_utc
 from bot.core.errors import NotFound, UsageError
+from bot.evidence.preview import preview
 from bot.store.models import Incident
 from bot.store.models.evidence import ProbeResult, ProbeRun, ReproCase
 
-MAX_CASE_BYTES = 32 * 1024
+MAX_CASE_BYTES = limits.REPRO
 TEXT_FIELDS = ("prompt", "harmful_output", "endpoint", "system_prompt_version", "filter_setting", "tool_call",
                "marker")
 SHORT_LIMITS = {"endpoint": 200, "system_prompt_version": 200, "filter_setting": 500, "marker": 500}
@@ -42,7 +43,7 @@ class CaseInput:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def size(self) -> int:
-        return sum(len(getattr(self, f).encode("utf-8")) for f in TEXT_FIELDS)
+        return sum(len(getattr(self, f).encode("utf-8", "surrogatepass")) for f in TEXT_FIELDS)
 
 
 class CaseProblems(UsageError):
@@ -54,11 +55,24 @@ class CaseProblems(UsageError):
 
 
 def validate(case: CaseInput) -> CaseInput:
-    """Strip and check a case; raise CaseProblems naming every problem."""
+    """Strip and check a case; raise CaseProblems naming every problem (never quoting a field whole).
+
+    The text is kept as the person typed it, byte for byte, whichever way it came in (the transports unescape
+    Slack's text once, where it enters). Control characters are refused in every field, as the slash command
+    refuses them: the database cannot keep some (NUL) and the same case must be storable by every path. A
+    prompt that needs them says so as JSON escapes in a conversation (`"\\u001b"`), which is what the model
+    receives."""
     for f in TEXT_FIELDS:
-        setattr(case, f, (getattr(case, f) or "").strip())
+        value = getattr(case, f)
+        setattr(case, f, (value if isinstance(value, str) else "").strip())
     problems: dict[str, str] = {}
-    if not case.prompt:
+    for f in TEXT_FIELDS:
+        if _unencodable(getattr(case, f)):
+            problems[f] = f"`{f.replace('_', ' ')}` is not valid text (it has unpaired surrogates)."
+        elif any(ch in limits.CONTROL for ch in getattr(case, f)):
+            problems[f] = (f"`{f.replace('_', ' ')}` contains control characters; paste it as plain text (a "
+                           "conversation in JSON may write them as escapes such as \\u001b).")
+    if not case.prompt and "prompt" not in problems:
         problems["prompt"] = "The reproducing prompt or conversation is empty; paste what was sent to the model."
     size = case.size()
     if size > MAX_CASE_BYTES:
@@ -70,12 +84,20 @@ def validate(case: CaseInput) -> CaseInput:
     if case.marker and case.harmful_output and case.marker not in case.harmful_output:
         problems["marker"] = "The marker must be a string copied from the harmful output."
     if case.checks is not None:
-        unknown = [c for c in case.checks if c not in CHECK_NAMES]
+        unknown = [limits.shown(str(c), 20) for c in case.checks if c not in CHECK_NAMES]
         if unknown:
-            problems["checks"] = f"Unknown check(s) {', '.join(unknown)}; use {', '.join(CHECK_NAMES)}."
+            problems["checks"] = f"Unknown check(s) {', '.join(unknown[:4])}; use {', '.join(CHECK_NAMES)}."
     if problems:
         raise CaseProblems(problems)
     return case
+
+
+def _unencodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def canonical(incident_id: int, fields: dict[str, Any], added_at: datetime, added_by: str) -> bytes:
@@ -148,10 +170,7 @@ def results(session: Session, run_id: int) -> list[ProbeResult]:
     return list(session.exec(query))  # type: ignore[arg-type]
 
 
-def summary_line(row: ReproCase, limit: int = 80) -> str:
-    """A one-line, redacted description of a case for listings and the postmortem."""
-    from bot.evidence.redact import redacted
-
-    first = " ".join(row.prompt.split())
-    text = redacted(first)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def summary_line(row: ReproCase, category: str | None, limit: int = 80) -> str:
+    """A one-line description of a case for listings and the postmortem: redacted, and in the categories where
+    the case is the harm, only its opening words (`bot.evidence.preview`)."""
+    return preview(row.prompt, category=category, limit=limit).text

@@ -5,6 +5,8 @@ repeats the harmful text), `refusing`, `blocked` (HTTP 403), `filtered` (finish_
 `error` (HTTP 500), `not_json`, `rate_limited` (429 with Retry-After), `slow` (answers after `delay`).
 `per_prompt` maps a substring of the last user message to a mode, so one case can stay harmful while the
 others are refused. POST /v1/moderations scores a text high when it contains any of `flag_terms`.
+`required_key`: like the real service, a request without that API key is refused (HTTP 401) — and, as some
+gateways do, the refusal repeats the key it was sent, which is what a bot must never pass on.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class FakeModelEndpoint:
     rate_limit_times: int | None = None  # answer 429 this many times, then behave per mode
     flag_terms: list[str] = field(default_factory=lambda: ["MARKER-7731"])
     moderation_mode: str = "ok"  # ok | error | not_json
+    required_key: str | None = None  # when set, any other key gets a 401 that echoes the key sent
     calls: list[ModelCall] = field(default_factory=list)
     in_flight: int = 0
     max_in_flight: int = 0  # the most chat requests it was serving at once (checks probe concurrency)
@@ -110,6 +113,10 @@ class FakeModelEndpoint:
                 if self.rate_limit_times > 0:
                     self.rate_limit_times -= 1
                     mode = "rate_limited"
+        if self.required_key is not None and authorization != f"Bearer {self.required_key}":
+            sent = (authorization or "").removeprefix("Bearer ")
+            return _json(401, {"error": {"message": f"Incorrect API key provided: {sent}.", "type":
+                                         "invalid_request_error", "code": "invalid_api_key"}})
         if path.endswith("/moderations"):
             return self._moderate(body)
         if not path.endswith("/chat/completions"):

@@ -42,6 +42,9 @@ class Reply:
         out = [c.params for c in self.calls if c.method == "response_url"
                and (self.response_key is None or c.params.get("key", self.response_key) == self.response_key)]
         out += [c.params for c in self.calls if c.method == "chat.postEphemeral"]
+        # A direct message (a form submitted from a shortcut has no channel to answer in) is private too.
+        out += [c.params for c in self.calls if c.method == "chat.postMessage"
+                and str(c.params.get("channel", "")).startswith(("U", "W"))]
         return out
 
     @property

@@ -1,27 +1,37 @@
-"""`/incident repro add|list`, the repro modal, the reveal button and the "Add as repro case" shortcut.
+"""`/incident repro add|list`, the repro form, the Reveal button and the "Add as repro case" message shortcut.
 
-Who may reveal redacted evidence: members of the incident's channel (conversations.members), checked at the
-moment of the click; every reveal is recorded on the timeline.
+Text comes in once, as typed: the dispatcher unescapes a command's text (`inv.args`), the shortcut unescapes
+the message's text here (`from_slack`), and a form's values arrive as typed. So a case has the same bytes and
+the same hash whichever way it was added, and the model endpoint receives exactly those bytes.
+
+Who may add a case (ADD_EVIDENCE) or reveal one (REVEAL_EVIDENCE) is the permission policy's answer for the
+person acting, asked when they act. The form carries an opaque token and the Reveal button only the case's id;
+what they act on is looked up here, so a crafted value reaches nothing its sender may not see.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import re
 from typing import Any
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from bot.core import incidents, timeline
-from bot.core.errors import FirebreakError, NotAllowed, UsageError
+from bot.core import incidents, limits
+from bot.core.errors import FirebreakError, NotFound, UsageError
 from bot.core.policy import Action
-from bot.core.text import Channel, Msg
-from bot.evidence import store, views
+from bot.core.text import Code, Msg
+from bot.evidence import cases, store
 from bot.evidence.store import CaseInput, CaseProblems
-from bot.slack import ops
-from bot.slack.commands import Invocation, split_first
+from bot.slack import interactions, ops, pending
+from bot.slack.commands import Invocation, error_text, require
 from bot.slack.context import AppContext
+from bot.slack.interactions import Click
+from bot.slack.listen import after_ack
+from bot.slack.text import Mrkdwn, from_slack, mrkdwn
+from bot.slack.views import evidence as views
+from bot.store.models import PendingAction
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +39,17 @@ USAGE = "/incident repro add [<prompt>] | /incident repro list"
 MODAL_CALLBACK = "firebreak_repro_add"
 SHORTCUT_CALLBACK = "firebreak_add_repro_from_message"
 INPUT_MAX = 3000  # Slack's limit for one text input
+_FIRST_WORD = re.compile(r"\s*(\S*)\s*(.*)", re.DOTALL)
 
 
+def split(args: str) -> tuple[str, str]:
+    """(action, the rest as typed): a prompt may span lines, so any whitespace ends the action word."""
+    m = _FIRST_WORD.match(args)
+    assert m is not None
+    return m.group(1).lower(), m.group(2)
+
+
+# ----- the form ------------------------------------------------------------------------------------------
 def _text_input(block_id: str, label: str, *, multiline: bool = False, optional: bool = True,
                 hint: str | None = None, max_length: int = INPUT_MAX) -> dict[str, Any]:
     block: dict[str, Any] = {
@@ -43,11 +62,10 @@ def _text_input(block_id: str, label: str, *, multiline: bool = False, optional:
     return block
 
 
-def repro_modal(ctx: AppContext, incident_id: int, origin: str | None) -> dict[str, Any]:
+def repro_modal(ctx: AppContext, token: str) -> dict[str, Any]:
     names = ", ".join(ctx.config.evidence.endpoints) or "none configured"
     return {
-        "type": "modal", "callback_id": MODAL_CALLBACK,
-        "private_metadata": json.dumps({"incident": incident_id, "channel": origin}),
+        "type": "modal", "callback_id": MODAL_CALLBACK, "private_metadata": token,
         "title": {"type": "plain_text", "text": "Add repro case"},
         "submit": {"type": "plain_text", "text": "Save as evidence"},
         "close": {"type": "plain_text", "text": "Cancel"},
@@ -56,12 +74,14 @@ def repro_modal(ctx: AppContext, incident_id: int, origin: str | None) -> dict[s
                         hint="Plain text is sent as one user message; a JSON list of {role, content} is sent as "
                              "a conversation. Stored unredacted, shown redacted."),
             _text_input("harmful_output", "Harmful output seen", multiline=True),
-            _text_input("marker", "Marker (a string from the harmful output that must disappear)", max_length=500),
-            _text_input("endpoint", "Model or endpoint", max_length=200,
-                        hint=f"A configured endpoint name is used for probes ({names}); anything else is recorded "
-                             "and probes use the default endpoint."),
-            _text_input("system_prompt_version", "System prompt version", max_length=200),
-            _text_input("filter_setting", "Filter setting", max_length=500),
+            _text_input("marker", "Marker (a string from the harmful output that must disappear)",
+                        max_length=store.SHORT_LIMITS["marker"]),
+            _text_input("endpoint", "Model or endpoint", max_length=store.SHORT_LIMITS["endpoint"],
+                        hint=f"A configured endpoint name is used for probes ({names})"[:1900]
+                        + "; anything else is recorded and probes use the default endpoint."),
+            _text_input("system_prompt_version", "System prompt version",
+                        max_length=store.SHORT_LIMITS["system_prompt_version"]),
+            _text_input("filter_setting", "Filter setting", max_length=store.SHORT_LIMITS["filter_setting"]),
             _text_input("tool_call", "Tool call (if any)", multiline=True),
             {"type": "input", "block_id": "checks", "optional": True,
              "label": {"type": "plain_text", "text": "Judge this case with (default: the category's checks)"},
@@ -73,186 +93,149 @@ def repro_modal(ctx: AppContext, incident_id: int, origin: str | None) -> dict[s
     }
 
 
-def _value(values: dict, block: str) -> Any:
-    el = values.get(block, {}).get("value", {})
+def _value(values: Any, block: str) -> Any:
+    """One answer from a submitted form's state, whatever shape a malformed payload gives it."""
+    el = values.get(block) if isinstance(values, dict) else None
+    el = el.get("value") if isinstance(el, dict) else None
+    if not isinstance(el, dict):
+        return None
     if el.get("type") == "checkboxes":
-        return [o["value"] for o in el.get("selected_options") or []]
-    return el.get("value")
+        chosen = el.get("selected_options")
+        return [o.get("value") for o in chosen if isinstance(o, dict)] if isinstance(chosen, list) else None
+    value = el.get("value")
+    return value if isinstance(value, str) else None
 
 
-def case_from_view(view: dict[str, Any]) -> CaseInput:
-    values = view["state"]["values"]
+def case_from_values(values: Any) -> CaseInput:
+    """A form's answers, exactly as typed (Slack sends form values unescaped)."""
     checks = _value(values, "checks") or None
     return CaseInput(**{f: _value(values, f) or "" for f in store.TEXT_FIELDS}, checks=checks, source="modal")
 
 
-def add_and_announce(ctx: AppContext, incident_id: int, case: CaseInput, *, actor: str) -> int:
-    """Store the case (nothing is written if it is invalid), then show it, redacted, in the channel."""
-    with ctx.db.session() as session:
-        incident = incidents.get(session, incident_id, lock=True)
-        incidents.require_open(incident)
-        row = store.add_case(session, ctx.clock, incident, case, actor=actor)
-        text, blocks = views.case_added_text(row), views.case_blocks(row, heading=views.case_added_text(row))
-        case_id = row.id
-    assert case_id is not None
-    ops.post_in_incident(ctx, incident_id, text, blocks)
-    ops.refresh(ctx, incident_id)
-    return case_id
+def _problems(values: dict[str, Any]) -> dict[str, str] | None:
+    try:
+        store.validate(case_from_values(values))
+    except CaseProblems as err:
+        return err.problems
+    return None
 
 
+def _submitted(click: Click) -> None:
+    assert click.state is not None and click.incident_id is not None
+    added = cases.add(click.ctx, click.incident_id, case_from_values(click.value), actor=click.user_id)
+    click.reply(Msg.of("Repro case #{id} saved as evidence on {ref}.", id=added.case_id, ref=added.ref))
+
+
+# ----- the command ---------------------------------------------------------------------------------------
 def _add(inv: Invocation, rest: str) -> None:
     number = inv.require_incident()
-    if rest:
-        case_id = add_and_announce(inv.ctx, number, CaseInput(prompt=rest, source="command"), actor=inv.user_id)
-        inv.reply(f"Repro case #{case_id} saved as evidence on INC-{number}.")
+    if rest.strip():
+        added = cases.add(inv.ctx, number, CaseInput(prompt=rest, source="command"), actor=inv.user_id)
+        inv.reply(Msg.of("Repro case #{id} saved as evidence on {ref}.", id=added.case_id, ref=added.ref))
         return
     if not inv.trigger_id:
         raise UsageError("Give the prompt, or run it from Slack to get the form.", usage=USAGE)
-    inv.client.views_open(trigger_id=inv.trigger_id, view=repro_modal(inv.ctx, number, inv.channel_id))
+    token = pending.stash(inv.ctx, MODAL_CALLBACK, {"channel": inv.channel_id}, incident_id=number,
+                          user_id=inv.user_id)
+    inv.client.views_open(trigger_id=inv.trigger_id, view=repro_modal(inv.ctx, token))
 
 
 def _list(inv: Invocation) -> None:
     number = inv.require_incident()
-    if not inv.incident_from_channel:
-        # Even redacted, evidence stays within the incident: outside its channel, members only.
-        with inv.ctx.db.session() as session:
-            channel = incidents.get(session, number).channel_id
-        if not channel or not _member_or_unknown(inv.ctx, channel, inv.user_id):
-            raise NotAllowed(f"Only members of INC-{number}'s channel can list its evidence.")
     with inv.ctx.db.session() as session:
+        incident = incidents.get(session, number)
         rows = store.cases(session, number)
-        blocks = views.case_list(rows, f"INC-{number}")
-    inv.reply(f"{len(rows)} repro case(s) on INC-{number}", blocks=blocks)
+        blocks = views.case_list(rows, category=incident.category, ref=incident.ref)
+        ref = incident.ref
+    inv.reply(Msg.of("{n} repro case(s) on {ref}", n=len(rows), ref=ref), blocks=blocks)
 
 
 def repro(inv: Invocation) -> None:
-    sub, rest = split_first(inv.args)
-    sub = sub.lower()
+    sub, rest = split(inv.args)
     if sub == "add":
         _add(inv, rest)
     elif sub in ("list", ""):
-        if rest:
-            raise UsageError(f"`repro list` takes no arguments (got `{rest}`).", usage=USAGE)
+        if rest.strip():
+            raise UsageError(Msg.of("`repro list` takes no arguments (got {rest}).", rest=Code(limits.shown(rest))),
+                             usage=USAGE)
         _list(inv)
     else:
-        raise UsageError(f"Unknown repro action `{sub}`.", usage=USAGE)
+        raise UsageError(Msg.of("Unknown repro action {sub}.", sub=Code(limits.shown(sub, 30))), usage=USAGE)
 
 
-def is_member(ctx: AppContext, channel: str, user: str) -> bool:
-    """Whether `user` is in `channel` now (all pages of conversations.members)."""
-    cursor = None
-    for _ in range(100):  # 100 pages of 1000: far beyond any incident channel
-        kwargs: dict[str, Any] = {"channel": channel, "limit": 1000}
-        if cursor:
-            kwargs["cursor"] = cursor
-        resp = ctx.client.conversations_members(**kwargs)
-        if user in (resp.get("members") or []):
-            return True
-        cursor = (resp.get("response_metadata") or {}).get("next_cursor")
-        if not cursor:
-            return False
-    return False
+def _needs(inv: Invocation) -> Action:
+    return Action.ADD_EVIDENCE if split(inv.args)[0] == "add" else Action.VIEW
 
 
-def _member_or_unknown(ctx: AppContext, channel: str, user: str) -> bool:
+# ----- Reveal --------------------------------------------------------------------------------------------
+def _case(ctx: AppContext, value: Any) -> tuple[PendingAction | None, int | None]:
+    """The button's value is a case id; its incident is looked up here, never taken from the payload."""
+    if not isinstance(value, str) or not value.isascii() or not value.isdigit() or len(value) > 10:
+        raise pending.Stale()
     try:
-        return is_member(ctx, channel, user)
-    except Exception as err:  # noqa: BLE001 - a Slack fault fails closed
-        log.warning("membership check failed: %s", ops.slack_error_text(err))
-        return False
+        return None, cases.incident_of(ctx, int(value))
+    except NotFound:
+        raise pending.Stale() from None
 
 
-def reveal(ctx: AppContext, case_id: int, user: str) -> str:
-    with ctx.db.session() as session:
-        row = store.get_case(session, case_id)
-        incident = incidents.get(session, row.incident_id)
-        channel = incident.channel_id
-    if not channel:
-        raise NotAllowed("This incident has no channel, so there is no membership to check; nothing revealed.")
+def _reveal(click: Click) -> None:
+    case_id = int(click.value)
+    click.require(Action.REVEAL_EVIDENCE, what=f"repro case #{case_id}")
+    row = cases.reveal(click.ctx, case_id, user=click.user_id)
+    assert click.access is not None
+    for part in views.reveal_parts(row, click.access.ref):
+        click.reply(part)
+
+
+# ----- the message shortcut ------------------------------------------------------------------------------
+def _from_message(ctx: AppContext, body: dict[str, Any], client: WebClient, respond: Any) -> None:
+    user = (body.get("user") or {}).get("id") if isinstance(body.get("user"), dict) else None
+    channel = (body.get("channel") or {}).get("id") if isinstance(body.get("channel"), dict) else None
+    message = body.get("message") if isinstance(body.get("message"), dict) else {}
+    if not isinstance(user, str):
+        return  # nobody to answer
+
+    def answer(text: Mrkdwn | Msg) -> None:
+        interactions.tell(ctx, client, body, text if isinstance(text, Mrkdwn) else mrkdwn(text),
+                          respond=respond)
+
     try:
-        member = is_member(ctx, channel, user)
-    except Exception as err:  # noqa: BLE001 - a Slack fault must never reveal anything
-        log.warning("membership check failed: %s", ops.slack_error_text(err))
-        raise NotAllowed("Could not check the incident channel's membership; nothing revealed. "
-                         "Try again.") from err
-    if not member:
         with ctx.db.session() as session:
-            timeline.record(session, ctx.clock, row.incident_id, "evidence_reveal_denied",
-                            f"Reveal of repro case #{case_id} refused: not a channel member", actor=user,
-                            data={"case_id": case_id})
-        raise NotAllowed(Msg.of("Only members of the incident channel {channel} can reveal redacted evidence.",
-                                channel=Channel(channel)))
-    with ctx.db.session() as session:
-        timeline.record(session, ctx.clock, row.incident_id, "evidence_revealed",
-                        f"Repro case #{case_id} revealed to {user}", actor=user, data={"case_id": case_id})
-    return views.reveal_text(row)
+            incident = incidents.by_channel(session, channel) if isinstance(channel, str) else None
+            access = incidents.access(session, incident) if incident is not None else None
+        if incident is None or access is None:
+            answer(Mrkdwn(":warning: Use *Add as repro case* on a message in an incident channel; this channel "
+                          "is not one. Nothing was saved."))
+            return
+        assert incident.id is not None
+        require(ctx, Action.ADD_EVIDENCE, user, incident.id, access, channel_id=channel)
+        text = message.get("text")
+        case = CaseInput(prompt=from_slack(text if isinstance(text, str) else ""), source="shortcut")
+        store.validate(case)  # a bad case costs no Slack call
+        ts = message.get("ts")
+        if isinstance(ts, str) and isinstance(channel, str):
+            resp = ops.safe_call(ctx, incident.id, "chat.getPermalink", client.chat_getPermalink, channel=channel,
+                                 message_ts=ts)
+            case.source_permalink = resp.get("permalink") if resp else None
+        added = cases.add(ctx, incident.id, case, actor=user)
+        answer(Msg.of("Repro case #{id} saved as evidence on {ref} from that message.", id=added.case_id,
+                      ref=added.ref))
+    except FirebreakError as err:
+        answer(error_text(err))
+    except Exception:  # noqa: BLE001 - the one place this shortcut's unexpected error becomes an answer
+        log.exception("adding a repro case from a message failed")
+        answer(Mrkdwn(":x: Something went wrong on firebreak's side; nothing was saved. It has been logged."))
 
 
 def register(app: App, ctx: AppContext) -> None:
-    ctx.commands.add("repro", repro, usage=USAGE,
-                     summary="record a reproducing case as hashed evidence (a form), or list the cases",
-                     action=lambda inv: Action.ADD_EVIDENCE if inv.args.strip().lower().startswith("add") else Action.VIEW)
-
-    @app.view(MODAL_CALLBACK)
-    def on_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
-        user = body["user"]["id"]
-        meta = json.loads(view.get("private_metadata") or "{}")
-        case = case_from_view(view)
-        try:
-            store.validate(case)
-        except CaseProblems as err:
-            ack(response_action="errors", errors=err.problems)
-            return
-        ack()
-        number = int(meta["incident"])
-        try:
-            case_id = add_and_announce(ctx, number, case, actor=user)
-            text = f"Repro case #{case_id} saved as evidence on INC-{number}."
-        except FirebreakError as err:
-            text = f":warning: {err.message}"
-        if meta.get("channel"):
-            ops.safe_call(ctx, number, "chat.postEphemeral", client.chat_postEphemeral, channel=meta["channel"],
-                          user=user, text=text)
-
-    @app.action(views.REVEAL_ACTION)
-    def on_reveal(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        ack()
-        user = body["user"]["id"]
-        channel = (body.get("channel") or {}).get("id")
-        try:
-            text = reveal(ctx, int(body["actions"][0]["value"]), user)
-        except FirebreakError as err:
-            text = f":warning: {err.message}"
-        if channel:
-            ops.safe_call(ctx, None, "chat.postEphemeral", client.chat_postEphemeral, channel=channel, user=user,
-                          text=text)
+    ctx.commands.add("repro", repro, usage=USAGE, action=_needs,
+                     summary="record a reproducing case as hashed evidence (a form), or list the cases")
+    views.register(ctx)
+    interactions.modal(app, ctx, MODAL_CALLBACK, _submitted, kind=MODAL_CALLBACK, validate=_problems,
+                       action=Action.ADD_EVIDENCE)
+    interactions.button(app, ctx, views.REVEAL_ACTION, _reveal, resolve=_case, action=None)
 
     @app.shortcut(SHORTCUT_CALLBACK)
-    def on_shortcut(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    def on_shortcut(ack: Ack, body: dict[str, Any], client: WebClient, context: dict[str, Any], respond: Any) -> None:
         ack()
-        user = body["user"]["id"]
-        channel = (body.get("channel") or {}).get("id")
-        message = body.get("message") or {}
-        with ctx.db.session() as session:
-            incident = incidents.by_channel(session, channel) if channel else None
-            number = incident.id if incident else None
-        if number is None:
-            text = (":warning: Use *Add as repro case* on a message in an incident channel; this channel is not "
-                    "one.")
-        else:
-            permalink = None
-            if message.get("ts"):
-                resp = ops.safe_call(ctx, number, "chat.getPermalink", client.chat_getPermalink, channel=channel,
-                                     message_ts=message["ts"])
-                permalink = resp.get("permalink") if resp else None
-            case = CaseInput(prompt=message.get("text") or "", source="shortcut", source_permalink=permalink)
-            try:
-                case_id = add_and_announce(ctx, number, case, actor=user)
-                text = f"Repro case #{case_id} saved as evidence on INC-{number} from that message."
-            except FirebreakError as err:
-                text = f":warning: {err.message}"
-        if channel:
-            ops.safe_call(ctx, number, "chat.postEphemeral", client.chat_postEphemeral, channel=channel, user=user,
-                          text=text)
-
-
+        after_ack(ctx, context, _from_message, ctx, body, client, respond)

@@ -1,0 +1,1 @@
+"""Block Kit for each feature, rendered from what the domain recorded (named views of the effects ledger)."""
