@@ -95,7 +95,7 @@ class SlackState:
         self.faults: dict[str, list[Fault]] = defaultdict(list)
         self.triggers: dict[str, dict[str, Any]] = {}  # trigger_id -> {"issued": time, "used": bool}
         self._ids = itertools.count(1)
-        self._ts = itertools.count(1)
+        self._last_ts = 0  # microseconds of the last message ts handed out
 
     # ----- test setup ------------------------------------------------------------------------------
     def add_channel(self, name: str, *, channel_id: str | None = None, private: bool = False,
@@ -170,7 +170,11 @@ class SlackState:
 
     # ----- rules ------------------------------------------------------------------------------------
     def _next_ts(self) -> str:
-        return f"{1700000000 + next(self._ts)}.{next(self._ids):06d}"
+        """As Slack's: the moment of posting in seconds and microseconds (so `oldest` / `latest` in history
+        mean what they mean at Slack), unique and increasing."""
+        micros = max(int(time.time() * 1_000_000), self._last_ts + 1)
+        self._last_ts = micros
+        return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
 
     def _need(self, *options: str) -> None:
         """The token must hold one of `options` (Slack names every acceptable scope in `needed`)."""
