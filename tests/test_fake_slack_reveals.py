@@ -19,9 +19,6 @@ def opened(h: Harness, text: str = "open Model leaks system prompt --sev 3", use
     return h.incident_channel(1)
 
 
-@pytest.mark.xfail(strict=True, reason="Slack rule: conversations.invite refuses the whole list (already_in_channel) "
-                   "when one user is already a member, inviting nobody. bot/slack/lifecycle.py notify_escalation "
-                   "invites every target, and ops.ALREADY_DONE treats the refusal as success")
 def test_escalation_reaches_every_target_when_one_is_already_in_the_channel(make_harness, write_yaml) -> None:
     config = write_yaml("firebreak.yml", {"escalation": [
         {"when": {"severity_at_most": 1}, "notify": ["U0ALICE", "U0PRIVACY"], "reason": "every SEV1"}]})
@@ -30,8 +27,6 @@ def test_escalation_reaches_every_target_when_one_is_already_in_the_channel(make
     assert {"U0ALICE", "U0PRIVACY"} <= h.fake.channels[channel]["members"]
 
 
-@pytest.mark.xfail(strict=True, reason="Slack rule: inviting a member answers already_in_channel, a refused call "
-                   "and a wasted round trip. bot/slack/commands/roles.py invites the new IC without checking")
 def test_naming_a_member_ic_makes_no_refused_call(harness: Harness) -> None:
     channel = opened(harness)
     harness.command("ic <@U0ALICE>", channel=channel)

@@ -1,4 +1,8 @@
-"""Acknowledgement paging through a local HTTP stand-in for PagerDuty Events API v2 and a webhook."""
+"""Acknowledgement paging through a local HTTP stand-in for PagerDuty Events API v2 and a webhook.
+
+Pager calls are effects performed on real time (their backoff is real seconds), so the tests that fail the
+pager configure a backoff of one second.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +15,12 @@ from bot.core import timeline
 from bot.core.incidents import OpenRequest
 from bot.core.severity import Inputs
 from bot.fakes.pager import FakePager
+from bot.scheduler import paging
+from bot.scheduler.durable import DurableTimers
 from bot.slack.harness import Harness
 from bot.slack.lifecycle import open_and_provision
 from bot.store.models import PageState
+from tests.scheduler_support import findings, texts
 
 ROUTING_KEY = "R0UTINGKEY0000000000000000000000"
 
@@ -28,7 +35,7 @@ def pager() -> Iterator[FakePager]:
 @pytest.fixture
 def paged(make_harness, db_url, write_yaml, pager) -> Harness:
     cfg = write_yaml("org.yml", {"scheduler": {"pager": {"kind": "pagerduty", "url": pager.events_url,
-                                                          "backoff_seconds": 30, "max_attempts": 3}}})
+                                                          "backoff_seconds": 1, "max_attempts": 3}}})
     return make_harness(database_url=db_url, config_file=cfg, pager_routing_key=SecretStr(ROUTING_KEY))
 
 
@@ -85,23 +92,18 @@ def test_failing_pager_is_retried_with_backoff_and_reported(paged: Harness, page
     ch = h.incident_channel(1)
     pager.fail_next(2, status=503)
     clock.advance(minutes=5)
-    run(h)
-    texts = h.fake.texts(ch)
-    assert any("paging on-call" in t for t in texts)  # the page went out in Slack regardless
-    assert any("The pager trigger failed: the pager answered HTTP 503 (scripted failure). Retrying in 30s "
-               "(attempt 1 of 3)" in t for t in texts)
-    clock.advance(seconds=29)
-    run(h)
-    assert len(pager.calls) == 1
-    clock.advance(seconds=1)
-    run(h)
-    assert any("Retrying in 1m (attempt 2 of 3)" in t for t in h.fake.texts(ch))
-    clock.advance(minutes=1)
-    run(h)
-    assert any("The pager accepted the trigger on attempt 3" in t for t in h.fake.texts(ch))
+    run(h)  # the page, and the pager event's three attempts (1 s, then 2 s apart)
+    said = texts(h, ch)
+    assert any("paging on-call" in t for t in said)  # the page went out in Slack regardless
+    assert any("The pager trigger failed: the pager answered HTTP 503 (scripted failure). Retrying in 1s "
+               "(attempt 1 of 3)" in t for t in said)
+    assert any("Retrying in 2s (attempt 2 of 3)" in t for t in said)
+    assert any("The pager accepted the trigger on attempt 3" in t for t in said)
     assert len(pager.triggers()) == 1 and len(pager.calls) == 3
+    assert all(c.body["dedup_key"] == "firebreak-inc-1-ack" for c in pager.calls)  # one alert at the pager
     with h.ctx.db.session() as s:
         assert s.get(PageState, 1).pager_status == "triggered"
+    assert kinds(h).count("pager_failed") == 2 and kinds(h).count("pager_trigger") == 1
 
 
 def test_pager_gives_up_after_max_attempts_and_reminders_continue(paged: Harness, pager: FakePager, clock) -> None:
@@ -109,14 +111,17 @@ def test_pager_gives_up_after_max_attempts_and_reminders_continue(paged: Harness
     h.command("open Agent emailing customers --sev 1")
     ch = h.incident_channel(1)
     pager.fail_next(10, status=500)
-    for _ in range(40):  # 40 minutes, one run per minute
-        clock.advance(minutes=1)
-        run(h)
+    clock.advance(minutes=5)
+    run(h)
     assert len(pager.calls) == 3
-    texts = h.fake.texts(ch)
-    assert any("The pager trigger failed 3 times" in t and "Page the on-call by hand" in t for t in texts)
-    assert any(":hourglass:" in t for t in texts)  # the status reminder at 30 min was not blocked
-    assert h.ctx.timers.pending("inc-1:pager") == []
+    said = texts(h, ch)
+    assert any("The pager trigger failed 3 times" in t and "Page the on-call by hand" in t for t in said)
+    clock.advance(minutes=25)
+    run(h)
+    assert any(":hourglass:" in t for t in texts(h, ch))  # the status reminder at 30 min was not blocked
+    assert len(pager.calls) == 3  # given up means given up
+    with h.ctx.db.session() as s:
+        assert s.get(PageState, 1).pager_status == "failed"
 
 
 def test_unreachable_pager_is_reported_without_secrets(make_harness, write_yaml, clock) -> None:
@@ -179,3 +184,48 @@ def test_config_rejects_a_webhook_without_url(make_harness, write_yaml) -> None:
     cfg = write_yaml("org.yml", {"scheduler": {"pager": {"kind": "webhook"}}})
     with pytest.raises(ConfigError, match="pager.kind webhook needs pager.url"):
         make_harness(config_file=cfg)
+
+
+def test_a_private_incident_is_paged_without_its_title_outside_its_channel(paged: Harness, pager: FakePager,
+                                                                          clock) -> None:
+    h = paged
+    h.command("open Customer records of Jane Roe in answers --sev 1 --private")
+    ch = h.incident_channel(1)
+    clock.advance(minutes=5)
+    run(h)
+    [announced] = [t for t in texts(h, "C0ANNOUNCE") if ":pager:" in t]
+    assert "A private SEV1 incident, INC-1, has had no incident commander for 5m: paging on-call" in announced
+    assert "Jane Roe" not in " ".join(h.fake.texts("C0ANNOUNCE"))
+    [trigger] = pager.triggers()
+    assert "Jane Roe" not in str(trigger) and trigger["payload"]["custom_details"]["channel"] is None
+    assert any("paging on-call" in t and "Jane Roe" in t for t in texts(h, ch))  # its own channel has it all
+    assert findings(h) == []
+
+
+def test_a_page_run_again_after_a_crash_pages_once(paged: Harness, pager: FakePager, clock) -> None:
+    h = paged
+    h.command("open Agent emailing customers --sev 1")
+    ch = h.incident_channel(1)
+    clock.advance(minutes=5)
+    run(h)
+    before = (texts(h, ch), texts(h, "C0ANNOUNCE"), len(pager.calls), kinds(h).count("page_sent"))
+    paging.ack_page(h.ctx, incident_id=1)  # the job again, as after a crash before its ledger row was stamped
+    h.wait()
+    assert (texts(h, ch), texts(h, "C0ANNOUNCE"), len(pager.calls), kinds(h).count("page_sent")) == before
+    assert sum("paging on-call" in t for t in texts(h, "C0ANNOUNCE")) == 1
+
+
+def test_an_ic_assigned_while_the_pager_is_retrying_leaves_no_open_alert(paged: Harness, pager: FakePager,
+                                                                         clock) -> None:
+    h = paged
+    h.command("open Agent emailing customers --sev 1")
+    ch = h.incident_channel(1)
+    pager.fail_next(1, status=503)
+    clock.advance(minutes=5)
+    DurableTimers.run_due(h.ctx.timers)  # the page, without waiting for the pager
+    h.command("ic <@U0BOB>", channel=ch)  # waits for everything, the pager's retry and resolve included
+    assert len(pager.triggers()) <= 1
+    assert all(alert["status"] == "resolved" for alert in pager.alerts.values())
+    with h.ctx.db.session() as s:
+        assert s.get(PageState, 1).pager_status in ("cancelled", "resolved")
+    assert any("Page resolved: <@U0BOB> is incident commander" in t for t in h.fake.texts(ch))

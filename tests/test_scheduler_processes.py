@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlmodel import select
 
 from bot.config.settings import Settings
 from bot.core.clock import SystemClock
@@ -212,3 +213,89 @@ def test_firebreak_scheduler_command_coalesces_misfires_and_stops_on_sigterm(mig
     assert sum("paging on-call" in t for t in h.fake.texts("C0ANNOUNCE")) == 1
     # The reminder re-armed for one interval after it fired; it stays in the store for the next scheduler.
     assert [p.key for p in h.ctx.timers.pending("inc-1:")] == ["inc-1:status-reminder"]
+
+
+# ----- killed in the middle of a page and of a reminder ------------------------------------------------------
+HOLD = 1.5  # seconds the Slack stand-in holds each post while the bot may be killed
+
+
+def in_flight(fake, marker: str, channel: str | None = None) -> bool:
+    with fake.lock:
+        calls = list(fake.calls)
+    return any(c.method == "chat.postMessage" and c.end is None and marker in str(c.params.get("text", ""))
+               and (channel is None or c.params.get("channel") == channel) for c in calls)
+
+
+def test_killed_in_the_middle_of_a_page_and_of_a_reminder_each_happens_exactly_once(tmp_path: Path, clock,
+                                                                                     write_yaml) -> None:
+    """`firebreak scheduler` is SIGKILLed while the Slack stand-in holds the page's posts and the pager stand-in
+    holds the pager call; restarted, it is SIGKILLed again while the reminder's post is held; restarted once
+    more, it finishes. Every post is in Slack once, the pager has one alert, and no effect failed."""
+    from bot.fakes.pager import FakePager
+    from bot.fakes.slack_api import FakeSlack
+    from bot.slack.harness import Harness
+    from bot.store.models import Effect
+
+    pager = FakePager(routing_key="R0UTINGKEY0000000000000000000000").start()
+    fake = FakeSlack().start()  # real time, as Slack: the bot's processes run on the system clock
+    cfg = write_yaml("org.yml", {"scheduler": {"pager": {"kind": "pagerduty", "url": pager.events_url,
+                                                          "backoff_seconds": 1}}})
+    h = Harness(Settings(database_url=f"sqlite:///{tmp_path}/crash.db", config_file=cfg), clock=clock, fake=fake,
+                create_tables=False)
+    procs: list[subprocess.Popen] = []
+    try:
+        upgrade(h.ctx.db.engine)
+        h.command("open Agent emailing customers --sev 1")  # on the manual clock: months ago, so all is due
+        ch = h.incident_channel(1)
+        env = {**os.environ, "DATABASE_URL": h.settings.database_url, "SLACK_API_URL": fake.url,
+               "SLACK_BOT_TOKEN": fake.token, "FIREBREAK_ANNOUNCE_CHANNEL": h.settings.announce_channel,
+               "FIREBREAK_SCHEDULER_INTERVAL": "0.1", "FIREBREAK_CONFIG": str(cfg),
+               "FIREBREAK_PAGER_ROUTING_KEY": pager.routing_key}
+        log = (tmp_path / "scheduler.log").open("ab")
+
+        def start() -> subprocess.Popen:
+            proc = subprocess.Popen([sys.executable, "-m", "bot", "scheduler"], cwd=ROOT, env=env,
+                                    stdout=subprocess.DEVNULL, stderr=log)
+            procs.append(proc)
+            return proc
+
+        def landed() -> None:  # what the stand-in held, it finishes (as Slack does after a client dies)
+            wait_for(lambda: fake.in_flight() == 0, 20, "the held posts to land")
+
+        fake.fail_next("chat.postMessage", None, delay=HOLD, times=500)
+        pager.hold_next(3.0)
+        first = start()
+        wait_for(lambda: in_flight(fake, "paging on-call", "C0ANNOUNCE") and in_flight(fake, "paging on-call", ch)
+                 and pager.received >= 1, 30, "the page's posts and the pager call, held")
+        kill(first)
+        landed()
+        second = start()  # the page's effects resume: found in Slack, so not posted again
+        wait_for(lambda: in_flight(fake, ":hourglass:", ch), 40, "the reminder's post, held")
+        kill(second)
+        landed()
+        with fake.lock:
+            fake.faults["chat.postMessage"].clear()
+        third = start()
+
+        def settled() -> bool:
+            return (any(":hourglass:" in t for t in fake.texts(ch)) and h.ctx.effects.outstanding() == 0
+                    and pager.received == len(pager.calls))
+        wait_for(settled, 40, "every recorded effect to be done")
+        third.send_signal(signal.SIGTERM)
+        assert third.wait(timeout=15) == 0
+    finally:
+        for p in procs:
+            kill(p)
+        h.close()
+        pager.stop()
+    assert sum("paging on-call" in t for t in fake.texts("C0ANNOUNCE")) == 1
+    assert sum("paging on-call" in t for t in fake.texts(ch)) == 1
+    assert sum(":hourglass:" in t for t in fake.texts(ch)) == 1
+    posted = Counter(m.metadata["event_payload"]["effect"] for msgs in fake.messages.values() for m in msgs
+                     if m.metadata and m.metadata.get("event_type") == "firebreak_effect")
+    assert posted and set(posted.values()) == {1}, f"posted more than once: {[k for k, v in posted.items() if v > 1]}"
+    assert list(pager.alerts) == ["firebreak-inc-1-ack"] and pager.alerts["firebreak-inc-1-ack"]["status"] == "triggered"
+    assert {c.body["dedup_key"] for c in pager.calls} == {"firebreak-inc-1-ack"}  # a re-sent trigger is one alert
+    with h.ctx.db.session() as s:
+        states = Counter(e.state for e in s.exec(select(Effect)))
+    assert set(states) == {"done"}, states

@@ -13,8 +13,9 @@ from bot.config.org import Config, load_config
 from bot.core import timeline
 from bot.core.errors import ConfigError, UsageError
 from bot.scheduler.regimes import add_months, deadlines, get_regime, reminder_times
-from bot.slack.harness import Harness
+from bot.slack.harness import Harness, seen
 from bot.store.models import ReportClock
+from tests.scheduler_support import findings, texts
 
 AWARE = datetime(2026, 1, 31, 10, 0, tzinfo=UTC)
 CFG = Config()
@@ -110,28 +111,34 @@ def kinds(h: Harness) -> list[str]:
         return [e.kind for e in timeline.events(s, 1)]
 
 
+def summary(h: Harness) -> str:
+    return seen(h.summary(1))
+
+
+def report_reminders(h: Harness, ch: str) -> list[str]:
+    # Report-clock reminders only (runbook nudges also carry :alarm_clock:).
+    return [x for x in texts(h, ch) if ":alarm_clock:" in x and "report-clock" in x]
+
+
 def test_gdpr_clock_summary_reminders_and_done(db_harness: Harness, clock) -> None:
     h = db_harness
     ch = opened(h)
     reply = h.command('report-clock gdpr-72h --aware-at "2h ago"', channel=ch)
     assert "Reporting clock started on INC-1" in reply.text
     assert "notify the supervisory authority: due 2026-01-08 07:00:00 UTC — in 2d 22h" in reply.text
-    assert "GDPR Art. 33 personal data breach notification" in h.summary(1)
-    assert "due 2026-01-08 07:00:00 UTC" in h.summary(1)
+    assert "GDPR Art. 33 personal data breach notification" in summary(h)
+    assert "due 2026-01-08 07:00:00 UTC" in summary(h)
     assert "report_clock_started" in kinds(h)
     t = h.ctx.timers
-
-    def report_reminders() -> list[str]:
-        # Report-clock reminders only (runbook nudges also carry :alarm_clock:).
-        return [x for x in h.fake.texts(ch) if ":alarm_clock:" in x and "report-clock" in x]
-
     clock.advance(hours=34)  # 36h after awareness = 50%
     t.run_due()
-    assert len(report_reminders()) == 1 and "is due 2026-01-08 07:00:00 UTC (in 1d 12h)" in report_reminders()[0]
+    said = report_reminders(h, ch)
+    assert len(said) == 1 and "is due 2026-01-08 07:00:00 UTC (in 1d 12h)" in said[0]
     clock.advance(hours=12)  # 24h before
     t.run_due()
-    assert len(report_reminders()) == 2 and "(in 1d)" in report_reminders()[1]
+    assert len(report_reminders(h, ch)) == 2 and "(in 1d)" in report_reminders(h, ch)[1]
     before = len(kinds(h))
+    h.invite("U0DPO", ch)  # in the (private) channel, but holding no role yet
     reply = h.command("report-clock done gdpr-72h DPA-2026-118", channel=ch, user="U0DPO")
     assert "Only the incident commander or the privacy officer may record reports as done on INC-1" in reply.text
     assert kinds(h)[before:] == ["permission_denied"]  # refused, audited, nothing else written
@@ -139,10 +146,11 @@ def test_gdpr_clock_summary_reminders_and_done(db_harness: Harness, clock) -> No
     reply = h.command("report-clock done gdpr-72h DPA-2026-118", channel=ch, user="U0DPO")
     assert "Recorded: gdpr-72h notify the supervisory authority for INC-1, reference `DPA-2026-118`" in reply.text
     assert t.pending("inc-1:report:") == []
-    assert "ref `DPA-2026-118`" in h.summary(1)
+    assert "ref `DPA-2026-118`" in summary(h)
     clock.advance(days=5)
     t.run_due()
-    assert len(report_reminders()) == 2
+    assert len(report_reminders(h, ch)) == 2
+    assert findings(h) == [] and h.fake.violations == []
     with h.ctx.db.session() as s:
         [done] = timeline.events(s, 1, kinds=["report_clock_done"])
     assert done.data["regime"] == "gdpr-72h" and done.actor == "U0DPO"
@@ -154,9 +162,9 @@ def test_deadline_passed_notice(harness: Harness, clock) -> None:
     h.command("report-clock eu-ai-act-art73 widespread", channel=ch)
     clock.advance(days=2)
     h.ctx.timers.run_due()
-    texts = [x for x in h.fake.texts(ch) if ":alarm_clock:" in x and "report-clock" in x]
-    assert len(texts) == 1 and "deadline (report to the market surveillance authority) for INC-1 passed" in texts[0]
-    assert "due 2026-01-07 09:00:00 UTC — :red_circle: OVERDUE" in h.summary(1)
+    said = report_reminders(h, ch)
+    assert len(said) == 1 and "deadline (report to the market surveillance authority) for INC-1 passed" in said[0]
+    assert "due 2026-01-07 09:00:00 UTC — :red_circle: OVERDUE" in summary(h)
 
 
 def test_nis2_done_moves_stage_by_stage(harness: Harness, clock) -> None:
@@ -196,6 +204,9 @@ def test_listing_with_no_argument(harness: Harness) -> None:
     ("report-clock done gdpr-72h", "Give the regime and the reference"),
     ("report-clock done gdpr-72h REF-1", "INC-1 has no gdpr-72h clock"),
     ("report-clock done hipaa REF-1", "`hipaa` is not a reporting regime"),
+    ("report-clock waive gdpr-72h not personal data", "INC-1 has no gdpr-72h clock"),
+    ("report-clock done gdpr-72h " + "R" * 201, "The reference is 201 characters; the limit is 200."),
+    ("report-clock " + "g" * 100, "is not a reporting regime"),
 ])
 def test_bad_input_says_what_and_writes_nothing(db_harness: Harness, args: str, message: str) -> None:
     h = db_harness
@@ -227,15 +238,86 @@ def test_start_needs_an_incident_and_an_open_one(harness: Harness) -> None:
     assert clocks(h) == []
 
 
-def test_resolution_stops_reminders_and_lists_open_obligations(harness: Harness, clock) -> None:
+def test_resolution_lists_open_obligations_and_their_reminders_continue_until_done(db_harness: Harness,
+                                                                                      clock) -> None:
+    h = db_harness
+    ch = opened(h)
+    h.command("report-clock gdpr-72h", channel=ch)
+    h.command("resolve contained and fixed", channel=ch)
+    [listed] = [x for x in texts(h, ch) if "reporting obligations" in x]
+    assert "INC-1 is resolved, but these reporting obligations are not recorded as done: gdpr-72h (notify the " \
+           "supervisory authority, due 2026-01-08 09:00:00 UTC)" in listed
+    t = h.ctx.timers
+    assert {p.key for p in t.pending("inc-1:")} == {"inc-1:report:gdpr-72h:notification:50%",
+                                                     "inc-1:report:gdpr-72h:notification:24h",
+                                                     "inc-1:report:gdpr-72h:notification:4h",
+                                                     "inc-1:report:gdpr-72h:notification:due"}
+    clock.advance(hours=36)
+    t.run_due()
+    assert len(report_reminders(h, ch)) == 1  # after the resolution
+    clock.advance(hours=12)
+    t.run_due()
+    assert len(report_reminders(h, ch)) == 2
+    assert not any(":hourglass:" in x for x in texts(h, ch))  # status reminders did stop
+    reply = h.command("report-clock done gdpr-72h DPA-9", channel=ch)  # still recordable after resolution
+    assert "Recorded" in reply.text
+    assert t.pending("inc-1:") == []
+    clock.advance(days=5)
+    t.run_due()
+    assert len(report_reminders(h, ch)) == 2
+
+
+def test_a_restart_after_resolution_keeps_the_obligations_timers(harness: Harness, clock) -> None:
     h = harness
     ch = opened(h)
     h.command("report-clock gdpr-72h", channel=ch)
     h.command("resolve contained and fixed", channel=ch)
-    assert any("not recorded as done: gdpr-72h" in x for x in h.fake.texts(ch))
-    assert h.ctx.timers.pending("inc-1:") == []
-    reply = h.command("report-clock done gdpr-72h DPA-9", channel=ch)  # still recordable after resolution
-    assert "Recorded" in reply.text
+    h.ctx.timers.cancel_prefix("inc-1:")  # the job table lost them
+    assert h.ctx.scheduler.reconcile() == (1, 0)
+    assert len(h.ctx.timers.pending("inc-1:report:gdpr-72h:")) == 4
+    assert h.ctx.timers.pending("inc-1:status") == [] and h.ctx.timers.pending("inc-1:sla") == []
+
+
+def test_waive_closes_a_clock_with_a_reason_and_only_for_those_allowed(db_harness: Harness, clock) -> None:
+    h = db_harness
+    ch = opened(h)
+    h.command("ic <@U0BOB>", channel=ch)
+    h.command("report-clock nis2", channel=ch)
+    h.command("report-clock done nis2 CSIRT-1", channel=ch, user="U0BOB")
+    h.invite("U0EVE", ch)  # a member of the (private) channel, holding no role
+    before = len(kinds(h))
+    reply = h.command("report-clock waive nis2 not a significant incident after all", channel=ch, user="U0EVE")
+    assert "Only the incident commander or the privacy officer may record reports as done on INC-1" in reply.text
+    assert kinds(h)[before:] == ["permission_denied"]
+    reply = h.command("report-clock waive nis2", channel=ch, user="U0BOB")
+    assert "Give the regime and why no report is owed" in reply.text
+    reply = h.command("report-clock waive nis2 " + "x" * 1001, channel=ch, user="U0BOB")
+    assert "The reason is 1,001 characters; the limit is 1,000." in reply.text
+    assert kinds(h)[before:] == ["permission_denied"]
+    # As Slack sends `@channel not significant & below <thresholds>`: a broadcast token and escaped characters.
+    reply = h.command("report-clock waive nis2 <!channel> not significant &amp; below &lt;thresholds&gt;", channel=ch,
+                      user="U0BOB")
+    assert "Waived: the nis2 clock of INC-1" in reply.text
+    typed = "@channel not significant & below <thresholds>"
+    [row] = clocks(h)
+    assert row.done_at is not None and [s.get("waive_reason") for s in row.stages] == [None, typed, typed]
+    assert h.ctx.timers.pending("inc-1:report:") == []
+    assert f"waived 2026-01-05 09:00:00 UTC: {typed}" in summary(h)
+    assert "report_clock_waived" in kinds(h)
+    again = h.command("report-clock waive nis2 twice", channel=ch, user="U0BOB")
+    assert "Every nis2 report of INC-1 is already recorded or waived" in again.text
+    assert findings(h) == [] and h.fake.violations == []
+
+
+def test_the_list_outside_an_incident_hides_private_clocks_from_non_members(harness: Harness) -> None:
+    h = harness
+    h.command("open Customer PII of Jane Roe in answers --sev 1 --private")
+    h.command("report-clock gdpr-72h", channel=h.incident_channel(1))
+    outsider = h.command("report-clock", user="U0EVE").text
+    assert "INC-1 · a private incident with 1 running clock(s); details for its members." in outsider
+    assert "GDPR" not in outsider
+    member = h.command("report-clock", user="U0ALICE").text
+    assert "INC-1 · *GDPR Art. 33" in member
 
 
 def test_dora_with_classification_time(harness: Harness) -> None:

@@ -1,11 +1,15 @@
-"""Status-update reminders, their buttons, escalation re-planning and stopping at resolution."""
+"""Status-update reminders, their buttons and modal, escalation re-planning and stopping at resolution."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from bot.core import timeline
+from bot.scheduler import jobs
 from bot.slack.harness import Harness, block_text
+from tests.scheduler_support import findings, texts
 
 
 def open_incident(h: Harness, sev: int, title: str = "Jailbreak spreading on social media") -> str:
@@ -22,6 +26,17 @@ def kinds(h: Harness, n: int = 1) -> list[str]:
         return [e.kind for e in timeline.events(s, n)]
 
 
+def buttons(msg) -> dict[str, str]:
+    """action_id -> value of a message's buttons."""
+    return {el["action_id"]: el["value"] for b in msg.blocks if b["type"] == "actions" for el in b["elements"]}
+
+
+def first_reminder(h: Harness, ch: str, clock, minutes: int = 30):
+    clock.advance(minutes=minutes)
+    h.ctx.timers.run_due()
+    return reminders(h, ch)[-1]
+
+
 def test_sev1_reminds_every_30_minutes_without_update_with_buttons(db_harness: Harness, clock) -> None:
     h = db_harness
     ch = open_incident(h, 1)
@@ -33,9 +48,11 @@ def test_sev1_reminds_every_30_minutes_without_update_with_buttons(db_harness: H
     [msg] = reminders(h, ch)
     assert "no status update on INC-1 since it opened 30m" in msg.text
     assert "No incident commander yet" in msg.text
-    buttons = [el for b in msg.blocks if b["type"] == "actions" for el in b["elements"]]
-    assert [(b["text"]["text"], b["action_id"], b["value"]) for b in buttons] == [
-        ("Post update", "scheduler_post_update", "1"), ("Snooze 15m", "scheduler_snooze", "1")]
+    shown = [el for b in msg.blocks if b["type"] == "actions" for el in b["elements"]]
+    assert [(b["text"]["text"], b["action_id"]) for b in shown] == [
+        ("Post update", "scheduler_post_update"), ("Snooze 15m", "scheduler_snooze")]
+    token = shown[0]["value"]
+    assert shown[1]["value"] == token and len(token) >= 20 and "1" != token  # opaque: no incident number
     assert kinds(h).count("reminder_posted") == 1
     clock.advance(minutes=30)
     h.ctx.timers.run_due()
@@ -81,9 +98,10 @@ def test_snooze_button_moves_the_reminder_by_15_minutes(db_harness: Harness, clo
     clock.advance(minutes=30)
     h.ctx.timers.run_due()
     [msg] = reminders(h, ch)
-    h.click("scheduler_snooze", "1", channel=ch, message_ts=msg.ts, user="U0BOB")
+    h.join("U0BOB", ch)
+    h.click("scheduler_snooze", buttons(msg)["scheduler_snooze"], channel=ch, message_ts=msg.ts, user="U0BOB")
     assert any("<@U0BOB> snoozed the status reminder of INC-1 until 2026-01-05 09:45:00 UTC" in t
-               for t in h.fake.texts(ch))
+               for t in texts(h, ch))
     assert "reminder_snoozed" in kinds(h)
     clock.advance(minutes=14)
     h.ctx.timers.run_due()
@@ -99,9 +117,12 @@ def test_post_update_button_opens_a_modal_that_posts_the_update(db_harness: Harn
     clock.advance(minutes=30)
     h.ctx.timers.run_due()
     [msg] = reminders(h, ch)
-    h.click("scheduler_post_update", "1", channel=ch, message_ts=msg.ts, user="U0BOB")
+    h.join("U0BOB", ch)
+    h.click("scheduler_post_update", buttons(msg)["scheduler_post_update"], channel=ch, message_ts=msg.ts,
+            user="U0BOB")
     view = h.last_view()
     assert view["callback_id"] == "scheduler_status_update"
+    assert "incident" not in view["private_metadata"] and len(view["private_metadata"]) <= 40  # a token
     empty = h.submit_view(view, {"status_text": ""}, user="U0BOB")
     assert "Write the update to post." in empty.ack.body and "response_action" in empty.ack.body
     assert "status_update" not in kinds(h)
@@ -120,9 +141,8 @@ def test_buttons_on_a_resolved_incident_say_so_and_change_nothing(harness: Harne
     h.ctx.timers.run_due()
     [msg] = reminders(h, ch)
     h.command("resolve false alarm", channel=ch)
-    reply = h.click("scheduler_snooze", "1", channel=ch, message_ts=msg.ts)
-    assert "INC-1 is resolved" in " ".join(c.params.get("text", "") for c in reply.calls
-                                            if c.method == "chat.postEphemeral")
+    reply = h.click("scheduler_snooze", buttons(msg)["scheduler_snooze"], channel=ch, message_ts=msg.ts)
+    assert "INC-1 is resolved" in reply.text
     assert h.ctx.timers.pending("inc-1:") == []
     assert "reminder_snoozed" not in kinds(h)
 
@@ -134,7 +154,7 @@ def test_escalation_replans_every_timer_and_says_so(make_harness, db_url, write_
     assert t.when("inc-1:status-reminder") == clock.now() + timedelta(hours=4)
     clock.advance(minutes=10)
     h.command("sev 1 data access confirmed", channel=ch)
-    text = next(x for x in h.fake.texts(ch) if "Timers re-planned" in x)
+    text = next(x for x in texts(h, ch) if "Timers re-planned" in x)
     assert "Timers re-planned for SEV1 (was SEV3)" in text
     assert "status update reminders every 30m (next by 2026-01-05 09:30:00 UTC)" in text
     assert "page on-call if no incident commander by 2026-01-05 09:05:00 UTC" in text
@@ -187,7 +207,7 @@ def test_reconcile_adds_missing_and_drops_resolved(harness: Harness, clock) -> N
 
 def test_reminder_for_a_vanished_incident_is_dropped(harness: Harness, clock) -> None:
     t = harness.ctx.timers
-    t.at("inc-99:status-reminder", clock.now(), "status_reminder", incident_id=99)
+    t.at("inc-99:status-reminder", clock.now(), "status_reminder", incident_id=99, due=clock.now().isoformat())
     assert t.run_due() == 1
     assert t.pending() == []
 
@@ -218,5 +238,125 @@ def test_serve_starts_the_scheduler_only_in_embedded_mode(tmp_path, clock) -> No
                                  slack_api_url="http://127.0.0.1:9/"))
         try:
             assert bot.ctx.timers.running is running
+            ticker = bot.ctx.effects._ticker  # noqa: SLF001 - the effects runner runs in both modes
+            assert ticker is not None and ticker.is_alive()
         finally:
             bot.close()
+
+
+def test_a_reminder_run_again_after_a_crash_posts_nothing_new_and_refreshes_the_summary(harness: Harness,
+                                                                                         clock) -> None:
+    h = harness
+    ch = open_incident(h, 1)
+    updates = len(h.fake.calls_to("chat.update"))
+    first_reminder(h, ch, clock)
+    assert len(h.fake.calls_to("chat.update")) > updates  # the pinned summary's clocks were refreshed
+    with h.ctx.db.session() as s:
+        [event] = timeline.events(s, 1, kinds=["reminder_posted"])
+    jobs.status_reminder(h.ctx, incident_id=1, due=event.data["due"])  # as re-queued after a crash
+    h.wait()
+    assert len(reminders(h, ch)) == 1 and kinds(h).count("reminder_posted") == 1
+    assert h.ctx.timers.when("inc-1:status-reminder") == clock.now() + timedelta(minutes=30)
+
+
+# ----- who may click, and crafted clicks -----------------------------------------------------------------------
+@pytest.mark.parametrize(("who", "private", "allowed", "said"), [
+    ("member", False, True, None),
+    ("outsider", False, False, "Only members of INC-1's channel may post status updates on INC-1. Join"),
+    ("reporter", False, True, None),
+    ("ic", False, True, None),
+    ("member", True, True, None),
+    ("outsider", True, False, "INC-1 is private: only members of its channel may see or change it"),
+])
+def test_reminder_buttons_ask_the_policy_about_the_clicker(make_harness, db_url, clock, who: str, private: bool,
+                                                           allowed: bool, said: str | None) -> None:
+    h = make_harness(database_url=db_url)
+    ch = open_incident(h, 1, "Jailbreak spreading on social media" + (" --private" if private else ""))
+    user = {"member": "U0MEMBER", "outsider": "U0EVE", "reporter": "U0ALICE", "ic": "U0BOB"}[who]
+    if who == "ic":
+        h.command("ic <@U0BOB>", channel=ch)
+    if who == "member":
+        h.invite(user, ch)
+    msg = first_reminder(h, ch, clock)
+    reply = h.click("scheduler_snooze", buttons(msg)["scheduler_snooze"], channel=ch, message_ts=msg.ts, user=user)
+    assert ("reminder_snoozed" in kinds(h)) is allowed
+    assert (h.ctx.timers.when("inc-1:status-reminder") == clock.now() + timedelta(minutes=15)) is allowed
+    if said:
+        assert said in reply.text
+    post = h.click("scheduler_post_update", buttons(msg)["scheduler_post_update"], channel=ch, message_ts=msg.ts,
+                   user=user)
+    assert ("views.open" in post.methods()) is allowed
+
+
+def test_crafted_button_values_act_on_nothing(make_harness, clock) -> None:
+    h = make_harness()
+    public = open_incident(h, 1)
+    h.command("open Customer records in answers --sev 1 --private")
+    private = h.incident_channel(2)
+    msg = first_reminder(h, public, clock)
+    other = reminders(h, private)[-1]
+    before = kinds(h, 1), kinds(h, 2), h.ctx.timers.scheduled("inc-")
+    # An incident number instead of a token, a made-up token, and no value at all: out of date.
+    for value in ("1", "2", "x" * 30, ""):
+        reply = h.click("scheduler_snooze", value, channel=public, message_ts=msg.ts)
+        assert "out of date" in reply.text
+    # A real token of the private incident, clicked from the public one by someone who is no member of it.
+    h.join("U0EVE", public)
+    reply = h.click("scheduler_snooze", buttons(other)["scheduler_snooze"], channel=public, message_ts=msg.ts,
+                    user="U0EVE")
+    assert "INC-2 is private" in reply.text
+    reply = h.click("scheduler_post_update", buttons(other)["scheduler_post_update"], channel=public,
+                    message_ts=msg.ts, user="U0EVE")
+    assert "INC-2 is private" in reply.text and "views.open" not in reply.methods()
+    assert (kinds(h, 1), kinds(h, 2), h.ctx.timers.scheduled("inc-")) == before
+    malformed = h.interaction({"type": "block_actions", "user": {"id": "U0EVE"},
+                               "actions": [{"action_id": "scheduler_snooze"}]})
+    assert malformed.ack.status == 200 and h.ctx.timers.scheduled("inc-") == before[2]
+
+
+def open_modal(h: Harness, ch: str, clock, user: str = "U0BOB") -> dict:
+    msg = first_reminder(h, ch, clock)
+    h.join(user, ch)
+    h.click("scheduler_post_update", buttons(msg)["scheduler_post_update"], channel=ch, message_ts=msg.ts, user=user)
+    return h.last_view()
+
+
+def test_the_status_modal_posts_hostile_text_escaped_and_stores_what_was_typed(db_harness: Harness, clock) -> None:
+    h = db_harness
+    ch = open_incident(h, 1)
+    view = open_modal(h, ch, clock)
+    typed = "<!channel> rolled back & watching <b>closely</b> <!subteam^S0ALL>"
+    h.submit_view(view, {"status_text": typed}, user="U0BOB")
+    [posted] = [m for m in h.fake.history(ch) if "Status update" in m.text]
+    assert "&lt;!channel&gt; rolled back &amp; watching &lt;b&gt;closely&lt;/b&gt;" in posted.text
+    with h.ctx.db.session() as s:
+        [event] = timeline.events(s, 1, kinds=["status_update"])
+    assert event.text == typed and event.actor == "U0BOB"
+    assert findings(h) == [] and h.fake.violations == []
+
+
+def test_the_status_modal_works_once_and_only_for_who_opened_it(harness: Harness, clock) -> None:
+    h = harness
+    ch = open_incident(h, 1)
+    view = open_modal(h, ch, clock)
+    h.join("U0CAROL", ch)
+    stolen = h.submit_view(view, {"status_text": "not mine to post"}, user="U0CAROL")
+    assert "out of date" in stolen.text  # answered privately after the ack
+    forged = h.submit_view({**view, "private_metadata": '{"incident": 1}'}, {"status_text": "forged"}, user="U0BOB")
+    assert "out of date" in forged.text
+    h.submit_view(view, {"status_text": "Rolled back"}, user="U0BOB")
+    h.submit_view(view, {"status_text": "Rolled back"}, user="U0BOB")  # a double click on Post
+    assert kinds(h).count("status_update") == 1
+    assert sum("Status update" in t for t in h.fake.texts(ch)) == 1
+
+
+def test_the_status_modal_refuses_text_over_the_cap_and_writes_nothing(harness: Harness, clock) -> None:
+    h = harness
+    ch = open_incident(h, 1)
+    view = open_modal(h, ch, clock)
+    before = kinds(h)
+    reply = h.submit_view(view, {"status_text": "x" * 3001}, user="U0BOB")
+    assert "The status update is 3,001 characters; the limit is 3,000." in reply.ack.body
+    assert "xxxxxxxxxx" not in reply.ack.body  # never the whole input echoed
+    assert kinds(h) == before
+    assert view["blocks"][0]["element"]["max_length"] == 3000  # Slack's own form says so first

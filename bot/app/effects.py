@@ -283,11 +283,15 @@ class EffectRunner:
                 log.exception("recording the failure of effect %s failed", job.id)
 
     # ----- crashes, restarts, repairs --------------------------------------------------------------------
-    def recover(self) -> int:
-        """Put effects interrupted by a crash back in line (their next attempt checks before it acts)."""
+    def recover(self, *, expired_only: bool = False) -> int:
+        """Put effects interrupted by a crash back in line (their next attempt checks before it acts).
+
+        At start a single-process deployment knows every running effect was its own and died with it; later
+        (`expired_only`, the periodic tick) only effects whose lease ran out are taken back, so an effect this
+        process is still performing (a slow Slack answer) is never re-queued under it."""
         moment = now()
         cond = Effect.state == RUNNING
-        if not self.single_process:
+        if expired_only or not self.single_process:
             cond = and_(cond, or_(Effect.lease_until.is_(None), Effect.lease_until < moment))  # type: ignore[union-attr,operator]
         with self.services.db.session() as session:
             n = session.execute(update(Effect).where(cond).values(state=PENDING, owner=None, lease_until=None)
@@ -333,7 +337,7 @@ class EffectRunner:
         def tick() -> None:
             while not self._stop.wait(interval):
                 try:
-                    self.recover()
+                    self.recover(expired_only=True)
                     self.kick()
                 except Exception:  # noqa: BLE001
                     log.exception("effects tick failed")

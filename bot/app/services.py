@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from bot.containment.spec import LeverRegistry
     from bot.core.timers import Timers
     from bot.runbooks.loader import Library
-    from bot.scheduler.feature import SchedulerService
+    from bot.scheduler.service import SchedulerService
 
 
 @dataclass(kw_only=True)
@@ -97,5 +97,8 @@ def base_services(settings: Settings, clock: Clock | None = None, *, db: Databas
     services = cls(settings=settings, config=config, clock=clock or SystemClock(), rules=rules, hooks=Hooks(),
                    policy=policy,
                    db=db or Database(settings.database_url), lanes=Lanes({COMMANDS: settings.worker_threads}), **extra)
-    services.effects = EffectRunner(services)
+    # SQLite with the timers in `serve` is one process: at start, whatever was running died with it. With a
+    # dedicated scheduler two processes share the file, and an effect is taken back only when its lease ran out.
+    services.effects = EffectRunner(services, single_process=services.db.dialect == "sqlite"
+                                    and settings.scheduler_mode == "embedded")
     return services

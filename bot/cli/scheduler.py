@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 
 
 def run(base: Settings, *, interval: float | None = None, stop: threading.Event | None = None) -> None:
-    """Build the app (no Slack listener), migrate, hold the scheduling lease and run timers until stopped."""
+    """Build the app (no Slack listener), migrate, run the effects ledger, hold the scheduling lease and run
+    timers until stopped."""
     from bot.slack.app import build
     from bot.store.migrate import upgrade
 
@@ -39,6 +40,7 @@ def run(base: Settings, *, interval: float | None = None, stop: threading.Event 
             signal.signal(sig, lambda *_: stop.set())
         except ValueError:  # not the main thread (tests)
             pass
+    bot.ctx.effects.start()  # what a timer job recorded is performed here too, and resumed after a crash
     timers = bot.ctx.timers
     timers.start(interval or base.scheduler_interval)
     log.info("firebreak scheduler %s started", timers.owner)

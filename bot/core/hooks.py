@@ -21,6 +21,10 @@ STATUS_POSTED = "status_posted"
 CONTAINED = "incident_contained"
 RESOLVED = "incident_resolved"
 REOPENED = "incident_reopened"
+# A tabletop exercise's clock started or resumed after a pause (kwargs: run_id): deadlines that count only
+# active exercise time (the MTTC target's warnings) are planned again.
+EXERCISE_STARTED = "exercise_started"
+EXERCISE_RESUMED = "exercise_resumed"
 
 
 class Hooks:

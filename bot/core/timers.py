@@ -7,7 +7,12 @@
 - `run_due()` runs every due timer once, by `ctx.clock` (tests move a ManualClock and call it).
 
 Writes made inside a `ctx.db.session()` take effect when that session commits and are dropped if it rolls
-back (`Database.after_commit`). The implementation is the durable scheduler, `bot.scheduler.durable`.
+back (`Database.after_commit`); reads (`pending`, `when`) belong outside any session. The implementation is the
+durable scheduler, `bot.scheduler.durable`.
+
+A job may run more than once (a crash between its run and the ledger's stamp re-queues it): whatever it does
+to the world it records with `bot.core.effects` under a deterministic idempotency key, in the transaction that
+records its fact, so a second run records nothing new.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from bot.slack.context import AppContext
+    from bot.app.services import Services
 
 
 def incident_key(incident_id: int, purpose: str) -> str:
@@ -46,5 +51,5 @@ class Timers(Protocol):
     def close(self) -> None: ...
 
 
-def timers(ctx: AppContext) -> Timers:
+def timers(ctx: Services) -> Timers:
     return ctx.timers

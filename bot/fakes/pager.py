@@ -1,7 +1,9 @@
 """A stateful stand-in for the PagerDuty Events API v2 (`POST /v2/enqueue`) and a generic webhook
 (`POST /webhook`), served on 127.0.0.1. It keeps alerts by dedup key and records every call.
 
-Faults can be scripted: `fail_next(status=500)` answers the next N calls with an error.
+Faults can be scripted: `fail_next(status=500)` answers the next N calls with an error; `hold_next(seconds)`
+holds the next N calls that long before handling them (a slow pager, or one a test kills the bot during).
+Alerts are kept by dedup key, as PagerDuty does: a trigger re-sent with the same key is the same alert.
 """
 
 from __future__ import annotations
@@ -39,11 +41,17 @@ class FakePager:
         self.alerts: dict[str, dict[str, Any]] = {}  # dedup_key -> {"status": triggered|resolved, "summary": ...}
         self.webhook_events: list[dict[str, Any]] = []
         self._faults: list[int] = []
+        self._holds: list[float] = []
+        self.received = 0  # requests that arrived, answered or still held
         self._server: ThreadingHTTPServer | None = None
 
     def fail_next(self, count: int = 1, *, status: int = 500) -> None:
         with self.lock:
             self._faults.extend([status] * count)
+
+    def hold_next(self, seconds: float, count: int = 1) -> None:
+        with self.lock:
+            self._holds.extend([seconds] * count)
 
     @property
     def origin(self) -> str:
@@ -85,6 +93,11 @@ class FakePager:
             body = json.loads(raw or b"{}")
         except ValueError:
             body = None
+        with self.lock:
+            self.received += 1
+            hold = self._holds.pop(0) if self._holds else 0.0
+        if hold:
+            time.sleep(hold)
         with self.lock:
             if self._faults:
                 status = self._faults.pop(0)

@@ -96,7 +96,7 @@ class SlackState:
         self.faults: dict[str, list[Fault]] = defaultdict(list)
         self.triggers: dict[str, dict[str, Any]] = {}  # trigger_id -> {"issued": time, "used": bool}
         self._ids = itertools.count(1)
-        self._ts = itertools.count(1)
+        self._last_ts = 0  # microseconds of the last message ts handed out
 
     # ----- test setup ------------------------------------------------------------------------------
     def add_channel(self, name: str, *, channel_id: str | None = None, private: bool = False,
@@ -177,11 +177,13 @@ class SlackState:
 
     # ----- rules ------------------------------------------------------------------------------------
     def _next_ts(self) -> str:
-        """A message timestamp: the posting time in epoch seconds (the bot's clock when given), unique."""
+        """As Slack's: the moment of posting in seconds and microseconds, unique and increasing. With the bot's
+        clock given, that clock's moment (tests and simulated exercises travel in time; Slack's ts follow)."""
         clock = getattr(self, "_clock", None)
-        if clock is None:
-            return f"{1700000000 + next(self._ts)}.{next(self._ids):06d}"
-        return f"{int(clock.now().timestamp())}.{next(self._ids):06d}"
+        now = clock.now().timestamp() if clock is not None else time.time()
+        micros = max(int(now * 1_000_000), self._last_ts + 1)
+        self._last_ts = micros
+        return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
 
     def _need(self, *options: str) -> None:
         """The token must hold one of `options` (Slack names every acceptable scope in `needed`)."""

@@ -10,7 +10,9 @@ Running a due timer, exactly once:
    sees zero rows and skips. A timer replaced meanwhile (new run time) is not claimed.
 2. run — call the registered function with the context of this process and the stored JSON kwargs.
 3. finish — stamp the ledger row. A crash between 1 and 3 leaves an unfinished row; the next scheduler
-   that takes the lease re-queues it once (the incident jobs check the incident's state before acting).
+   that takes the lease re-queues it once. A job may therefore run twice; what it does to the world it
+   records with `bot.core.effects` under a deterministic key in the transaction of its fact, so the second
+   run records nothing new, and the effects runner performs each record exactly once.
 
 Why not APScheduler's own BackgroundScheduler loop: it hands a due job to its executor *before* removing
 it from the store and is documented as unsafe with several processes on one store, so a SIGKILL between
@@ -45,7 +47,7 @@ from bot.store.db import make_engine
 from bot.store.models.scheduler import JOBS_TABLE, SchedulerRun, apscheduler_jobs
 
 if TYPE_CHECKING:
-    from bot.slack.context import AppContext
+    from bot.app.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +60,7 @@ def fire(key: str, job: str, kwargs: dict[str, Any]) -> None:
     """Entry point a stock APScheduler would call for a stored job: run it in this process's context.
 
     A job restored after a restart carries only names and JSON; the context is whatever this process
-    built (`build()` creates the DurableTimers and registers every feature's job functions).
+    built (`build_services()` creates the DurableTimers and every feature's wiring registers its jobs).
     """
     if not _ACTIVE:
         raise RuntimeError("no firebreak scheduler in this process; build the app first")
@@ -68,7 +70,7 @@ def fire(key: str, job: str, kwargs: dict[str, Any]) -> None:
 class DurableTimers:
     """The `bot.core.timers.Timers` contract on a persistent store, safe across processes."""
 
-    def __init__(self, ctx: AppContext, *, database_url: str | None = None, owner: str | None = None) -> None:
+    def __init__(self, ctx: Services, *, database_url: str | None = None, owner: str | None = None) -> None:
         self.ctx = ctx
         self.owner = owner or f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._own_engine = database_url is not None

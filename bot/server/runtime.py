@@ -40,6 +40,7 @@ def start_bot(settings: Settings) -> Bot:
     """Build (validating every config file) and migrate. Raises ConfigError on invalid configuration."""
     bot = build(settings)
     upgrade(bot.ctx.db.engine)
+    bot.ctx.effects.start()  # finishes side effects a crash interrupted, then keeps the ledger moving
     if settings.scheduler_mode == "embedded":  # else a `firebreak scheduler` process runs the timers
         bot.ctx.timers.start(settings.scheduler_interval)
     return bot
@@ -93,6 +94,7 @@ def serve(settings: Settings, *, http: bool, host: str, port: int) -> None:
             closers.insert(0, runner.close)
             runner.start()
             _connected(runner, settings, identity.app_id)
+        bot.ctx.effects.start()  # finishes side effects a crash interrupted, then keeps the ledger moving
         if settings.scheduler_mode == "embedded":  # else a `firebreak scheduler` process runs the timers
             bot.ctx.timers.start(settings.scheduler_interval)
         log.info("firebreak: ready (%s)", "Socket Mode" if socket_mode else "HTTP")

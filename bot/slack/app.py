@@ -49,7 +49,7 @@ FEATURES = [
     "bot.slack.home",
     "bot.slack.commands.contain",
     "bot.slack.commands.runbook",
-    "bot.scheduler.feature",
+    "bot.slack.views.reminders",
     "bot.slack.commands.report_clock",
 ]
 

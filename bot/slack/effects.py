@@ -16,6 +16,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.app.effects import EffectRunner, Failed, Job, Retry
 from bot.core import effects, incidents, secrets, timeline
+from bot.core.policy import FactsUnavailable
 from bot.core.text import Msg
 from bot.slack.context import AppContext
 from bot.slack.text import clip, mrkdwn, plain_field
@@ -114,9 +115,9 @@ class SlackEffects:
     # ----- handlers -------------------------------------------------------------------------------------
     def _find_posted(self, channel: str, job: Job) -> str | None:
         """A resumed post: did an earlier attempt already post it? (the effect id rides in the metadata)"""
-        oldest = f"{job.created_at.timestamp() - 5:.6f}"
+        # The latest messages, whatever clock the incident runs on (a tabletop's simulated one included).
         resp = call("conversations.history", self.ctx.client.conversations_history, channel=channel,
-                    oldest=oldest, include_all_metadata=True, limit=200)
+                    include_all_metadata=True, limit=200)
         for message in (resp or {}).get("messages") or []:
             meta = message.get("metadata") or {}
             if meta.get("event_type") == METADATA_EVENT and (meta.get("event_payload") or {}).get("effect") == job.id:
@@ -213,11 +214,22 @@ class SlackEffects:
         incident = self._incident(job.incident_id)
         if incident is None or not incident.channel_id:
             raise Failed("the incident has no channel", quiet=True)
-        users = ",".join(u for u in job.payload.get("users") or [] if u and u != BOT_ACTOR)
+        wanted = [u for u in job.payload.get("users") or [] if u and u != BOT_ACTOR]
+        members: frozenset[str] = frozenset()
+        if self.ctx.directory is not None:
+            try:  # Slack refuses a whole invite when one person is already in: invite only the others
+                self.ctx.directory.forget_channel(incident.channel_id)
+                members = self.ctx.directory.members(incident.channel_id)
+            except FactsUnavailable:
+                members = frozenset()
+        users = [u for u in wanted if u not in members]
         if users:
             call("conversations.invite", self.ctx.client.conversations_invite, channel=incident.channel_id,
-                 users=users)
-        return {}
+                 users=",".join(users))
+            for u in users:
+                if self.ctx.directory is not None:
+                    self.ctx.directory.joined(incident.channel_id, u)
+        return {"invited": users}
 
     def ephemeral(self, job: Job) -> dict[str, Any]:
         p = job.payload

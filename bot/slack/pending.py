@@ -12,7 +12,7 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from bot.core.errors import Conflict
 from bot.slack.context import AppContext
@@ -30,12 +30,18 @@ class Stale(Conflict):
 
 
 def stash(ctx: AppContext, kind: str, payload: dict[str, Any], *, incident_id: int | None = None,
-          user_id: str | None = None, ttl: timedelta = DEFAULT_TTL) -> str:
+          user_id: str | None = None, ttl: timedelta = DEFAULT_TTL, session: Session | None = None) -> str:
+    """`session`: write it in the caller's transaction (a view rendered inside one: on SQLite a second
+    session would wait for the first one's write lock)."""
     token = secrets.token_urlsafe(18)
     now = ctx.clock.now()
-    with ctx.db.session() as session:
-        session.add(PendingAction(id=token, kind=kind, incident_id=incident_id, user_id=user_id, payload=payload,
-                                  created_at=now, expires_at=now + ttl))
+    row = PendingAction(id=token, kind=kind, incident_id=incident_id, user_id=user_id, payload=payload,
+                        created_at=now, expires_at=now + ttl)
+    if session is not None:
+        session.add(row)
+        return token
+    with ctx.db.session() as own:
+        own.add(row)
     return token
 
 

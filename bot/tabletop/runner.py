@@ -150,6 +150,7 @@ def start(ctx: AppContext, scenario: Scenario, *, facilitator: str, sandbox_chan
     scheduler = ctx.scheduler
     if scenario.page_real_people and scheduler is not None:
         scheduler.allow_exercise_pages(number)  # the acknowledgement pager may page, as the scenario asks
+    ctx.hooks.emit(hooks.EXERCISE_STARTED, ctx=ctx, incident_id=number, actor=facilitator, run_id=run_id)
     if channel:
         invite_sandbox_members(ctx, number, sandbox_channel, channel)
     post(ctx, number, channel, f"Tabletop exercise: {scenario.title}", briefing_blocks(scenario, facilitator,
@@ -326,6 +327,7 @@ def resume(ctx: AppContext, run_id: int, *, actor: str) -> int:
                         data={"paused_seconds": int(paused_for.total_seconds())})
         incident_id = run.incident_id
     schedule(ctx, plan)
+    ctx.hooks.emit(hooks.EXERCISE_RESUMED, ctx=ctx, incident_id=incident_id, actor=actor, run_id=run_id)
     ops.post_in_incident(ctx, incident_id, flagged(f":arrow_forward: <@{actor}> resumed the exercise; the "
                                                    "remaining injects moved later by the pause."))
     return incident_id
