@@ -59,7 +59,7 @@ class Click:
     def reply(self, text: str | Msg | Mrkdwn, blocks: list[dict] | None = None, *, replace: bool = False) -> None:
         """An answer only the clicker sees (or, with `replace`, a new text for the message clicked)."""
         tell(self.ctx, self.client, self.body, mrkdwn(text) if isinstance(text, Msg) else text, blocks,
-             respond=self.respond, replace=replace)
+             respond=self.respond, replace=replace, channel=self.channel_id)
 
     def require(self, action: Action, **kwargs: Any) -> None:
         require(self.ctx, action, self.user_id, self.incident_id, self.access, channel_id=self.channel_id, **kwargs)
@@ -83,13 +83,14 @@ def _channel(body: dict[str, Any]) -> str | None:
 
 
 def tell(ctx: AppContext, client: WebClient, body: dict[str, Any], text: str, blocks: list[dict] | None = None, *,
-         respond: Callable[..., Any] | None = None, replace: bool = False) -> None:
-    """Answer the person privately, as well as the payload allows (response_url, else an ephemeral)."""
+         respond: Callable[..., Any] | None = None, replace: bool = False, channel: str | None = None) -> None:
+    """Answer the person privately, as well as the payload allows (response_url, else an ephemeral; `channel`
+    where the payload names none: a modal's submission, answered where the modal was opened)."""
     try:
         if respond is not None and body.get("response_url"):
             respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=replace)
             return
-        user, channel = _user(body), _channel(body)
+        user, channel = _user(body), _channel(body) or channel
         if user and channel:
             client.chat_postEphemeral(channel=channel, user=user, text=text, **({"blocks": blocks} if blocks else {}))
     except Exception:  # noqa: BLE001 - an answer that cannot be delivered is logged, never raised
