@@ -4,6 +4,8 @@ menus the way Slack sends an overflow choice (signed block_actions through the h
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlmodel import select
@@ -94,3 +96,19 @@ def violations(h: Harness) -> list[str]:
     """Slack refusals the bot caused, apart from the known invite of a reporter already in the channel
     (bot/slack/commands/roles.py, tests/test_fake_slack_reveals.py) that is not the runbook's."""
     return [str(v) for v in h.fake.violations if v.method != "conversations.invite"]
+
+
+@contextmanager
+def runner_held(h: Harness) -> Iterator[None]:
+    """Record without performing: the effects runner takes nothing until the block ends (what a process that
+    stopped after its commits leaves behind). Inside, drive the domain directly: the harness's requests wait for
+    their effects."""
+    h.wait()
+    runner = h.ctx.effects
+    runner._stop.set()  # noqa: SLF001 - a test holding the runner still
+    try:
+        yield
+    finally:
+        runner._stop.clear()  # noqa: SLF001
+        runner.kick()
+        h.wait()

@@ -145,10 +145,11 @@ def resolve_step(ctx: AppContext, value: Any) -> tuple[PendingAction | None, int
     return None, row.incident_id
 
 
-def menu_action(click: Click) -> Action | None:
-    """Done, Skip and Assign work the runbook; a lever is pulled as `/incident contain` pulls it (its own check)."""
-    verb, _row = parse_value(click.value)
-    return None if verb == views.LEVER_VERB else Action.RUNBOOK_STEP
+def menu_action(click: Click) -> Action:
+    """Every choice in a step menu works the runbook (RUNBOOK_STEP); pulling a lever then also passes
+    `/incident contain`'s own check (PULL_LEVER and the lever's access list)."""
+    parse_value(click.value)
+    return Action.RUNBOOK_STEP
 
 
 def _row(ctx: AppContext, row_id: int, incident_id: int | None) -> RunbookStep:

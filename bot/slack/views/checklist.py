@@ -186,11 +186,11 @@ def render(ctx: AppContext, incident: Incident, rows: list[RunbookStep], judged:
     return fallback, blocks[:MAX_BLOCKS]
 
 
-def view(ctx: AppContext, session: Session, data: dict[str, Any]) -> tuple[str, list[dict] | None]:
+def view(ctx: AppContext, session: Any, data: dict[str, Any]) -> tuple[str, list[dict]]:
     """The named view the effects runner renders when it posts or updates the checklist (state as of now)."""
     incident = session.get(Incident, data.get("incident"))
     if incident is None or incident.id is None:
-        return "The runbook checklist of an incident that no longer exists.", None
+        return "The runbook checklist of an incident that no longer exists.", []
     rows = service.steps(session, incident.id)
     roles = incidents.roles(session, incident.id)
     judged = service.judge(session, incident, ctx.clock.now(), roles, rows=rows)
