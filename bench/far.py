@@ -82,7 +82,7 @@ def _setup(run: Run, name: str, i: int) -> tuple[Prepared, dict[str, Any]]:
         return run.command(f"contain {ld.KILL_LEVER} far pull {i + 1}", channel=channel, label="contain"), \
             {"answers": features.ANSWERS}
     if name == "runbook_click":
-        from bot.runbooks.checklist import DONE_ACTION
+        from bot.slack.views.checklist import MENU_ACTION as DONE_ACTION
 
         number, channel = _incident(run, "runbook", i, "--category prompt_injection --sev 2")
         message, value = features.checklist_button(run, number, channel, DONE_ACTION)

@@ -10,7 +10,6 @@ Runbook clicks: Done on the next pending step of a checklist the bot posted, as 
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -160,14 +159,16 @@ def overhead(run: Run) -> dict[str, Any]:
 
 # ----- runbooks -------------------------------------------------------------------------------------------
 def checklist_button(run: Run, number: int, channel: str, done_action: str) -> tuple[Any, str | None]:
-    """The checklist message and the value of its first Done button (None when every step is finished)."""
+    """The checklist message and the Done value of its first step menu (None when every step is finished)."""
     message = next((m for m in run.fake.history(channel) if m.text.startswith(f"INC-{number} runbook:")), None)
     if message is None:
         raise RuntimeError(f"INC-{number} has no runbook checklist in its channel")
     for block in message.blocks:
         accessory = block.get("accessory") or {}
         if accessory.get("action_id") == done_action:
-            return message, accessory.get("value")
+            done = [o["value"] for o in accessory.get("options") or [] if str(o.get("value", "")).startswith("done:")]
+            if done:
+                return message, done[0]
     return message, None
 
 
@@ -189,7 +190,8 @@ def runbook_clicks(run: Run, done_action: str) -> dict[str, Any]:
                 message, value = checklist_button(run, *current[0], done_action)
                 if value is None:
                     raise RuntimeError(f"INC-{current[0][0]}'s checklist has no Done button")
-            step = json.loads(value).get("step", "step")
+            step = next((b.get("block_id", "step") for b in message.blocks if value in str(b.get("accessory"))),
+                        "step").removeprefix("step:")
             yield run.signer.click(done_action, value, user="U0BENCH", channel=current[0][1], message_ts=message.ts,
                                    message_text=message.text, label=f"done {step}")
 

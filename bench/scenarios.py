@@ -140,8 +140,8 @@ def containment_overhead(run: Run) -> dict[str, Any]:
 @scenario("runbook_click", "runbook checklist Done button (signed block_actions)")
 def runbook_click(run: Run) -> dict[str, Any]:
     run.require_command("runbook", "runbooks, issue 3")
-    checklist = run.require_module("bot.runbooks.checklist", "runbooks, issue 3")
-    return features.runbook_clicks(run, checklist.DONE_ACTION)
+    checklist = run.require_module("bot.slack.views.checklist", "runbooks, issue 3")
+    return features.runbook_clicks(run, checklist.MENU_ACTION)
 
 
 # ----- the burst ----------------------------------------------------------------------------------------

@@ -67,9 +67,6 @@ def test_a_long_cyrillic_lever_reason_still_gets_a_confirmation(make_ld) -> None
     assert len(h.fake.views) == 1 and h.fake.violations == []
 
 
-@pytest.mark.xfail(strict=True, reason="Slack formatting: a raw `<id>` / `<reason>` placeholder in mrkdwn is a "
-                   "stray `<` that breaks the text around it. bot/runbooks/checklist.py writes `/incident step <id> "
-                   "done|skip <reason>` unescaped (issue 13)")
 def test_posted_texts_have_no_stray_angle_brackets(harness: Harness) -> None:
     opened(harness, "open Injected instructions in a page --category prompt_injection --sev 2")
     assert [f.token for f in harness.fake.broadcasts() if f.kind == "stray_lt"] == []

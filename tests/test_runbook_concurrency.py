@@ -3,39 +3,38 @@ Runs on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import json
 import threading
 
 from sqlmodel import select
 
 from bot.core import timeline
 from bot.core.errors import Conflict
-from bot.runbooks import checklist, service
-from bot.slack.harness import Harness
+from bot.runbooks import service
+from bot.slack.harness import Harness, seen
 from bot.store.models.runbook import RunbookStep
+from tests.runbook_support import checklist_message, choose_value, open_incident, option
 
 
 def test_two_done_clicks_at_once_one_wins(db_harness: Harness) -> None:
     h = db_harness
-    h.command("open Agent emailed customer data to an outside address --category agent_tool_misuse --sev 1")
-    channel = h.incident_channel(1)
-    msg = next(m for m in h.fake.history(channel) if m.text.startswith("INC-1 runbook:"))
-    value = json.dumps({"incident": 1, "step": "disable-tools"})
-    start = len(h.fake.ephemerals)
-    # Both requests are acked and handled concurrently by the listener pool.
-    h.click(checklist.DONE_ACTION, value, channel=channel, message_ts=msg.ts, user="U0BOB", wait=False)
-    h.click(checklist.DONE_ACTION, value, channel=channel, message_ts=msg.ts, user="U0CAROL", wait=False)
+    channel = open_incident(h, "Agent emailed customer data to an outside address --category agent_tool_misuse --sev 1")
+    for user in ("U0BOB", "U0CAROL"):
+        h.join(user, channel)
+    msg = checklist_message(h, channel)
+    value = option(msg, "disable-tools", "done")
+    start = len(h.fake.responses)
+    # Both requests are acked and handled concurrently on the work lane.
+    choose_value(h, value, channel=channel, message=msg, user="U0BOB", wait=False)
+    choose_value(h, value, channel=channel, message=msg, user="U0CAROL", wait=False)
     h.wait()
     with h.ctx.db.session() as session:
         done = timeline.events(session, 1, kinds=["step_done"])
         row = session.exec(select(RunbookStep).where(RunbookStep.step_id == "disable-tools")).one()
     assert len(done) == 1
     winner = done[0].actor
-    loser = "U0CAROL" if winner == "U0BOB" else "U0BOB"
     assert row.state == "done" and row.finished_by == winner
-    told = h.fake.ephemerals[start:]
-    assert [e["user"] for e in told] == [loser]
-    assert f"already done by <@{winner}>" in told[0]["text"]
+    answers = [seen(r.get("text", "")) for r in h.fake.responses[start:]]
+    assert len(answers) == 1 and f"already done by <@{winner}>" in answers[0]  # the other one is told
 
 
 def test_concurrent_finish_in_the_domain_exactly_one_commits(db_harness: Harness) -> None:
@@ -72,5 +71,5 @@ def test_concurrent_finish_in_the_domain_exactly_one_commits(db_harness: Harness
         lost = [o for o in outcomes[step] if o.startswith("lost:")]
         assert len(won) == 1 and len(lost) == threads_per_step - 1, outcomes[step]
         winner = won[0].removeprefix("won:")
-        assert all(f"already done by <@{winner}>" in o for o in lost)
+        assert all(f"already done by @{winner}" in o for o in lost)
         assert [e.actor for e in events if e.data["step"] == step] == [winner]

@@ -1,141 +1,145 @@
-"""The runbook checklist in Slack, through signed slash commands and block_actions against the fake Slack."""
+"""The runbook checklist in Slack, through signed slash commands and block_actions against the strict Slack
+stand-in: one block per step, a menu per step, updated in place."""
 
 from __future__ import annotations
 
+import copy
 import json
 from datetime import timedelta
 
 from sqlmodel import select
 
-from bot.core import timeline
-from bot.runbooks import checklist
-from bot.slack.harness import Harness, block_text
+from bot.slack.harness import Harness, block_text, seen
+from bot.slack.views.checklist import MENU_ACTION
 from bot.store.models.runbook import RunbookStep
+from tests.runbook_support import (
+    checklist_message,
+    choose,
+    events,
+    message_text,
+    open_incident,
+    step_block,
+    step_blocks,
+    step_row,
+    told,
+    violations,
+)
 
 
-def open_incident(h: Harness, text: str = "Injected instructions in a retrieved wiki page --category "
-                  "prompt_injection --sev 1", user: str = "U0ALICE") -> str:
-    reply = h.command(f"open {text}", user=user)
-    assert "Opened *INC-1*" in reply.text, reply.text
-    return h.incident_channel(1)
-
-
-def checklist_message(h: Harness, channel: str):
-    found = [m for m in h.fake.history(channel) if m.text.startswith("INC-1 runbook:")]
-    assert len(found) == 1, [m.text for m in h.fake.history(channel)]
-    return found[0]
-
-
-def message_text(message) -> str:
-    return "\n".join(block_text(b) for b in message.blocks)
-
-
-def value(step: str, incident: int = 1) -> str:
-    return json.dumps({"incident": incident, "step": step})
-
-
-def events(h: Harness, *kinds: str):
-    with h.ctx.db.session() as session:
-        return timeline.events(session, 1, kinds=list(kinds))
-
-
-def step_row(h: Harness, step: str) -> RunbookStep:
-    with h.ctx.db.session() as session:
-        return session.exec(select(RunbookStep).where(RunbookStep.incident_id == 1,
-                                                      RunbookStep.step_id == step)).one()
-
-
-def test_sev1_prompt_injection_posts_its_runbook_as_a_working_checklist(harness: Harness) -> None:
+def test_sev1_prompt_injection_posts_its_runbook_as_a_compact_checklist(harness: Harness) -> None:
     h = harness
     channel = open_incident(h)
     msg = checklist_message(h, channel)
     text = message_text(msg)
     assert "Prompt injection (direct or indirect)" in text
     assert "0/22 done" in text
-    assert "*`preserve-evidence`*" in text and "due 09:20 UTC" in text  # SEV1: 20m after the 09:00 opening
-    assert "Owner: _safety researcher — unassigned_" in text
-    assert len(msg.blocks) <= 50
-    done = [b["accessory"] for b in msg.blocks if b.get("accessory", {}).get("action_id") == checklist.DONE_ACTION]
-    assert json.loads(done[0]["value"]) == {"incident": 1, "step": "assign-roles"}
-    actions = next(b for b in msg.blocks if b.get("block_id") == "step-actions:assign-roles")
-    assert [e["action_id"] for e in actions["elements"]] == [checklist.SKIP_ACTION, checklist.ASSIGN_ACTION]
-    # Steps that do not fit Block Kit's 50 blocks are listed with the command that finishes them.
-    assert "More pending steps" in text
+    assert "due times count from the opening at 09:00 UTC" in text
+    assert "`/incident step <id> done | skip <reason> | assign @user`" in text
+    preserve = block_text(step_block(msg, "preserve-evidence"))
+    assert preserve.startswith("*`preserve-evidence`* Before changing anything")
+    assert "_safety researcher — unassigned_ · due 09:20 UTC" in seen(preserve)  # SEV1: 20m after the opening
+    # One block per step: a section whose accessory is the step's menu; header and progress above; nothing else.
+    with h.ctx.db.session() as session:
+        rows = {r.step_id: r for r in session.exec(select(RunbookStep).where(RunbookStep.incident_id == 1))}
+    blocks = step_blocks(msg)
+    assert len(blocks) == 22 and len(msg.blocks) == 24
+    assert all("\n" not in block_text(b) for b in blocks)  # one line of text each
+    menu = blocks[0]["accessory"]
+    assert menu["type"] == "overflow" and menu["action_id"] == MENU_ACTION
+    first = rows[blocks[0]["block_id"].removeprefix("step:")]
+    assert [(o["text"]["text"], o["value"]) for o in menu["options"]] == [
+        ("Done", f"done:{first.id}"), ("Skip…", f"skip:{first.id}"), ("Assign…", f"assign:{first.id}")]
+    # Required steps first, each group in phase order.
+    order = [b["block_id"].removeprefix("step:") for b in blocks]
+    required = [rows[s].required for s in order]
+    assert required == sorted(required, reverse=True) and required.count(False) == 3
+    assert order[0] == "assign-roles" and order[-3:] == ["kill-switch", "notify-source-owner", "restore-source"]
+    assert block_text(blocks[-1]).startswith("_optional_ · *`restore-source`*")
     attached = events(h, "runbook_attached")
     assert len(attached) == 1
     assert attached[0].data["runbook"] == "prompt_injection" and attached[0].actor == "firebreak"
     assert "Runbook* Prompt injection (direct or indirect): 0/22 steps finished" in h.summary(1)
+    assert violations(h) == []
 
 
-def test_done_button_updates_the_message_in_place_and_writes_the_timeline(harness: Harness, clock) -> None:
+def test_done_from_the_menu_updates_the_message_in_place_and_writes_the_timeline(harness: Harness, clock) -> None:
     h = harness
     channel = open_incident(h)
     msg = checklist_message(h, channel)
+    h.join("U0BOB", channel)
     clock.advance(minutes=7)
-    reply = h.click(checklist.DONE_ACTION, value("assign-roles"), channel=channel, message_ts=msg.ts, user="U0BOB")
-    assert reply.ack.status == 200
+    reply = choose(h, channel, "assign-roles", "done", user="U0BOB")
+    assert reply.ack.status == 200 and reply.text == ""  # the checklist itself is the answer
     after = checklist_message(h, channel)
-    assert after.ts == msg.ts and after.edits >= 1
+    assert after.ts == msg.ts and after.edits == 1
     text = message_text(after)
     assert "1/22 done" in text
-    assert "~`assign-roles`~" in text and "done by <@U0BOB> at 09:07" in text
-    assert not any(b.get("block_id") == "step:assign-roles" for b in after.blocks)  # no buttons on a done step
+    assert "*Finished* (1)\n:white_check_mark: ~`assign-roles`~ done by <@U0BOB> at 09:07 UTC" in text
+    assert step_block(after, "assign-roles") is None  # a finished step has no menu
     [done] = events(h, "step_done")
     assert done.actor == "U0BOB" and done.data["step"] == "assign-roles" and done.data["runbook"] == "prompt_injection"
     assert done.data["started_at"] == "2026-01-05T09:00:00+00:00"
     assert done.at.isoformat() == "2026-01-05T09:07:00+00:00"
-    # A second click is told who finished it, and nothing more is written.
-    reply = h.click(checklist.DONE_ACTION, value("assign-roles"), channel=channel, message_ts=msg.ts, user="U0CAROL")
-    assert "already done by <@U0BOB> at 2026-01-05 09:07:00 UTC" in h.fake.ephemerals[-1]["text"]
-    assert h.fake.ephemerals[-1]["user"] == "U0CAROL"
-    assert len(events(h, "step_done")) == 1
+    # Someone clicking the stale menu is told who finished it; nothing more is written or updated.
+    h.join("U0CAROL", channel)
+    stale = checklist_message(h, channel)
+    from tests.runbook_support import choose_value
+
+    reply = choose_value(h, f"done:{step_row(h, 'assign-roles').id}", channel=channel, message=stale, user="U0CAROL")
+    assert "Step `assign-roles` was already done by <@U0BOB> at 2026-01-05 09:07:00 UTC." in reply.text
+    assert len(events(h, "step_done")) == 1 and checklist_message(h, channel).edits == 1
+    assert violations(h) == []
 
 
-def test_skip_button_asks_for_a_reason_in_a_modal(harness: Harness) -> None:
+def test_skip_asks_for_a_reason_in_a_modal(harness: Harness) -> None:
     h = harness
     channel = open_incident(h)
-    msg = checklist_message(h, channel)
-    h.click(checklist.SKIP_ACTION, value("notify-source-owner"), channel=channel, message_ts=msg.ts)
+    choose(h, channel, "notify-source-owner", "skip")
     view = h.last_view()
     assert view["callback_id"] == "firebreak_step_skip_modal"
     assert "notify-source-owner" in block_text(view["blocks"][0])
+    assert len(view["private_metadata"]) <= 40 and "notify" not in view["private_metadata"]  # an opaque token
     reply = h.submit_view(view, {"reason": "   "})
     assert json.loads(reply.ack.body) == {"response_action": "errors",
                                           "errors": {"reason": "Say why the step is skipped."}}
     assert events(h, "step_skipped") == [] and step_row(h, "notify-source-owner").state == "pending"
     reply = h.submit_view(view, {"reason": "The source is our own wiki; the owner is on this channel"})
-    assert reply.ack.status == 200
+    assert reply.ack.status == 200 and not reply.ack.body
     [skipped] = events(h, "step_skipped")
     assert skipped.data == {"runbook": "prompt_injection", "step": "notify-source-owner", "user": "U0ALICE",
                             "reason": "The source is our own wiki; the owner is on this channel",
                             "started_at": "2026-01-05T09:00:00+00:00", "due_at": "2026-01-05T13:00:00+00:00"}
     assert any("skipped `notify-source-owner`" in t for t in h.fake.texts(channel))
-    assert "~`notify-source-owner`~" in message_text(checklist_message(h, channel))
-    # Submitting the same modal again: the step is no longer pending; the modal says who skipped it.
+    assert ("skipped by <@U0ALICE> at 09:00 UTC: _The source is our own wiki; the owner is on this channel_"
+            in message_text(checklist_message(h, channel)))
+    # Submitting the same form again: a form works once; the person is told it is out of date.
     reply = h.submit_view(view, {"reason": "again"})
-    assert "already skipped by <@U0ALICE>" in json.loads(reply.ack.body)["errors"]["reason"]
+    assert reply.ack.status == 200 and "out of date" in reply.text
     assert len(events(h, "step_skipped")) == 1
+    assert violations(h) == []
 
 
-def test_assign_button_hands_off_only_to_someone_in_the_incident(harness: Harness) -> None:
+def test_assign_hands_off_only_to_someone_in_the_incident_and_invites_nobody(harness: Harness) -> None:
     h = harness
     channel = open_incident(h)
-    msg = checklist_message(h, channel)
-    h.click(checklist.ASSIGN_ACTION, value("preserve-evidence"), channel=channel, message_ts=msg.ts)
+    choose(h, channel, "preserve-evidence", "assign")
     view = h.last_view()
     assert view["callback_id"] == "firebreak_step_assign_modal"
-    reply = h.submit_view(view, {"user": "U0STRANGER"})
-    error = json.loads(reply.ack.body)["errors"]["user"]
-    assert error.startswith("@U0STRANGER is not in INC-1")  # modal errors are plain text
+    h.submit_view(view, {"user": "U0STRANGER"})
+    assert told(h, "U0ALICE")[-1].startswith(":warning: <@U0STRANGER> is not in INC-1")
     assert events(h, "step_assigned") == [] and step_row(h, "preserve-evidence").owner_id is None
-    h.fake.channels[channel]["members"].add("U0DANA")
+    assert "U0STRANGER" not in h.fake.channels[channel]["members"]
+    assert not [c for c in h.fake.calls_to("conversations.invite") if "U0STRANGER" in str(c.params)]
+    h.invite("U0DANA", channel)
     reply = h.submit_view(view, {"user": "U0DANA"})
     assert reply.ack.status == 200 and not reply.ack.body
     [assigned] = events(h, "step_assigned")
     assert assigned.data == {"runbook": "prompt_injection", "step": "preserve-evidence", "user": "U0DANA",
                              "previous": None}
-    assert "Owner: <@U0DANA>" in message_text(checklist_message(h, channel))
+    assert assigned.text == "preserve-evidence assigned to @U0DANA"  # plain text and ids: no Slack markup
+    assert "— <@U0DANA> · due" in block_text(step_block(checklist_message(h, channel), "preserve-evidence"))
     assert any("<@U0DANA> now owns `preserve-evidence`" in t for t in h.fake.texts(channel))
+    assert violations(h) == []
 
 
 def test_step_commands(harness: Harness, clock) -> None:
@@ -151,10 +155,11 @@ def test_step_commands(harness: Harness, clock) -> None:
     reply = h.command("step reproduce assign <@U0BOB|bob>", channel=channel)
     assert "<@U0BOB> owns `reproduce`." in reply.text
     reply = h.command("runbook", channel=channel)
-    assert "2/22 done" not in reply.text and "1/22 done, 1 skipped, 20 pending" in reply.text
-    assert ":white_square: `reproduce`" in reply.text and "<@U0BOB>," in reply.text
+    assert "1/22 done, 1 skipped, 20 pending" in reply.text
+    assert ":white_square: *`reproduce`*" in reply.text and "— <@U0BOB> · due" in reply.text
+    assert "*Triage*" in reply.text and "*Reproduce and preserve evidence*" in reply.text
     # The IC now owns the IC's steps in the checklist.
-    assert "Owner: <@U0BOB> (incident commander)" in message_text(checklist_message(h, channel))
+    assert "<@U0BOB> (incident commander)" in block_text(step_block(checklist_message(h, channel), "assign-roles"))
 
 
 def test_step_command_bad_input_says_what_and_writes_nothing(harness: Harness) -> None:
@@ -166,12 +171,14 @@ def test_step_command_bad_input_says_what_and_writes_nothing(harness: Harness) -
         "step nope done": "INC-1 has no step `nope`. Pending steps: `confirm-severity`",
         "step assign-roles done": "Step `assign-roles` was already done by <@U0BOB> at 2026-01-05 09:00:00 UTC.",
         "step reproduce skip": "Say why `reproduce` is skipped.",
+        "step reproduce skip " + "x" * 1001: "The skip reason is 1,001 characters; the limit is 1,000.",
         "step reproduce assign <@U0STRANGER>": "<@U0STRANGER> is not in INC-1",
         "step reproduce assign bob": "`bob` is not a Slack user mention",
         "step reproduce finish": "Unknown step action `finish`; use done, skip or assign.",
         "step reproduce": "Name a step and what to do with it.",
         "step reproduce done now": "`done` takes no more words (got `now`).",
-        "runbook use nope": "There is no runbook `nope`. Runbooks: agent_tool_misuse, bias",
+        "step " + "y" * 500 + " done": "INC-1 has no step `" + "y" * 63 + "…`.",
+        "runbook use nope": "There is no runbook `nope`. Runbooks: `agent_tool_misuse`, `bias`",
         "runbook use prompt_injection": "Runbook `prompt_injection` is already in use on INC-1.",
         "runbook frobnicate": "Unknown runbook action `frobnicate`.",
     }
@@ -179,8 +186,10 @@ def test_step_command_bad_input_says_what_and_writes_nothing(harness: Harness) -
         reply = h.command(command, channel=channel)
         assert expected in reply.text, (command, reply.text)
         assert "Usage: `/incident" in reply.text, command
+        assert "x" * 100 not in reply.text  # never the whole input echoed
     assert len(events(h)) == before
     assert h.command("step reproduce done", user="U0BOB").text.startswith(":warning: This is not an incident")
+    assert violations(h) == []
 
 
 def test_runbooks_lists_what_is_available(harness: Harness) -> None:
@@ -215,9 +224,10 @@ def test_runbook_use_switches_and_keeps_completed_steps(harness: Harness) -> Non
     assert "Runbook `bias` added" in reply.text
     assert step_row(h, "assign-roles").runbook_key == "data_leakage"  # a shared pending step stays where it was
     assert step_row(h, "measure-disparity").state == "pending"
-    text = message_text(checklist_message(h, channel))
-    assert "PII or data leakage in model outputs + Bias or unfair outcomes" in text
-    assert "measure-disparity" in text or "measure-disparity" in h.command("runbook", channel=channel).text
+    msg = checklist_message(h, channel)
+    assert "PII or data leakage in model outputs + Bias or unfair outcomes" in message_text(msg)
+    assert step_block(msg, "measure-disparity") is not None and len(msg.blocks) <= 50
+    assert violations(h) == []
 
 
 def test_escalation_re_evaluates_runbook_and_due_times(harness: Harness, clock) -> None:
@@ -229,7 +239,7 @@ def test_escalation_re_evaluates_runbook_and_due_times(harness: Harness, clock) 
     h.command("ic <@U0ALICE>", channel=channel)
     clock.advance(minutes=5)
     h.command("sev 3 works on the production chat model too", channel=channel)
-    posted = "\n".join(h.fake.texts(channel))
+    posted = "\n".join(seen(t) for t in h.fake.texts(channel))
     assert "Runbook re-evaluated for SEV4 → SEV3" in posted
     assert "Runbook `jailbreak` replaces `near_miss`" in posted
     assert "Kept as they were: `preserve-evidence`" in posted
@@ -239,17 +249,21 @@ def test_escalation_re_evaluates_runbook_and_due_times(harness: Harness, clock) 
     with h.ctx.db.session() as session:  # block-abusers applies at SEV1-2 only: not on the SEV3 checklist
         assert session.exec(select(RunbookStep).where(RunbookStep.step_id == "block-abusers")).first() is None
     h.command("sev 1 the prompt is on social media", channel=channel)
-    posted = "\n".join(h.fake.texts(channel))
+    posted = "\n".join(seen(t) for t in h.fake.texts(channel))
     assert "Runbook re-evaluated for SEV3 → SEV1" in posted
     assert "`reproduce` now due 09:45 UTC (+45m) (was 17:00 UTC (+8h))." in posted
     assert "Steps added: `block-abusers`" in posted
+    raw = "\n".join(h.fake.raw_texts(channel))
+    assert "now due <!date^" in raw  # each reader sees their own time
     assert step_row(h, "reproduce").due_at.isoformat() == "2026-01-05T09:45:00+00:00"
     [updated_3, updated_1] = events(h, "runbook_updated")
     assert updated_1.data["old"] == 3 and updated_1.data["new"] == 1
+    assert "reproduce now due 09:45 UTC (+45m) (was 17:00 UTC (+8h))." in updated_1.data["changes"]
     assert "SEV1" in message_text(checklist_message(h, channel))
+    assert violations(h) == []
 
 
-def test_lever_button_only_when_the_lever_is_configured(make_harness) -> None:
+def test_lever_choice_only_when_the_lever_is_configured(make_harness) -> None:
     h = make_harness()
 
     class Levers:
@@ -259,19 +273,16 @@ def test_lever_button_only_when_the_lever_is_configured(make_harness) -> None:
     h.ctx.levers = Levers()
     channel = open_incident(h)
     msg = checklist_message(h, channel)
-    actions = next(b for b in msg.blocks if b.get("block_id") == "step-actions:quarantine-source")
-    lever = actions["elements"][-1]
-    assert lever["action_id"] == "firebreak_lever_pull"
-    assert json.loads(lever["value"]) == {"incident": 1, "lever": "quarantine-retrieval-source",
-                                          "step": "quarantine-source"}
-    text = message_text(msg)
-    assert "Lever `emergency-filter` — not configured here" in text
-    del h.ctx.levers
+    options = [o["text"]["text"] for o in step_block(msg, "quarantine-source")["accessory"]["options"]]
+    assert options == ["Done", "Skip…", "Assign…", "Pull lever…"]
+    assert "lever `quarantine-retrieval-source` (" not in block_text(step_block(msg, "quarantine-source"))
+    assert "lever `emergency-filter` (not configured here)" in block_text(step_block(msg, "emergency-filter"))
+    assert len(step_block(msg, "emergency-filter")["accessory"]["options"]) == 3
+    h.ctx.levers = None
     h.command("step assign-roles done", channel=channel)
     msg = checklist_message(h, channel)
-    actions = next(b for b in msg.blocks if b.get("block_id") == "step-actions:quarantine-source")
-    assert [e["action_id"] for e in actions["elements"]] == [checklist.SKIP_ACTION, checklist.ASSIGN_ACTION]
-    assert "Lever `quarantine-retrieval-source` — not configured here" in message_text(msg)
+    assert len(step_block(msg, "quarantine-source")["accessory"]["options"]) == 3
+    assert "lever `quarantine-retrieval-source` (not configured here)" in block_text(step_block(msg, "quarantine-source"))
 
 
 def test_postmortem_provider_shape(harness: Harness, clock) -> None:
@@ -296,23 +307,44 @@ def test_postmortem_provider_shape(harness: Harness, clock) -> None:
     assert rows["kill-switch"].required is False and rows["kill-switch"].state == StepState.NOT_REQUIRED
 
 
-def test_slack_failures_are_recorded_and_never_lose_the_step(harness: Harness) -> None:
+def test_the_postmortem_provider_needs_no_slack(sqlite_url, clock) -> None:
+    """`firebreak postmortem` builds the services alone: the runbook's rows are there without the Bolt app."""
+    from bot.app.services import build_services
+    from bot.config.settings import Settings
+
+    services = build_services(Settings(database_url=sqlite_url), clock)
+    try:
+        assert "runbook" in services.postmortem_providers and services.runbooks is not None
+    finally:
+        services.close()
+
+
+def test_slack_failures_never_lose_the_step_and_the_message_catches_up(harness: Harness) -> None:
     h = harness
     channel = open_incident(h)
     msg = checklist_message(h, channel)
+    # A transient failure (Slack's 5xx) is retried until the message is up to date.
     h.fake.fail_next("chat.update", "internal_error")
-    h.click(checklist.DONE_ACTION, value("assign-roles"), channel=channel, message_ts=msg.ts)
+    h.command("step assign-roles done", channel=channel)
     assert step_row(h, "assign-roles").state == "done"
-    errors = [e for e in events(h, "slack_error") if "runbook checklist" in e.text]
-    assert errors and errors[0].data["error"] == "internal_error"
-    # The next change brings the message up to date.
+    assert "1/22 done" in message_text(checklist_message(h, channel))
+    assert len(h.fake.calls_to("chat.update")) >= 2
+    # A permanent refusal is a fact on the timeline; the next change brings the message up to date.
+    h.fake.fail_next("chat.update", "invalid_blocks", times=2)  # the checklist's and the summary's
     h.command("step confirm-severity done", channel=channel)
-    assert "2/22 done" in message_text(checklist_message(h, channel))
-    # A deleted checklist message is posted afresh rather than lost.
-    h.fake.messages[channel] = [m for m in h.fake.messages[channel] if m.ts != msg.ts]
+    assert step_row(h, "confirm-severity").state == "done"
+    [error] = [e for e in events(h, "slack_error") if e.data["what"] == "update"]
+    assert "invalid_blocks" in error.data["error"]
     h.command("step classify-vector done", channel=channel)
+    assert "3/22 done" in message_text(checklist_message(h, channel))
+    # A deleted checklist message is posted afresh, and later changes update the new one.
+    h.fake.messages[channel] = [m for m in h.fake.messages[channel] if m.ts != msg.ts]
+    h.command("step preserve-evidence done", channel=channel)
     fresh = checklist_message(h, channel)
-    assert fresh.ts != msg.ts and "3/22 done" in message_text(fresh)
+    assert fresh.ts != msg.ts and "4/22 done" in message_text(fresh)
+    h.command("step blast-radius done", channel=channel)
+    latest = checklist_message(h, channel)
+    assert latest.ts == fresh.ts and "5/22 done" in message_text(latest)
 
 
 def test_timeline_shows_each_steps_start_and_finish(harness: Harness, clock) -> None:
@@ -342,20 +374,25 @@ def test_timeline_shows_each_steps_start_and_finish(harness: Harness, clock) -> 
     assert set(finished) <= set(started)
 
 
-def test_buttons_on_a_finished_step_or_resolved_incident_answer_privately(harness: Harness) -> None:
+def test_menus_on_a_finished_step_or_resolved_incident_answer_privately(harness: Harness) -> None:
     h = harness
     channel = open_incident(h)
-    msg = checklist_message(h, channel)
+    old = copy.deepcopy(checklist_message(h, channel))  # the message as it was when someone opened it
     h.command("step reproduce done", channel=channel, user="U0BOB")
+    from tests.runbook_support import choose_value, option
+
     views = len(h.fake.views)
-    h.click(checklist.SKIP_ACTION, value("reproduce"), channel=channel, message_ts=msg.ts)
+    reply = choose_value(h, option(old, "reproduce", "skip"), channel=channel, message=old)
     assert len(h.fake.views) == views  # no modal
-    assert h.fake.ephemerals[-1]["text"].startswith(":warning: Step `reproduce` was already done by <@U0BOB>")
+    assert reply.text.startswith(":warning: Step `reproduce` was already done by <@U0BOB>")
     h.command("ic <@U0ALICE>", channel=channel)
     h.command("resolve duplicate of INC-0", channel=channel)
     before = len(events(h))
-    h.click(checklist.DONE_ACTION, value("blast-radius"), channel=channel, message_ts=msg.ts)
-    assert "INC-1 is resolved" in h.fake.ephemerals[-1]["text"]
-    h.click(checklist.ASSIGN_ACTION, value("blast-radius"), channel=channel, message_ts=msg.ts)
-    assert "INC-1 is resolved" in h.fake.ephemerals[-1]["text"] and len(h.fake.views) == views
+    reply = choose_value(h, option(old, "blast-radius", "done"), channel=channel, message=old)
+    assert "INC-1 is resolved" in reply.text
+    reply = choose_value(h, option(old, "blast-radius", "assign"), channel=channel, message=old)
+    assert "INC-1 is resolved" in reply.text and len(h.fake.views) == views
     assert len(events(h)) == before
+    closed = checklist_message(h, channel)
+    assert not [b for b in closed.blocks if "accessory" in b or b["type"] == "actions"]
+    assert "Not finished when INC-1 was resolved" in message_text(closed)

@@ -140,11 +140,12 @@ def test_full_exercise_injects_responders_scorecard(sandbox: Harness, clock: Man
     assert card["status"]["count"] == 2 and card["status"]["longest_gap"] == 14 * 60
     # Runbook steps as the runbook feature recorded them: assign-roles was due 10m after the SEV1 change.
     rb = card["runbook"]  # in bot.core.facts' step states
-    assert rb["done_on_time"] == ["jailbreak/preserve-evidence"]
+    # emergency-filter: ticked off by the (dry-run) pull of its lever at +16m, so it is no longer listed as open.
+    assert rb["done_on_time"] == ["jailbreak/preserve-evidence", "jailbreak/emergency-filter"]
     assert rb["done_late"] == ["jailbreak/assign-roles"]
     assert rb["skipped"] == ["jailbreak/collect-variants (T&S already collected them)"]
     assert rb["overdue"] == ["jailbreak/confirm-severity", "jailbreak/status-update"]  # overdue, never done
-    assert len(rb["pending"]) + len(rb["not_required"]) == 14  # not yet due at +35m, or optional
+    assert len(rb["pending"]) + len(rb["not_required"]) == 13  # not yet due at +35m, or optional
     assert "jailbreak/verify-containment" in rb["pending"]
     # The lever was really pulled through the containment layer, and forced to a dry run.
     assert card["levers"] == [{"lever": "emergency-filter", "at": 16 * 60, "dry_run": True, "verified": False}]

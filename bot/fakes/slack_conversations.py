@@ -125,7 +125,11 @@ class Conversations(SlackState):
             raise SlackError(errors[0]["error"], [f"[ERROR] {e['user']}: {e['error']}" for e in errors],
                              errors=errors)
         bad = {e["user"] for e in errors}
-        ch["members"].update(u for u in users if u not in bad)
+        joined = [u for u in users if u not in bad and u not in ch["members"]]
+        ch["members"].update(joined)
+        for u in joined:
+            for listener in self.on_join:
+                listener(ch["id"], u)
         return {"channel": self._public(ch)} | ({"errors": errors} if errors else {})
 
     def api_conversations_join(self, p: dict) -> dict:

@@ -94,6 +94,8 @@ class SlackState:
         self.usergroups: dict[str, list[str]] = {}
         self.users: dict[str, dict[str, Any]] = {BOT_USER: {"id": BOT_USER, "name": "firebreak", "is_bot": True}}
         self.faults: dict[str, list[Fault]] = defaultdict(list)
+        # Called with (channel, user) whenever someone joins a channel: Slack's member_joined_channel event.
+        self.on_join: list[Any] = []
         self.triggers: dict[str, dict[str, Any]] = {}  # trigger_id -> {"issued": time, "used": bool}
         self._ids = itertools.count(1)
         self._last_ts = 0  # microseconds of the last message ts handed out

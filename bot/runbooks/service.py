@@ -1,12 +1,14 @@
 """The runbook domain: attach, re-evaluate on severity change, finish / skip / assign steps.
 
 Plain functions over a session and a clock; they raise FirebreakError with a user-facing message and know
-nothing about Slack. Every state change writes its timeline event in the same transaction.
+nothing about Slack. Every state change writes its timeline event in the same transaction. The timeline keeps
+plain text and user ids; what is said in Slack is built as `Msg` (people and times as typed values) and rendered
+by the transport.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -14,16 +16,42 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, select
 
-from bot.core import facts, timeline
+from bot.core import facts, limits, timeline
 from bot.core.clock import Clock
-from bot.core.durations import format_duration
-from bot.core.errors import Conflict, NotFound, UsageError
+from bot.core.errors import Conflict, NotFound
 from bot.core.facts import StepFact, StepState
 from bot.core.incidents import ROLES
-from bot.core.text import Code, Msg, User
+from bot.core.text import Code, Msg, Raw, User, When, duration, plain
 from bot.runbooks.loader import PHASE_ORDER, Library, Runbook, StepDef
 from bot.store.models import Incident
 from bot.store.models.runbook import DONE, DROPPED, PENDING, SKIPPED, RunbookAttachment, RunbookStep
+
+
+@dataclass(frozen=True)
+class DueChange:
+    """A pending step's due time moved (a severity change)."""
+
+    step: str
+    new: datetime | None
+    old: datetime | None
+    opened: datetime
+
+    def msg(self) -> Msg:
+        return Msg.of("{step} now due {new} (was {old}).", step=Code(self.step), new=Raw(_due(self.new, self.opened)),
+                      old=Raw(_due(self.old, self.opened)))
+
+
+def _due(due: datetime | None, opened: datetime) -> Msg:
+    """A due time as a moment (each reader's zone in Slack) and as time after the opening."""
+    if due is None:
+        return Msg.of("no due time")
+    style = "time" if due.date() == opened.date() else "datetime"
+    return Msg.of("{at} (+{after})", at=When(due, style), after=duration(due - opened))
+
+
+def codes(ids: Iterable[str]) -> Raw:
+    """Step ids or runbook keys as a list of code spans (`a`, `b`)."""
+    return Raw(Msg.join([Msg.of("{c}", c=Code(i)) for i in ids], sep=", "))
 
 
 @dataclass
@@ -34,21 +62,26 @@ class Change:
     added: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
-    due_changed: list[str] = field(default_factory=list)
+    due_changed: list[DueChange] = field(default_factory=list)
     replaced: list[str] = field(default_factory=list)
 
-    def lines(self) -> list[str]:
+    def messages(self) -> list[Msg]:
+        """One sentence per kind of change, for the incident channel."""
         out = []
         if self.replaced:
-            out.append(f"Runbook `{self.runbook}` replaces {', '.join(f'`{k}`' for k in self.replaced)}.")
+            out.append(Msg.of("Runbook {new} replaces {old}.", new=Code(self.runbook), old=codes(self.replaced)))
         if self.added:
-            out.append(f"Steps added: {', '.join(f'`{s}`' for s in self.added)}.")
+            out.append(Msg.of("Steps added: {steps}.", steps=codes(self.added)))
         if self.kept:
-            out.append(f"Kept as they were: {', '.join(f'`{s}`' for s in self.kept)}.")
+            out.append(Msg.of("Kept as they were: {steps}.", steps=codes(self.kept)))
         if self.dropped:
-            out.append(f"No longer apply: {', '.join(f'`{s}`' for s in self.dropped)}.")
-        out += self.due_changed
+            out.append(Msg.of("No longer apply: {steps}.", steps=codes(self.dropped)))
+        out += [d.msg() for d in self.due_changed]
         return out
+
+    def lines(self) -> list[str]:
+        """The same sentences as plain text (the timeline keeps these)."""
+        return [plain(m) for m in self.messages()]
 
     def __bool__(self) -> bool:
         return bool(self.added or self.dropped or self.due_changed or self.replaced)
@@ -69,26 +102,26 @@ def active_titles(session: Session, incident_id: int) -> list[str]:
     return list(session.exec(query))
 
 
-def step_counts(session: Session, incident_id: int, now: datetime) -> dict[str, int]:
-    """`progress(steps(...), now)` from five columns, without building the step objects."""
-    query = (select(RunbookStep.state, RunbookStep.required, RunbookStep.due_at, RunbookStep.finished_at)
-             .where(RunbookStep.incident_id == incident_id, RunbookStep.state != DROPPED))
-    return _counts(facts.step_state(state=state, required=required, due_at=due_at, finished_at=finished_at,
-                                    as_of=now) for state, required, due_at, finished_at in session.exec(query))
+def judge(session: Session, incident: Incident, now: datetime, roles: Mapping[str, str] | None = None,
+          rows: Iterable[RunbookStep] | None = None) -> tuple[StepFact, ...]:
+    """Every live step judged by bot.core.facts (the one rule for overdue: required, pending, past its due time
+    moved later by exercise pauses; a resolved incident as of its resolution), in checklist order."""
+    assert incident.id is not None
+    return facts.load_steps(session, incident, steps(session, incident.id) if rows is None else rows, now, roles)
 
 
-def _counts(states: Iterable[StepState]) -> dict[str, int]:
-    """The checklist's counts from the facts module's step states."""
+def counts(judged: Iterable[StepFact]) -> dict[str, int]:
+    """The checklist's counts: total, done, skipped, pending and, of the pending, overdue."""
     out = {"total": 0, "done": 0, "skipped": 0, "pending": 0, "overdue": 0}
-    for state in states:
+    for fact in judged:
         out["total"] += 1
-        if state in (StepState.DONE_ON_TIME, StepState.DONE_LATE):
+        if fact.state in (StepState.DONE_ON_TIME, StepState.DONE_LATE):
             out["done"] += 1
-        elif state == StepState.SKIPPED:
+        elif fact.state == StepState.SKIPPED:
             out["skipped"] += 1
         else:
             out["pending"] += 1
-            out["overdue"] += state == StepState.OVERDUE
+            out["overdue"] += fact.state == StepState.OVERDUE
     return out
 
 
@@ -102,7 +135,7 @@ def steps(session: Session, incident_id: int) -> list[RunbookStep]:
     return [s for s in all_steps(session, incident_id) if s.state != DROPPED]
 
 
-def _due(incident: Incident, step: StepDef, severity: int) -> datetime | None:
+def _due_at(incident: Incident, step: StepDef, severity: int) -> datetime | None:
     after = step.due_after(severity)
     return incident.opened_at + after if after is not None else None
 
@@ -150,7 +183,7 @@ def _attach(session: Session, clock: Clock, incident: Incident, runbook: Runbook
         elif row.state == DROPPED:
             row.started_at = now
             change.added.append(step.id)
-        _apply_def(row, runbook.key, step, seq + index, _due(incident, step, incident.severity))
+        _apply_def(row, runbook.key, step, seq + index, _due_at(incident, step, incident.severity))
         session.add(row)
     session.add(RunbookAttachment(incident_id=incident.id, runbook_key=runbook.key, title=runbook.title,
                                   auto=auto, attached_at=now, attached_by=actor))
@@ -203,7 +236,7 @@ def reevaluate(session: Session, clock: Clock, library: Library, incident: Incid
                     rows[step.id] = row
                 else:
                     row.started_at = clock.now()
-                _apply_def(row, key, step, _position(session, incident.id, key) + index, _due(incident, step, new))
+                _apply_def(row, key, step, _position(session, incident.id, key) + index, _due_at(incident, step, new))
                 session.add(row)
                 change.added.append(step.id)
             elif not applies and row is not None and row.state == PENDING:
@@ -211,10 +244,9 @@ def reevaluate(session: Session, clock: Clock, library: Library, incident: Incid
                 session.add(row)
                 change.dropped.append(step.id)
             elif applies and row is not None and row.state == PENDING:
-                due = _due(incident, step, new)
+                due = _due_at(incident, step, new)
                 if due != row.due_at:
-                    change.due_changed.append(
-                        f"`{step.id}` now due {_hm(due, opened)} (was {_hm(row.due_at, opened)}).")
+                    change.due_changed.append(DueChange(step.id, due, row.due_at, opened))
                     row.due_at = due
                     session.add(row)
         if change:
@@ -237,41 +269,57 @@ def _position(session: Session, incident_id: int, key: str) -> int:
     return (keys.index(key) + 1) * 1000 if key in keys else 0
 
 
-def _hm(due: datetime | None, opened: datetime) -> str:
-    if due is None:
-        return "no due time"
-    return f"{due.strftime('%H:%M')} UTC (+{format_duration(due - opened)})"
 
 
 # ----- one step -----------------------------------------------------------------------------------------
 
+MAX_STEP_ID = 64  # step ids are YAML keys of at most 64 characters; anything longer names no step
+
+
 def find_step(session: Session, incident_id: int, step_id: str) -> RunbookStep:
-    row = session.exec(select(RunbookStep).where(RunbookStep.incident_id == incident_id,
-                                                 RunbookStep.step_id == step_id.strip().lower())).first()
+    """The live step `step_id` of an incident; NotFound (listing the pending steps) otherwise."""
+    wanted = step_id.strip().lower()
+    row = None
+    if 0 < len(wanted) <= MAX_STEP_ID:
+        row = session.exec(select(RunbookStep).where(RunbookStep.incident_id == incident_id,
+                                                     RunbookStep.step_id == wanted)).first()
     if row is None or row.state == DROPPED:
-        ids = [s.step_id for s in steps(session, incident_id)]
-        if not ids:
-            raise NotFound(f"INC-{incident_id} has no runbook attached. `/incident runbooks` lists them; "
-                           "`/incident runbook use <key>` attaches one.")
-        pending = [s.step_id for s in steps(session, incident_id) if s.state == PENDING]
-        hint = f" Pending steps: {', '.join(f'`{i}`' for i in pending[:25])}." if pending else ""
-        raise NotFound(f"INC-{incident_id} has no step `{step_id}`.{hint}")
+        live = steps(session, incident_id)
+        if not live:
+            raise NotFound(Msg.of("INC-{n} has no runbook attached. {list} lists them; {use} attaches one.",
+                                  n=incident_id, list=Code("/incident runbooks"),
+                                  use=Code("/incident runbook use <key>")))
+        pending = [s.step_id for s in live if s.state == PENDING]
+        hint = Msg.of(" Pending steps: {steps}.", steps=codes(pending[:25])) if pending else None
+        raise NotFound(Msg.join([Msg.of("INC-{n} has no step {step}.", n=incident_id,
+                                        step=Code(limits.shown(step_id, MAX_STEP_ID))), hint], sep=""))
     return row
 
 
-def finished_text(row: RunbookStep) -> str:
+def step_by_row(session: Session, row_id: int) -> RunbookStep | None:
+    """A live step by its row id (what checklist buttons carry); None for a dropped or unknown one."""
+    row = session.get(RunbookStep, row_id)
+    return row if row is not None and row.state != DROPPED else None
+
+
+def finished_text(row: RunbookStep) -> Msg:
     verb = "done" if row.state == DONE else "skipped"
-    at = row.finished_at.strftime("%Y-%m-%d %H:%M:%S UTC") if row.finished_at else "an unknown time"
-    return f"Step `{row.step_id}` was already {verb} by <@{row.finished_by}> at {at}."
+    at: Any = When(row.finished_at) if row.finished_at else "an unknown time"
+    return Msg.of("Step {step} was already {verb} by {who} at {at}.", step=Code(row.step_id), verb=verb,
+                  who=User(row.finished_by or ""), at=at)
 
 
 def finish(session: Session, clock: Clock, incident_id: int, step_id: str, *, actor: str, skip: bool = False,
-           reason: str | None = None) -> RunbookStep:
+           reason: str | None = None, lever: str | None = None) -> RunbookStep:
     """Mark a step done (or skipped, with a reason). Exactly one of two concurrent calls wins: the update is
-    conditional on the step still being pending; the loser gets Conflict naming who finished it."""
-    reason = (reason or "").strip() or None
-    if skip and not reason:
-        raise UsageError(f"Say why `{step_id}` is skipped: the postmortem will ask.")
+    conditional on the step still being pending; the loser gets Conflict naming who finished it. `lever`: the
+    step was ticked off because that containment lever was pulled."""
+    if skip:
+        reason = limits.clean(reason or "", limits.REASON, "skip reason",
+                              required=f"Say why `{limits.shown(step_id, MAX_STEP_ID)}` is skipped: the postmortem "
+                                       "will ask.")
+    else:
+        reason = None
     row = find_step(session, incident_id, step_id)
     if row.state != PENDING:
         raise Conflict(finished_text(row))
@@ -279,10 +327,10 @@ def finish(session: Session, clock: Clock, incident_id: int, step_id: str, *, ac
     state = SKIPPED if skip else DONE
     result = session.execute(
         update(RunbookStep)
-        .where(RunbookStep.id == row.id, RunbookStep.state == PENDING)
+        .where(RunbookStep.id == row.id, RunbookStep.state == PENDING)  # type: ignore[arg-type]
         .values(state=state, finished_at=now, finished_by=actor, reason=reason)
     )
-    if result.rowcount != 1:
+    if result.rowcount != 1:  # type: ignore[attr-defined]
         session.expire(row)
         session.refresh(row)
         raise Conflict(finished_text(row))
@@ -290,60 +338,62 @@ def finish(session: Session, clock: Clock, incident_id: int, step_id: str, *, ac
     session.refresh(row)
     kind = "step_skipped" if skip else "step_done"
     verb = "Skipped" if skip else "Done"
-    text = f"{verb}: `{row.step_id}` {row.text[:120]}" + (f" — {reason}" if reason else "")
+    how = f" (lever {lever} pulled)" if lever else ""
+    text = f"{verb}: `{row.step_id}` {row.text[:120]}{how}" + (f" — {reason}" if reason else "")
     data: dict[str, Any] = {"runbook": row.runbook_key, "step": row.step_id, "user": actor,
                             "started_at": row.started_at.isoformat(),
                             "due_at": row.due_at.isoformat() if row.due_at else None}
     if reason:
         data["reason"] = reason
+    if lever:
+        data["lever"] = lever
     timeline.record(session, clock, incident_id, kind, text, actor=actor, data=data)
     return row
 
 
 def assign(session: Session, clock: Clock, incident_id: int, step_id: str, user_id: str, *,
            actor: str) -> tuple[RunbookStep, str | None]:
-    """Hand a pending step to someone. Returns (step, the previous explicit owner)."""
+    """Hand a pending step to someone (the caller has checked they may own it). Returns (step, the previous
+    explicit owner)."""
     row = find_step(session, incident_id, step_id)
     if row.state != PENDING:
-        raise Conflict(finished_text(row) + " Only pending steps can be handed off.")
+        raise Conflict(Msg.join([finished_text(row), Msg.of(" Only pending steps can be handed off.")], sep=""))
     if row.owner_id == user_id:
         raise Conflict(Msg.of("{who} already owns {step}.", who=User(user_id), step=Code(row.step_id)))
     previous = row.owner_id
     result = session.execute(
-        update(RunbookStep).where(RunbookStep.id == row.id, RunbookStep.state == PENDING)
+        update(RunbookStep).where(RunbookStep.id == row.id, RunbookStep.state == PENDING)  # type: ignore[arg-type]
         .values(owner_id=user_id))
-    if result.rowcount != 1:
+    if result.rowcount != 1:  # type: ignore[attr-defined]
         session.refresh(row)
         raise Conflict(finished_text(row))
     session.expire(row)
     session.refresh(row)
-    timeline.record(session, clock, incident_id, "step_assigned", f"`{row.step_id}` assigned to <@{user_id}>",
+    timeline.record(session, clock, incident_id, "step_assigned",
+                    plain(Msg.of("{step} assigned to {who}", step=Code(row.step_id), who=User(user_id))),
                     actor=actor, data={"runbook": row.runbook_key, "step": row.step_id, "user": user_id,
                                        "previous": previous})
     return row, previous
 
 
-def owner_of(row: RunbookStep, roles: dict[str, str]) -> str | None:
-    return row.owner_id or roles.get(row.owner_role)
+def owner_of(row: RunbookStep | StepFact, roles: Mapping[str, str]) -> str | None:
+    """Who owns a step: the person it was handed to, else whoever holds its role."""
+    return (row.owner_id if isinstance(row, RunbookStep) else row.owner) or roles.get(row.owner_role)
 
 
-def owner_label(row: RunbookStep, roles: dict[str, str]) -> str:
+def owner(row: RunbookStep, roles: Mapping[str, str]) -> Msg:
+    """The owner as people read it: "@bob (incident commander)", "@dana", or "incident commander — unassigned"."""
     user = owner_of(row, roles)
     role = ROLES.get(row.owner_role, row.owner_role).lower()
     if row.owner_id:
-        return f"<@{user}>"
-    return f"<@{user}> ({role})" if user else f"_{role} — unassigned_"
-
-
-def progress(rows: list[RunbookStep], now: datetime) -> dict[str, int]:
-    """Counts for the checklist: done, skipped, pending and, of those, overdue (bot.core.facts decides)."""
-    return _counts(facts.step_state(state=r.state, required=r.required, due_at=r.due_at, finished_at=r.finished_at,
-                                    as_of=now) for r in rows)
+        return Msg.of("{who}", who=User(row.owner_id))
+    if user:
+        return Msg.of("{who} ({role})", who=User(user), role=role)
+    return Msg.of("_{role} — unassigned_", role=role)
 
 
 def postmortem_rows(session: Session, clock: Clock, incident: Incident,
-                    roles: dict[str, str]) -> tuple[StepFact, ...]:
+                    roles: Mapping[str, str]) -> tuple[StepFact, ...]:
     """The "runbook" postmortem provider: every checklist step judged by bot.core.facts (as of the
     resolution once resolved, exercise pauses counted), with its owner resolved through `roles`."""
-    assert incident.id is not None
-    return facts.load_steps(session, incident, steps(session, incident.id), clock.now(), roles)
+    return judge(session, incident, clock.now(), roles)

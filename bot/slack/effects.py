@@ -71,6 +71,7 @@ class SlackEffects:
         self.views: dict[str, View] = {}
         self.thens: dict[str, Then] = {}
         runner.register(effects.POST, self.post)
+        runner.register(effects.UPDATE, self.update)
         runner.register(effects.SUMMARY, self.summary)
         runner.register(PIN, self.pin)
         runner.register(TOPIC, self.topic)
@@ -155,6 +156,37 @@ class SlackEffects:
         if then and ts:
             self.thens[then](self.ctx, job, channel, ts)
         return {"ts": ts, "channel": channel}
+
+    def update(self, job: Job) -> dict[str, Any]:
+        """chat.update of a message firebreak posted: `ref` is the post effect that made it (its result says where
+        it is), `view`/`data` render it as it is when the update runs. Idempotent (the same content again changes
+        nothing). A message someone deleted is posted afresh when `repost` is set; its new place is kept on the
+        post effect and the post's `then` learns it."""
+        p = job.payload
+        with self.ctx.db.session() as session:
+            ref = session.get(Effect, p.get("ref"))
+            where = dict(ref.result or {}) if ref is not None else {}
+            then = (ref.payload or {}).get("then") if ref is not None else None
+        channel, ts = where.get("channel"), where.get("ts")
+        if not channel or not ts:
+            return {"skipped": "the message was never posted"}
+        text, blocks = self.render(job, self._incident(job.incident_id))
+        try:
+            call("chat.update", self.ctx.client.chat_update, channel=channel, ts=ts, text=text or " ",
+                 **({"blocks": blocks} if blocks else {}))
+        except Failed as failed:
+            if not (p.get("repost") and failed.error.endswith("message_not_found")):
+                raise
+            ts = self._post(job, channel, text, blocks)
+            with self.ctx.db.session() as session:
+                row = session.get(Effect, p["ref"])
+                if row is not None:
+                    row.result = {**(row.result or {}), "channel": channel, "ts": ts}
+                    session.add(row)
+            if then and ts:
+                self.thens[then](self.ctx, job, channel, ts)
+            return {"ts": ts, "channel": channel, "reposted": True}
+        return {"ts": ts, "channel": channel, "updated": True}
 
     def summary(self, job: Job) -> dict[str, Any]:
         from bot.slack.summary import summary_blocks, summary_fallback, topic_text

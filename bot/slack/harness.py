@@ -102,6 +102,8 @@ class Harness:
         self.verifier = SignatureVerifier(self.secret)
         self.bot: Bot = build(self.settings, clock)
         self.bot.ctx.effects.backoff = (0.01, 0.02, 0.05)  # retries without the production pauses
+        # Slack tells the app when someone joins a channel (member_joined_channel): so does the stand-in.
+        self.fake.on_join.append(lambda channel, _user: self.ctx.directory and self.ctx.directory.forget_channel(channel))
         self._settle_timers()
         if create_tables:
             self.bot.ctx.db.create_all()
@@ -253,7 +255,7 @@ class Harness:
         channels are not joined this way: a test invites people into those explicitly."""
         with self.fake.lock:
             ch = self.fake.channels.get(channel)
-            if ch is None or ch.get("is_private") or ch.get("is_im") or user in ch["members"]:
+            if ch is None or ch.get("is_private") or ch.get("is_im"):
                 return
             ch["members"].add(user)
         if self.ctx.directory is not None:

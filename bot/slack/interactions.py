@@ -194,11 +194,20 @@ def modal(app: App, ctx: AppContext, callback_id: str, handler: Callable[[Click]
         token = (view or {}).get("private_metadata")
 
         def resolve(ctx: AppContext, _value: Any) -> tuple[PendingAction | None, int | None]:
-            state = pending.take(ctx, token, kind, user_id=user)
+            state = pending.peek(ctx, token, kind, user_id=user)
             click.channel_id = state.payload.get("channel")
             return state, state.incident_id
 
-        after_ack(ctx, context, _run, ctx, click, resolve, action, handler, lane=lane,
+        def once(click: Click) -> None:
+            """The form does its work once: used up when the work succeeded (a refusal leaves it usable)."""
+            assert click.state is not None
+            handler(click)
+            try:
+                pending.take(ctx, click.state.id, kind, user_id=user)
+            except FirebreakError:
+                pass  # a second submission raced this one; the work itself refuses to be done twice
+
+        after_ack(ctx, context, _run, ctx, click, resolve, action, once, lane=lane,
                   tell=lambda text: click.reply(text))
 
 

@@ -1,163 +1,49 @@
-"""Runbooks in Slack: `/incident runbook`, `/incident runbook use <key>`, `/incident step ...`,
-`/incident runbooks`, the checklist buttons and the Skip / Assign modals, and the hooks that attach a
-runbook on open and re-evaluate it on a severity change."""
+"""Runbooks in Slack: `/incident runbook [use <key> [--add]]`, `/incident step …`, `/incident runbooks`, the
+checklist's step menu (Done / Skip… / Assign… / Pull lever…) and the Skip and Assign modals.
+
+The domain (bot.runbooks.flows) decides and records; this module parses, asks the permission policy and
+answers. Every menu click and form submission goes through bot.slack.interactions: the option value names only
+a step row (`<verb>:<row id>`), resolved on the server to its incident, and the policy's RUNBOOK_STEP is asked
+about the person who clicked; the modals carry an opaque token (bot.slack.pending) bound to that person.
+"""
 
 from __future__ import annotations
 
-import json
-import logging
+import re
+from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import Ack, App
-from slack_sdk import WebClient
+from slack_bolt import App
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot.core import hooks, incidents
-from bot.core.errors import ConfigError, FirebreakError, NotAllowed, NotFound, UsageError
+from bot.core import incidents, limits
+from bot.core.errors import Conflict, FirebreakError, NotAllowed, UsageError
 from bot.core.policy import Action
-from bot.core.text import Msg, User
-from bot.postmortem.providers import register_provider
-from bot.runbooks import checklist, nudges, service
-from bot.runbooks.loader import Library, RunbookErrors, load_library
-from bot.slack import ops, render
+from bot.core.text import Code, Msg, User
+from bot.runbooks import checklist, flows, service
+from bot.slack import interactions, pending
 from bot.slack.commands import Invocation, split_first
 from bot.slack.commands.args import parse_flags, tokenize
 from bot.slack.context import AppContext
-from bot.store.models.timeline import BOT_ACTOR
-
-log = logging.getLogger(__name__)
+from bot.slack.interactions import Click
+from bot.slack.text import Mrkdwn, clip, md
+from bot.slack.views import checklist as views
+from bot.store.models.pending import PendingAction
+from bot.store.models.runbook import PENDING, RunbookStep
 
 RUNBOOK_USAGE = "/incident runbook [use <key> [--add]]"
 STEP_USAGE = "/incident step <id> done | skip <reason> | assign @user"
 LIST_USAGE = "/incident runbooks"
 SKIP_VIEW = "firebreak_step_skip_modal"
 ASSIGN_VIEW = "firebreak_step_assign_modal"
+SKIP_KIND, ASSIGN_KIND = "runbook_skip", "runbook_assign"
+_VALUE = re.compile(r"^(done|skip|assign|lever):([0-9]{1,12})$")
+_USER = re.compile(r"^[UW][A-Z0-9]{2,30}$")
 
 
-def library(ctx: AppContext) -> Library:
-    return ctx.runbooks
-
-
-# ----- flows shared by commands, buttons and hooks --------------------------------------------------------
-
-def attach_matching(ctx: AppContext, incident_id: int, *, actor: str) -> str | None:
-    """On open: attach the runbook for the incident's category and severity, post the checklist."""
-    with ctx.db.session() as session:
-        incident = incidents.get(session, incident_id, lock=True)
-        runbook = library(ctx).match(incident.category, incident.severity)
-        if runbook is None:
-            category, sev = incident.category, incident.sev
-        else:
-            service.attach(session, ctx.clock, incident, runbook, actor=actor, auto=True, replace=False)
-    if runbook is None:
-        ops.post_in_incident(ctx, incident_id, f":clipboard: No runbook applies to `{category}` at {sev}. "
-                             "`/incident runbooks` lists them; `/incident runbook use <key>` attaches one.")
-        return None
-    checklist.publish(ctx, incident_id)
-    nudges.schedule(ctx, incident_id)
-    ops.refresh(ctx, incident_id)
-    return runbook.key
-
-
-def on_severity_changed(ctx: AppContext, incident_id: int, old: int, new: int, actor: str, **_: Any) -> None:
-    """The severity command has already refreshed the pinned summary; it is refreshed again only when the
-    runbook line in it changed (steps added or dropped, due times moved, another runbook attached)."""
-    with ctx.db.session() as session:
-        incident = incidents.get(session, incident_id, lock=True)
-        before = checklist.summary_section(ctx, session, incident)
-        changes = service.reevaluate(session, ctx.clock, library(ctx), incident, old, actor=actor)
-        summary_changed = bool(changes) and checklist.summary_section(ctx, session, incident) != before
-    if changes:
-        lines = [f":clipboard: Runbook re-evaluated for SEV{old} → SEV{new}:"]
-        lines += [line for c in changes for line in c.lines()]
-        ops.post_in_incident(ctx, incident_id, render.clip("\n".join(lines)))
-    checklist.publish(ctx, incident_id)
-    nudges.schedule(ctx, incident_id)
-    if summary_changed:
-        ops.refresh(ctx, incident_id)
-
-
-def user_in_incident(ctx: AppContext, incident_id: int, user_id: str) -> bool:
-    """A role holder or a member of the incident channel."""
-    with ctx.db.session() as session:
-        incident = incidents.get(session, incident_id)
-        if user_id in incidents.roles(session, incident_id).values():
-            return True
-        channel = incident.channel_id
-    if not channel:
-        return False
-    cursor = None
-    for _page in range(50):
-        try:
-            resp = ctx.client.conversations_members(channel=channel, cursor=cursor, limit=1000)
-        except (SlackApiError, SlackClientError, OSError) as err:
-            raise FirebreakError(f"Could not check who is in the incident channel ({ops.slack_error_text(err)}); "
-                                 "try again.") from err
-        if user_id in (resp.get("members") or []):
-            return True
-        cursor = (resp.get("response_metadata") or {}).get("next_cursor")
-        if not cursor:
-            return False
-    return False
-
-
-def finish_step(ctx: AppContext, incident_id: int, step_id: str, user_id: str, *, skip: bool,
-                reason: str | None = None) -> tuple[str, str]:
-    """The database part of Done / Skip: validated and committed, or an error with nothing written."""
-    with ctx.db.session() as session:
-        incidents.require_open(incidents.get(session, incident_id))
-        row = service.finish(session, ctx.clock, incident_id, step_id, actor=user_id, skip=skip, reason=reason)
-        return row.step_id, row.text
-
-
-def after_finish(ctx: AppContext, incident_id: int, step: str, text: str, user_id: str, *,
-                 reason: str | None = None) -> None:
-    """The Slack part, after the commit (and after the ack for modal submissions)."""
-    if reason:
-        ops.post_in_incident(ctx, incident_id, f":fast_forward: <@{user_id}> skipped `{step}` "
-                             f"({render.clip(text, 120)}): {reason}")
-    checklist.publish(ctx, incident_id)
-    nudges.schedule(ctx, incident_id)
-    ops.refresh(ctx, incident_id)
-
-
-def do_finish(ctx: AppContext, incident_id: int, step_id: str, user_id: str, *, skip: bool,
-              reason: str | None = None) -> str:
-    step, text = finish_step(ctx, incident_id, step_id, user_id, skip=skip, reason=reason)
-    after_finish(ctx, incident_id, step, text, user_id, reason=reason if skip else None)
-    return f"`{step}` {'skipped' if skip else 'done'}."
-
-
-def assign_step(ctx: AppContext, incident_id: int, step_id: str, user: str, actor: str) -> tuple[str, str]:
-    """The checked part of Assign: the step exists and is pending, the user is in the incident; committed."""
-    with ctx.db.session() as session:
-        incidents.require_open(incidents.get(session, incident_id))
-        service.find_step(session, incident_id, step_id)  # unknown step first: a clearer answer
-    if not user_in_incident(ctx, incident_id, user):
-        raise NotAllowed(Msg.of("{who} is not in INC-{n}: invite them to the incident channel or give them a "
-                                "role first.", who=User(user), n=incident_id))
-    with ctx.db.session() as session:
-        row, _previous = service.assign(session, ctx.clock, incident_id, step_id, user, actor=actor)
-        return row.step_id, row.text
-
-
-def after_assign(ctx: AppContext, incident_id: int, step: str, text: str, user: str, actor: str) -> None:
-    ops.post_in_incident(ctx, incident_id, f":bust_in_silhouette: <@{user}> now owns `{step}` "
-                         f"({render.clip(text, 160)}) — handed off by <@{actor}>.")
-    checklist.publish(ctx, incident_id)
-
-
-def do_assign(ctx: AppContext, incident_id: int, step_id: str, user: str, actor: str) -> str:
-    step, text = assign_step(ctx, incident_id, step_id, user, actor)
-    after_assign(ctx, incident_id, step, text, user, actor)
-    return f"<@{user}> owns `{step}`."
-
-
-# ----- slash subcommands ---------------------------------------------------------------------------------
-
-def with_usage(usage: str):
+def with_usage(usage: str) -> Callable[[Callable[[Invocation], None]], Callable[[Invocation], None]]:
     """Domain errors (unknown step, already done, not in the incident) also show the command's usage."""
-    def wrap(fn):
+    def wrap(fn: Callable[[Invocation], None]) -> Callable[[Invocation], None]:
         def run(inv: Invocation) -> None:
             try:
                 fn(inv)
@@ -171,6 +57,7 @@ def with_usage(usage: str):
     return wrap
 
 
+# ----- slash subcommands ---------------------------------------------------------------------------------
 @with_usage(RUNBOOK_USAGE)
 def runbook_command(inv: Invocation) -> None:
     ctx = inv.ctx
@@ -178,32 +65,20 @@ def runbook_command(inv: Invocation) -> None:
     verb, rest = split_first(inv.args)
     if not verb:
         with ctx.db.session() as session:
-            inv.reply(checklist.progress_text(ctx, session, incidents.get(session, number)))
+            inv.reply(views.progress_text(ctx, session, incidents.get(session, number)))
         return
     if verb.lower() != "use":
-        raise UsageError(f"Unknown runbook action `{verb}`.", usage=RUNBOOK_USAGE)
+        raise UsageError(Msg.of("Unknown runbook action {verb}.", verb=Code(limits.shown(verb, 30))),
+                         usage=RUNBOOK_USAGE)
     parsed = parse_flags(rest, values=set(), switches={"add"}, usage=RUNBOOK_USAGE)
     if len(parsed.words) != 1:
         raise UsageError("Name one runbook key (`/incident runbooks` lists them).", usage=RUNBOOK_USAGE)
-    key = parsed.words[0].lower()
-    runbook = library(ctx).get(key)
-    if runbook is None:
-        raise NotFound(f"There is no runbook `{key}`. Runbooks: {', '.join(library(ctx).runbooks)}.",
-                       usage=RUNBOOK_USAGE)
     add = bool(parsed.flags.get("add"))
-    with ctx.db.session() as session:
-        incident = incidents.get(session, number, lock=True)
-        change = service.attach(session, ctx.clock, incident, runbook, actor=inv.user_id, auto=False,
-                                replace=not add)
-    verb_text = "added" if add else "switched to"
-    lines = [f":clipboard: <@{inv.user_id}> {verb_text} runbook *{runbook.title}* (`{runbook.key}`)."]
-    lines += change.lines()
-    ops.post_in_incident(ctx, number, render.clip("\n".join(lines)))
-    checklist.publish(ctx, number)
-    nudges.schedule(ctx, number)
-    ops.refresh(ctx, number)
-    inv.reply(f"Runbook `{runbook.key}` {verb_text}: {len(change.added)} steps added, {len(change.kept)} kept"
-              + (f", {len(change.dropped)} dropped." if change.dropped else "."))
+    runbook, change = flows.use_runbook(ctx, number, parsed.words[0], add=add, actor=inv.user_id)
+    dropped = Msg.of(", {n} dropped", n=len(change.dropped)) if change.dropped else None
+    inv.reply(Msg.join([Msg.of("Runbook {key} {verb}: {added} steps added, {kept} kept", key=Code(runbook.key),
+                               verb="added" if add else "switched to", added=len(change.added), kept=len(change.kept)),
+                        dropped, Msg.of(".")], sep=""))
 
 
 @with_usage(STEP_USAGE)
@@ -217,148 +92,207 @@ def step_command(inv: Invocation) -> None:
     action = action.lower()
     if action == "done":
         if detail:
-            raise UsageError(f"`done` takes no more words (got `{detail}`).", usage=STEP_USAGE)
-        inv.reply(do_finish(ctx, number, step_id, inv.user_id, skip=False))
+            raise UsageError(Msg.of("{done} takes no more words (got {got}).", done=Code("done"),
+                                    got=Code(limits.shown(detail, 30))), usage=STEP_USAGE)
+        row = flows.finish_step(ctx, number, step_id, actor=inv.user_id)
+        inv.reply(Msg.of("{step} done.", step=Code(row.step_id)))
     elif action == "skip":
-        if not detail:
-            raise UsageError(f"Say why `{step_id}` is skipped.", usage=STEP_USAGE)
-        inv.reply(do_finish(ctx, number, step_id, inv.user_id, skip=True, reason=detail))
+        reason = limits.clean(detail, limits.REASON, "skip reason", usage=STEP_USAGE,
+                              required=f"Say why `{limits.shown(step_id, 64)}` is skipped.")
+        row = flows.finish_step(ctx, number, step_id, actor=inv.user_id, skip=True, reason=reason)
+        inv.reply(Msg.of("{step} skipped.", step=Code(row.step_id)))
     elif action == "assign":
         words = tokenize(detail)
         if len(words) != 1:
             raise UsageError("Mention exactly one person to own the step.", usage=STEP_USAGE)
         user = inv.mention(words[0], STEP_USAGE)
-        inv.reply(do_assign(ctx, number, step_id, user, inv.user_id))
+        row = flows.assign_step(ctx, number, step_id, user, actor=inv.user_id, directory=ctx.directory)
+        inv.reply(Msg.of("{who} owns {step}.", who=User(user), step=Code(row.step_id)))
     else:
-        raise UsageError(f"Unknown step action `{action}`; use done, skip or assign.", usage=STEP_USAGE)
+        raise UsageError(Msg.of("Unknown step action {action}; use done, skip or assign.",
+                                action=Code(limits.shown(action, 30))), usage=STEP_USAGE)
 
 
 def list_command(inv: Invocation) -> None:
-    lib = library(inv.ctx)
-    lines = ["*Runbooks* (`/incident runbook use <key>` attaches one):"]
+    lib = flows.library(inv.ctx)
+    lines = [md("*Runbooks* ({use} attaches one):", use=Code("/incident runbook use <key>"))]
     for rb in lib.runbooks.values():
         sevs = ",".join(str(s) for s in sorted(rb.severities))
-        auto = "" if rb.auto else " · manual only"
+        auto = " · manual only" if not rb.auto else ""
         org = " · organization" if rb.origin == "organization" else ""
-        lines.append(f"• `{rb.key}` — *{rb.title}* · {', '.join(rb.categories)} · SEV{sevs} · "
-                     f"{len(rb.steps)} steps{auto}{org}" + (f"\n    {rb.summary}" if rb.summary else ""))
-    inv.reply("\n".join(lines))
+        summary = md("\n    {summary}", summary=rb.summary) if rb.summary else Mrkdwn("")
+        lines.append(md("• {key} — *{title}* · {categories} · SEV{sevs} · {n} steps" + auto + org, key=Code(rb.key),
+                        title=rb.title, categories=", ".join(rb.categories), sevs=sevs, n=len(rb.steps)) + summary)
+    inv.reply(Mrkdwn("\n").join(lines))
 
 
-# ----- buttons and modals --------------------------------------------------------------------------------
+# ----- the step menu -------------------------------------------------------------------------------------
+def parse_value(value: Any) -> tuple[str, int]:
+    """`<verb>:<row id>`, or Stale: a crafted or foreign value is "out of date", never an action."""
+    m = _VALUE.match(value) if isinstance(value, str) else None
+    if m is None:
+        raise pending.Stale()
+    return m.group(1), int(m.group(2))
 
-def _parse_value(value: str) -> tuple[int, str]:
-    try:
-        data = json.loads(value)
-        return int(data["incident"]), str(data["step"])
-    except (ValueError, KeyError, TypeError) as err:
-        raise UsageError("That button is not from a firebreak checklist.") from err
+
+def resolve_step(ctx: AppContext, value: Any) -> tuple[PendingAction | None, int | None]:
+    """The incident a step menu acts on, found on the server from the step's row."""
+    _verb, row_id = parse_value(value)
+    with ctx.db.session() as session:
+        row = service.step_by_row(session, row_id)
+    if row is None:
+        raise pending.Stale()
+    return None, row.incident_id
 
 
-def _tell(ctx: AppContext, channel: str | None, user: str, text: str) -> None:
-    if not channel:
+def menu_action(click: Click) -> Action:
+    """Every choice in a step menu works the runbook (RUNBOOK_STEP); pulling a lever then also passes
+    `/incident contain`'s own check (PULL_LEVER and the lever's access list)."""
+    parse_value(click.value)
+    return Action.RUNBOOK_STEP
+
+
+def _row(ctx: AppContext, row_id: int, incident_id: int | None) -> RunbookStep:
+    with ctx.db.session() as session:
+        row = service.step_by_row(session, row_id)
+    if row is None or row.incident_id != incident_id:
+        raise pending.Stale()
+    return row
+
+
+def on_menu(click: Click) -> None:
+    ctx = click.ctx
+    verb, row_id = parse_value(click.value)
+    row = _row(ctx, row_id, click.incident_id)
+    assert row.incident_id is not None
+    if verb == views.DONE_VERB:
+        flows.finish_step(ctx, row.incident_id, row.step_id, actor=click.user_id)
         return
+    if verb == views.LEVER_VERB:
+        pull_lever(click, row)
+        return
+    with ctx.db.session() as session:
+        incidents.require_open(incidents.get(session, row.incident_id))
+        current = service.find_step(session, row.incident_id, row.step_id)
+        if current.state != PENDING:
+            raise Conflict(service.finished_text(current))
+    if not click.trigger_id:
+        raise UsageError("This button cannot open a form here; use the command instead.", usage=STEP_USAGE)
+    kind = SKIP_KIND if verb == views.SKIP_VERB else ASSIGN_KIND
+    token = pending.stash(ctx, kind, {"row": row.id, "channel": click.channel_id}, incident_id=row.incident_id,
+                          user_id=click.user_id)
+    view = skip_modal(row, token) if kind == SKIP_KIND else assign_modal(row, token)
     try:
-        ctx.client.chat_postEphemeral(channel=channel, user=user, text=text)
+        click.client.views_open(trigger_id=click.trigger_id, view=view)
     except (SlackApiError, SlackClientError, OSError) as err:
-        log.warning("ephemeral answer failed: %s", ops.slack_error_text(err))
+        raise Conflict(Msg.of("Slack did not open the form; use {cmd} instead.",
+                              cmd=Code(f"/incident step {row.step_id} {verb}"))) from err
 
 
-def _modal(callback_id: str, title: str, submit: str, meta: dict, text: str, block: dict) -> dict:
+def pull_lever(click: Click, row: RunbookStep) -> None:
+    """Pull the step's lever exactly as `/incident contain <lever>` would (the same checks, confirmation and
+    answers), for the person who clicked."""
+    ctx = click.ctx
+    sub = ctx.commands.get("contain")
+    if sub is None or not row.lever or not views.lever_known(ctx, row.lever):
+        raise Conflict(Msg.of("Lever {lever} is not configured here.", lever=Code(row.lever or "")))
+    inv = Invocation(ctx=ctx, sub=sub, args=row.lever, user_id=click.user_id, channel_id=click.channel_id or "",
+                     channel_name="", trigger_id=click.trigger_id, client=click.client,
+                     respond=lambda **kw: click.reply(kw.get("text") or "", kw.get("blocks")),
+                     incident_id=row.incident_id, access=click.access)
+    action = sub.action(inv) if callable(sub.action) else sub.action
+    if action is not None:
+        inv.require(action)
+    if not sub.allow_resolved:
+        with ctx.db.session() as session:
+            incidents.require_open(incidents.get(session, row.incident_id))
+    try:
+        sub.handler(inv)
+    except FirebreakError as err:
+        if err.usage is None:
+            err.usage = sub.usage
+        raise
+
+
+# ----- the Skip and Assign modals ------------------------------------------------------------------------
+def _modal(callback_id: str, title: str, submit: str, token: str, row: RunbookStep, block: dict) -> dict:
     return {"type": "modal", "callback_id": callback_id, "title": {"type": "plain_text", "text": title},
             "submit": {"type": "plain_text", "text": submit}, "close": {"type": "plain_text", "text": "Cancel"},
-            "private_metadata": json.dumps(meta), "blocks": [render.section(text), block]}
+            "private_metadata": token,
+            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": clip(
+                md("*{step}* {text}", step=Code(row.step_id), text=row.text), 2900)}}, block]}
 
 
-def register_interactions(app: App, ctx: AppContext) -> None:
-    @app.action(checklist.DONE_ACTION)
-    def done_clicked(ack: Ack, body: dict[str, Any]) -> None:
-        ack()
-        user, channel = body["user"]["id"], (body.get("channel") or {}).get("id")
-        try:
-            number, step = _parse_value(body["actions"][0]["value"])
-            do_finish(ctx, number, step, user, skip=False)
-        except FirebreakError as err:
-            _tell(ctx, channel, user, f":warning: {err.message}")
+def skip_modal(row: RunbookStep, token: str) -> dict:
+    return _modal(SKIP_VIEW, "Skip a step", "Skip", token, row, {
+        "type": "input", "block_id": "reason", "label": {"type": "plain_text", "text": "Why skip it?"},
+        "element": {"type": "plain_text_input", "action_id": "value", "multiline": True,
+                    "max_length": limits.REASON}})
 
-    def open_modal(body: dict[str, Any], client: WebClient, kind: str) -> None:
-        user, channel = body["user"]["id"], (body.get("channel") or {}).get("id")
-        try:
-            number, step = _parse_value(body["actions"][0]["value"])
-            with ctx.db.session() as session:
-                incidents.require_open(incidents.get(session, number))
-                row = service.find_step(session, number, step)
-                if row.state != "pending":
-                    raise FirebreakError(service.finished_text(row))
-                text = f"*`{row.step_id}`* {render.clip(row.text, 2500)}"
-        except FirebreakError as err:
-            _tell(ctx, channel, user, f":warning: {err.message}")
-            return
-        meta = {"incident": number, "step": step, "channel": channel}
-        if kind == "skip":
-            view = _modal(SKIP_VIEW, "Skip a step", "Skip", meta, text, {
-                "type": "input", "block_id": "reason", "label": {"type": "plain_text", "text": "Why skip it?"},
-                "element": {"type": "plain_text_input", "action_id": "value", "multiline": True}})
-        else:
-            view = _modal(ASSIGN_VIEW, "Hand off a step", "Assign", meta, text, {
-                "type": "input", "block_id": "user", "label": {"type": "plain_text", "text": "New owner"},
-                "element": {"type": "users_select", "action_id": "value"}})
-        ops.safe_call(ctx, number, "views.open", client.views_open, trigger_id=body["trigger_id"], view=view)
 
-    @app.action(checklist.SKIP_ACTION)
-    def skip_clicked(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        ack()
-        open_modal(body, client, "skip")
+def assign_modal(row: RunbookStep, token: str) -> dict:
+    return _modal(ASSIGN_VIEW, "Hand off a step", "Assign", token, row, {
+        "type": "input", "block_id": "user", "label": {"type": "plain_text", "text": "New owner"},
+        "hint": {"type": "plain_text", "text": "Someone in the incident: a member of its channel or a role holder."},
+        "element": {"type": "users_select", "action_id": "value"}})
 
-    @app.action(checklist.ASSIGN_ACTION)
-    def assign_clicked(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        ack()
-        open_modal(body, client, "assign")
 
-    @app.view(SKIP_VIEW)
-    def skip_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        meta = json.loads(view.get("private_metadata") or "{}")
-        reason = ((view["state"]["values"].get("reason") or {}).get("value") or {}).get("value") or ""
-        if not reason.strip():
-            ack(response_action="errors", errors={"reason": "Say why the step is skipped."})
-            return
-        number, step_id, user = int(meta["incident"]), str(meta["step"]), body["user"]["id"]
-        try:
-            step, text = finish_step(ctx, number, step_id, user, skip=True, reason=reason)
-        except FirebreakError as err:
-            ack(response_action="errors", errors={"reason": err.message})
-            return
-        ack()
-        after_finish(ctx, number, step, text, user, reason=reason.strip())
+def _answer(values: dict[str, Any], block: str, key: str) -> Any:
+    state = (values.get(block) or {}).get("value")
+    return state.get(key) if isinstance(state, dict) else None
 
-    @app.view(ASSIGN_VIEW)
-    def assign_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        meta = json.loads(view.get("private_metadata") or "{}")
-        user = ((view["state"]["values"].get("user") or {}).get("value") or {}).get("selected_user")
-        if not user:
-            ack(response_action="errors", errors={"user": "Choose who should own the step."})
-            return
-        number, actor = int(meta["incident"]), body["user"]["id"]
-        try:
-            step, text = assign_step(ctx, number, str(meta["step"]), user, actor)
-        except FirebreakError as err:
-            ack(response_action="errors", errors={"user": err.message})
-            return
-        ack()
-        after_assign(ctx, number, step, text, user, actor)
+
+def validate_skip(values: dict[str, Any]) -> dict[str, str] | None:
+    reason = _answer(values, "reason", "value")
+    if reason is not None and not isinstance(reason, str):
+        return {"reason": "Say why the step is skipped."}
+    try:
+        limits.clean(reason or "", limits.REASON, "reason", required="Say why the step is skipped.")
+    except UsageError as err:
+        return {"reason": err.message}
+    return None
+
+
+def validate_assign(values: dict[str, Any]) -> dict[str, str] | None:
+    user = _answer(values, "user", "selected_user")
+    if not isinstance(user, str) or not _USER.match(user):
+        return {"user": "Choose who should own the step."}
+    return None
+
+
+def on_skip(click: Click) -> None:
+    assert click.state is not None
+    row = _row(click.ctx, _state_row(click.state), click.incident_id)
+    assert row.incident_id is not None
+    flows.finish_step(click.ctx, row.incident_id, row.step_id, actor=click.user_id, skip=True,
+                      reason=str(_answer(click.value, "reason", "value") or ""))
+
+
+def on_assign(click: Click) -> None:
+    assert click.state is not None
+    row = _row(click.ctx, _state_row(click.state), click.incident_id)
+    assert row.incident_id is not None
+    user = str(_answer(click.value, "user", "selected_user") or "")
+    try:
+        flows.assign_step(click.ctx, row.incident_id, row.step_id, user, actor=click.user_id,
+                          directory=click.ctx.directory)
+    except NotAllowed as err:
+        err.usage = err.usage or STEP_USAGE
+        raise
+
+
+def _state_row(state: PendingAction) -> int:
+    value = (state.payload or {}).get("row")
+    if not isinstance(value, int):
+        raise pending.Stale()
+    return value
 
 
 # ----- registration --------------------------------------------------------------------------------------
-
-def load(ctx: AppContext) -> Library:
-    try:
-        return load_library(ctx.rules.categories, ctx.settings.runbooks_dir)
-    except RunbookErrors as err:
-        raise ConfigError("runbooks are invalid:\n" + str(err)) from err
-
-
 def register(app: App, ctx: AppContext) -> None:
-    ctx.runbooks = load(ctx)
+    assert ctx.slack_effects is not None
+    ctx.slack_effects.views[checklist.VIEW] = views.view
+    ctx.slack_effects.thens[checklist.THEN] = views.keep_ts
     ctx.commands.add("runbook", runbook_command, usage=RUNBOOK_USAGE,
                      summary="show the runbook checklist, or switch to (or --add) another runbook",
                      action=lambda inv: Action.RUNBOOK_STEP if inv.args.strip() else Action.VIEW)
@@ -367,28 +301,9 @@ def register(app: App, ctx: AppContext) -> None:
                      action=Action.RUNBOOK_STEP)
     ctx.commands.add("runbooks", list_command, usage=LIST_USAGE, incident="none",
                      summary="list the runbooks available")
-    register_interactions(app, ctx)
-    ctx.summary_sections.append(checklist.summary_section)
-    ctx.timers.register(nudges.JOB, nudges.nudge_overdue)
-    register_provider(ctx, "runbook", lambda c, session, incident: service.postmortem_rows(
-        session, c.clock, incident, incidents.roles(session, incident.id)))
-
-    def opened(ctx: AppContext, incident_id: int, **_: Any) -> None:
-        attach_matching(ctx, incident_id, actor=BOT_ACTOR)
-
-    def refresh_only(ctx: AppContext, incident_id: int, **_: Any) -> None:
-        checklist.publish(ctx, incident_id)
-
-    def resolved(ctx: AppContext, incident_id: int, **_: Any) -> None:
-        nudges.cancel(ctx, incident_id)
-        checklist.publish(ctx, incident_id)
-
-    def reopened(ctx: AppContext, incident_id: int, **_: Any) -> None:
-        nudges.schedule(ctx, incident_id)
-        checklist.publish(ctx, incident_id)
-
-    ctx.hooks.on(hooks.OPENED, opened)
-    ctx.hooks.on(hooks.SEVERITY_CHANGED, on_severity_changed)
-    ctx.hooks.on(hooks.ROLE_ASSIGNED, refresh_only)
-    ctx.hooks.on(hooks.RESOLVED, resolved)
-    ctx.hooks.on(hooks.REOPENED, reopened)
+    interactions.button(app, ctx, views.MENU_ACTION, on_menu, resolve=resolve_step, action=menu_action)
+    interactions.modal(app, ctx, SKIP_VIEW, on_skip, kind=SKIP_KIND, validate=validate_skip,
+                       action=Action.RUNBOOK_STEP)
+    interactions.modal(app, ctx, ASSIGN_VIEW, on_assign, kind=ASSIGN_KIND, validate=validate_assign,
+                       action=Action.RUNBOOK_STEP)
+    ctx.summary_sections.append(views.summary_section)
