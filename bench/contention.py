@@ -102,8 +102,8 @@ def _confirmation(run: Run, number: int, channel: str, user: str, i: int) -> Pre
         raise RuntimeError(f"INC-{number}: no confirmation modal; answer: {run.answer(req.key)!r}")
     run.settle()
     with run.fake.lock:
-        view = next(v for v in reversed(run.fake.views.values())
-                    if json.loads(v.get("private_metadata") or "{}").get("incident") == number)
+        view = next(v for v in reversed(run.fake.views.values())  # its metadata is an opaque token
+                    if f"on INC-{number}?" in json.dumps(v.get("blocks")))
     submitted = {k: v for k, v in view.items() if k != "trigger_id"}
     submitted["state"] = {"values": {"reason": {"value": {"type": "plain_text_input", "value": "lane"}}}}
     return run.signer.interaction({"type": "view_submission", "user": {"id": user, "name": user.lower()},

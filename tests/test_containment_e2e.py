@@ -13,7 +13,7 @@ from tests.containment_support import LEVERS, fast_retries, ld_settings, open_in
 
 
 @pytest.fixture
-def ld_harness(make_harness, write_yaml, fake_ld, db_url):
+def ld_harness(db_url, make_harness, write_yaml, fake_ld):  # db_url first: dropped after the bot is closed
     h = make_harness(database_url=db_url, **ld_settings(fake_ld, write_yaml("levers.yml", LEVERS)))
     fast_retries(h)
     return h

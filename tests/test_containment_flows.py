@@ -24,12 +24,21 @@ def test_buttons_confirm_when_the_modal_cannot_open(make_ld, fake_ld) -> None:
     assert "This will turn OFF LaunchDarkly flag `agent-browsing`" in reply.text
     assert not fake_ld.patches
     blocks = reply.ephemeral[-1]["blocks"]
-    cancel = blocks[-1]["elements"][1]
-    h.click(cancel["action_id"], cancel["value"], channel=channel)
-    assert not fake_ld.patches
-    button = blocks[-1]["elements"][0]
-    h.click(button["action_id"], button["value"], channel=channel)
+    cancel, pull = blocks[-1]["elements"][1], blocks[-1]["elements"][0]
+    assert cancel["value"] == pull["value"] and len(pull["value"]) < 40  # one opaque token, nothing else
+    cancelled = h.click(cancel["action_id"], cancel["value"], channel=channel)
+    assert "Cancelled: `kill-browsing` was not pulled." in cancelled.text
+    late = h.click(pull["action_id"], pull["value"], channel=channel)  # a cancelled confirmation is spent
+    assert "out of date" in late.text and not fake_ld.patches
+    h.fake.fail_next("views.open", "trigger_expired")
+    reply = h.command("contain kill-browsing spreading", channel=channel)
+    pull = reply.ephemeral[-1]["blocks"][-1]["elements"][0]
+    done = h.click(pull["action_id"], pull["value"], channel=channel)
     assert len(fake_ld.patches) == 1 and "spreading" in fake_ld.patches[0]["comment"]
+    assert "`kill-browsing` verified — the incident is now contained." in done.text
+    again = h.click(pull["action_id"], pull["value"], channel=channel)  # a second click pulls nothing
+    assert "out of date" in again.text and len(fake_ld.patches) == 1
+    assert h.fake.violations == []
 
 
 def test_hooks_fire_with_lever_kwargs(make_ld, fake_ld) -> None:

@@ -88,7 +88,7 @@ def test_settings_dry_run(make_ld, fake_ld) -> None:
 
 
 # ----- races -------------------------------------------------------------------------------------------------
-def test_two_people_pulling_at_once_make_one_request(make_ld, fake_ld, db_url) -> None:
+def test_two_people_pulling_at_once_make_one_request(db_url, make_ld, fake_ld) -> None:
     h = make_ld(database_url=db_url)
     channel = open_incident(h)
     h.command("contain kill-browsing", channel=channel, user="U0ALICE")
@@ -151,27 +151,56 @@ def test_not_allowed(make_ld, fake_ld) -> None:
     h = make_ld(levers)
     h.fake.usergroups["S0SAFETY"] = ["U0CAROL"]
     channel = open_incident(h)
+    h.command("ic <@U0BOB|bob>", channel=channel)
     before = counts(h)
     reply = h.command("contain kill-staging", channel=channel, user="U0MALLORY")
-    assert "You may not pull `kill-staging`: it is limited to the incident commander, `S0SAFETY`." in reply.text
-    assert counts(h) == before and fake_ld.external_requests() == 0
-    h.command("contain kill-staging", channel=channel, user="U0CAROL")
-    assert rows(h)[0].by == "U0CAROL"
+    assert ("Only the people on the lever's access list (the incident commander, S0SAFETY) may pull this lever "
+            "on INC-1. Ask <@U0BOB>, the incident commander.") in reply.text
+    # Nothing written but the audit fact of the refusal.
+    assert counts(h) == (before[0], before[1] + 1) and fake_ld.external_requests() == 0
+    with h.ctx.db.session() as s:
+        denied = timeline.events(s, 1, kinds=["permission_denied"])
+    assert denied[-1].actor == "U0MALLORY" and denied[-1].data["what"] == "lever kill-staging"
+    h.command("contain kill-staging", channel=channel, user="U0CAROL")  # in S0SAFETY
+    h.command("revert kill-staging", channel=channel, user="U0BOB")
+    h.command("contain kill-staging", channel=channel, user="U0BOB")  # the IC
+    assert [r.by for r in rows(h)] == ["U0CAROL", "U0BOB"]
+
+
+def lever_step_levers() -> dict:
+    """The shipped agent_tool_misuse runbook offers lever `disable-tool` on its step `disable-tools`."""
+    return {"levers": [{**LEVERS["levers"][0], "name": "disable-tool"}]}
 
 
 def test_lever_button_from_runbook_opens_the_confirmation(make_ld, fake_ld) -> None:
-    h = make_ld()
+    from tests.runbook_support import choose
+
+    h = make_ld(lever_step_levers())
     channel = open_incident(h)
-    value = json.dumps({"incident": 1, "lever": "kill-browsing", "step": "contain-1"})
-    h.click("firebreak_lever_pull", value, channel=channel)
+    choose(h, channel, "disable-tools", "lever")  # the step's menu: Pull lever…
     view = h.last_view()
-    assert json.loads(view["private_metadata"])["step"] == "contain-1"
+    assert view["callback_id"] == "firebreak_lever_confirm" and "disable-tool" in json.dumps(view["blocks"])
     h.submit_view(view, {"reason": "runbook step"})
-    assert len(fake_ld.patches) == 1
-    with h.ctx.db.session() as s:
-        assert timeline.events(s, 1, kinds=["lever_requested"])[0].data["step"] == "contain-1"
-    reply = h.click("firebreak_lever_pull", json.dumps({"incident": 1, "lever": "nope"}), channel=channel)
-    assert "There is no lever `nope`" in reply.text
+    assert len(fake_ld.patches) == 1 and "runbook step" in fake_ld.patches[0]["comment"]
+    from tests.runbook_support import step_row
+
+    assert step_row(h, "disable-tools").state == "done"  # the pull ticks the step that offered it
+    assert h.fake.violations == []
+
+
+@pytest.mark.parametrize("value", [
+    json.dumps({"incident": 1, "lever": "kill-browsing", "step": "contain-1"}),  # no such step
+    json.dumps({"incident": 1, "step": "assign-roles"}),                        # a step without a lever
+    json.dumps({"incident": "1; drop", "step": "disable-tools"}),               # wrong types
+    "99999", "٣", "", "{", json.dumps([1, 2]),
+])
+def test_crafted_lever_step_buttons_are_out_of_date(make_ld, fake_ld, value) -> None:
+    h = make_ld(lever_step_levers())
+    channel = open_incident(h)
+    before = counts(h)
+    reply = h.click("firebreak_lever_pull", value, channel=channel)
+    assert reply.ack.status == 200 and "out of date" in reply.text
+    assert counts(h) == before and not h.fake.views and fake_ld.external_requests() == 0
 
 
 # ----- listing, summary, postmortem --------------------------------------------------------------------------
@@ -207,8 +236,13 @@ def test_resolve_reverts_asks_or_leaves(make_ld, fake_ld) -> None:
     assert fake_ld.env("moderation-strictness")["fallthrough"] == {"variation": 1}  # ask
     ask = [m for m in h.fake.history(channel) if "still pulled" in m.text]
     assert len(ask) == 1 and "<@U0BOB>" in ask[0].text and "strict-moderation" in ask[0].text
-    value = json.dumps({"incident": 1, "lever": "strict-moderation"})
-    h.click("firebreak_lever_revert", value, channel=channel, message_ts=ask[0].ts, user="U0BOB")
+    revert_button = ask[0].blocks[-1]["elements"][0]
+    assert revert_button["action_id"] == "firebreak_lever_revert"
+    refused = h.click("firebreak_lever_revert", revert_button["value"], channel=channel, message_ts=ask[0].ts,
+                      user="U0ALICE")  # the reporter, not the IC any more
+    assert "Only the incident commander may revert levers on INC-1" in refused.text
+    assert fake_ld.env("moderation-strictness")["fallthrough"] == {"variation": 1}
+    h.click("firebreak_lever_revert", revert_button["value"], channel=channel, message_ts=ask[0].ts, user="U0BOB")
     assert fake_ld.env("moderation-strictness")["fallthrough"] == {"variation": 0}
     with h.ctx.db.session() as s:
         reverted = timeline.events(s, 1, kinds=["lever_reverted"])
@@ -240,11 +274,11 @@ def test_effective_proof_sets_contained_at_to_its_time(make_ld, fake_ld, clock) 
 
 def test_outside_the_channel_only_members_may_pull(make_ld, fake_ld) -> None:
     h = make_ld()
-    open_incident(h)  # U0ALICE opened it and is in the channel
+    channel = open_incident(h)  # U0ALICE opened it and is in the channel
     before = counts(h)
     reply = h.command("contain INC-1 kill-staging", user="U0STRANGER")
-    assert "Only people in INC-1's channel may pull `kill-staging`" in reply.text
-    assert counts(h) == before and fake_ld.external_requests() == 0
+    assert f"Only members of INC-1's channel may pull this lever on INC-1. Join <#{channel}> first" in reply.text
+    assert counts(h) == (before[0], before[1] + 1) and fake_ld.external_requests() == 0  # the audit fact only
     h.command("contain INC-1 kill-staging", user="U0ALICE")
     assert rows(h)[0].by == "U0ALICE" and len(fake_ld.patches) == 1
 
@@ -257,15 +291,18 @@ def test_leave_it_on_resolve_records_the_choice(make_ld, fake_ld) -> None:
     h.command("resolve done", channel=channel)
     ask = [m for m in h.fake.history(channel) if "still pulled" in m.text][0]
     assert "Incident commander" in ask.text  # no IC assigned: addressed to the role
-    reply = h.click("firebreak_lever_leave", json.dumps({"incident": 1, "lever": "strict-moderation"}),
-                    channel=channel, message_ts=ask.ts, user="U0BOB")
-    assert "<@U0BOB> left `strict-moderation` in place." in reply.text
+    leave = ask.blocks[-1]["elements"][1]
+    refused = h.click(leave["action_id"], leave["value"], channel=channel, message_ts=ask.ts, user="U0BOB")
+    assert "may revert levers on INC-1" in refused.text  # a member, but neither the IC nor the reporter
+    reply = h.click(leave["action_id"], leave["value"], channel=channel, message_ts=ask.ts, user="U0ALICE")
+    assert "<@U0ALICE> left `strict-moderation` in place." in reply.text  # the reporter acts while no IC exists
     assert fake_ld.env("moderation-strictness")["fallthrough"] == {"variation": 1}
     with h.ctx.db.session() as s:
-        assert any("leave lever `strict-moderation`" in e.text for e in timeline.events(s, 1, kinds=["note"]))
+        notes = [e for e in timeline.events(s, 1, kinds=["note"]) if "leave lever `strict-moderation`" in e.text]
+    assert len(notes) == 1 and "<@" not in notes[0].text and notes[0].actor == "U0ALICE"
 
 
-def test_many_simultaneous_pulls_make_one_request(make_ld, fake_ld, db_url) -> None:
+def test_many_simultaneous_pulls_make_one_request(db_url, make_ld, fake_ld) -> None:
     import threading
 
     from bot.core.errors import Conflict
@@ -294,7 +331,7 @@ def test_many_simultaneous_pulls_make_one_request(make_ld, fake_ld, db_url) -> N
     assert len(refused) == 3 and all("already pulled on INC-1 by @U0USER" in o for o in refused)
 
 
-def test_unique_slot_catches_a_pull_the_checks_missed(make_ld, fake_ld, db_url, clock) -> None:
+def test_unique_slot_catches_a_pull_the_checks_missed(db_url, make_ld, fake_ld, clock) -> None:
     """If another process inserts between our check and our insert, the database refuses the second row."""
     from bot.core.errors import Conflict
 
@@ -309,7 +346,7 @@ def test_unique_slot_catches_a_pull_the_checks_missed(make_ld, fake_ld, db_url, 
 
     def blind_then_real(*args, **kwargs):
         calls["n"] += 1
-        if calls["n"] <= 2:  # the pre-check and the locked check both miss the other row
+        if calls["n"] <= 1:  # the locked check misses the other row
             return None
         return real(*args, **kwargs)
 

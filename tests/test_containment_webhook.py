@@ -146,3 +146,77 @@ def test_webhook_dry_run_sends_nothing_and_revert_without_request_is_refused(mak
     reply = h.command("revert rollback-prompt", channel=channel)
     assert "`rollback-prompt` has no revert request; undo it by hand" in reply.text
     assert len(tool.received) == 1
+
+
+class EchoService:
+    """A careless webhook: its error answers repeat the URL it was called on and the Authorization it got."""
+
+    def __init__(self) -> None:
+        self.statuses: list[int] = []
+        self.seen: list[str] = []
+        svc = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_a):
+                pass
+
+            def do_PUT(self):  # noqa: N802
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                svc.seen.append(self.path)
+                status = svc.statuses.pop(0) if svc.statuses else 200
+                data = json.dumps({"message": f"rejected PUT {self.path} with {self.headers.get('Authorization')}"}
+                                  if status >= 400 else {}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+PATH_SECRET, QUERY_SECRET = "hook-path-secret-71c2e0", "hook-query-secret-9d41aa"
+
+
+def test_webhook_secrets_in_url_and_headers_reach_no_output(make_harness, write_yaml, monkeypatch, caplog) -> None:
+    import logging
+
+    from bot.core import secrets
+
+    monkeypatch.setenv("HOOK_PATH", PATH_SECRET)
+    monkeypatch.setenv("HOOK_TOKEN", QUERY_SECRET)
+    echo = EchoService()
+    lever = {"name": "pause-agents", "type": "webhook", "confirm": False, "on_resolve": "leave",
+             "target": {"url": echo.url + "/hooks/{{ secret('HOOK_PATH') }}/pause?token={{ secret('HOOK_TOKEN') }}",
+                        "method": "PUT", "headers": {"Authorization": "Bearer {{ secret('HOOK_TOKEN') }}"},
+                        "body": {"paused": True}}}
+    guard = secrets.LogFilter()
+    caplog.handler.addFilter(guard)  # what `firebreak serve` puts on its log handlers
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.INFO, logger="httpx")  # even with the HTTP library's request lines on
+    try:
+        h = make_harness(levers_file=write_yaml("levers.yml", {"levers": [lever]}))
+        fast_retries(h)
+        channel = open_incident(h)
+        echo.statuses = [400]
+        h.command("contain pause-agents", channel=channel)  # refused, the secrets echoed in the answer
+        h.command("contain pause-agents", channel=channel)  # accepted
+    finally:
+        caplog.handler.removeFilter(guard)
+        echo.stop()
+    assert echo.seen == [f"/hooks/{PATH_SECRET}/pause?token={QUERY_SECRET}"] * 2  # the secrets were sent
+    slack = repr([c.params for c in h.fake.calls])
+    with h.ctx.db.session() as s:
+        stored = repr([(e.text, e.data) for e in timeline.events(s, 1)])
+        stored += repr([(a.error, a.detail, a.target) for a in s.query(ContainmentAction).all()])
+    assert "HTTP Request: PUT" in caplog.text and "[redacted]" in caplog.text
+    assert "answered HTTP 400" in slack and "[redacted]" in slack
+    for secret in (PATH_SECRET, QUERY_SECRET):
+        for where in (slack, stored, caplog.text):
+            assert secret not in where

@@ -8,8 +8,6 @@ code at fault is named in each reason.
 
 from __future__ import annotations
 
-import pytest
-
 from bot.slack.harness import Harness
 
 
@@ -57,9 +55,6 @@ def test_an_overlong_status_is_refused_before_posting(harness: Harness) -> None:
     assert harness.fake.violations == [] and "posted" not in reply.text.lower()
 
 
-@pytest.mark.xfail(strict=True, reason="Slack rules: private_metadata <= 3,000 and button value <= 2,000 characters. "
-                   "bot/slack/commands/contain.py puts the reason into both (JSON-escaped Cyrillic is 6 characters a "
-                   "letter), so Slack refuses the modal and the fallback buttons alike (issue 13, item 3)")
 def test_a_long_cyrillic_lever_reason_still_gets_a_confirmation(make_ld) -> None:
     h = make_ld()
     channel = opened(h)

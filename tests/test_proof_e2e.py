@@ -15,7 +15,7 @@ QUICK_LEVERS = {"levers": [dict(lever, confirm=False) for lever in LEVERS["lever
 
 
 @pytest.fixture
-def proof_harness(make_ld, write_yaml, model, db_url) -> Harness:  # noqa: F811 - the model fixture
+def proof_harness(db_url, make_ld, write_yaml, model) -> Harness:  # noqa: F811 - the model fixture
     config = write_yaml("firebreak.yml", evidence_config(model))
     return make_ld(levers=QUICK_LEVERS, database_url=db_url, config_file=config)
 

@@ -19,7 +19,7 @@ from bot.config.settings import Settings
 from bot.core import secrets
 from bot.core.clock import Clock, SystemClock
 from bot.core.hooks import Hooks
-from bot.core.policy import Policy
+from bot.core.policy import Directory, Policy
 from bot.core.severity import SeverityRules, load_rules
 from bot.store.db import Database
 
@@ -43,6 +43,9 @@ class Services:
     lanes: Lanes
     policy: Policy
     effects: EffectRunner = field(default=None)  # type: ignore[assignment]
+    # Facts the policy needs from outside the database (channel members, user groups), set by the transport
+    # that has them; None: such facts cannot be had, and the policy refuses what needs them.
+    directory: Directory | None = None
     # Set while building (each by the feature that owns it); typed so a reader finds every use by name.
     timers: Timers = field(default=None)  # type: ignore[assignment]
     runbooks: Library | None = None

@@ -1,6 +1,6 @@
 """Proof of containment: checks that run after a lever is applied and decide whether it worked.
 
-Contract (`ctx.proof_checks`, a list): a check is `fn(ctx, incident_id, action) -> Proof | None`,
+Contract (`services.proof_checks`, a list): a check is `fn(services, incident_id, action) -> Proof | None`,
 where `action` describes the lever pull ({"lever", "action_id", "applied_at", "verified_at", "dry_run"}).
 None means the check has no opinion (e.g. the incident has no reproduction cases).
 
@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from bot.slack.context import AppContext
+    from bot.app.services import Services
 
 
 @dataclass(frozen=True)
@@ -28,14 +28,14 @@ class Proof:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-ProofCheck = Callable[["AppContext", int, dict[str, Any]], Proof | None]
+ProofCheck = Callable[["Services", int, dict[str, Any]], Proof | None]
 
 
-def register_check(ctx: AppContext, check: ProofCheck) -> None:
+def register_check(ctx: Services, check: ProofCheck) -> None:
     ctx.proof_checks.append(check)
 
 
-def run_checks(ctx: AppContext, incident_id: int, action: dict[str, Any]) -> Proof | None:
+def run_checks(ctx: Services, incident_id: int, action: dict[str, Any]) -> Proof | None:
     """Combine every check's opinion: any failure fails; else the latest passing proof; else None."""
     proofs = [p for check in ctx.proof_checks if (p := check(ctx, incident_id, action))]
     if not proofs:

@@ -141,7 +141,7 @@ class Lever(BaseModel):
             assert isinstance(self.target, WebhookTarget)
             if self.on_resolve == "revert" and self.target.revert is None:
                 raise ValueError("on_resolve is `revert` but target.revert (the undo request) is missing")
-            for where, text in _templates(self.target):
+            for where, text in template_texts(self.target):
                 _check_template(where, text)
         else:
             if not isinstance(self.target, FlagTarget):
@@ -163,7 +163,7 @@ class Lever(BaseModel):
         return self.target
 
 
-def _templates(target: WebhookTarget):
+def template_texts(target: WebhookTarget):
     def walk(prefix: str, value: Any):
         if isinstance(value, str):
             yield prefix, value

@@ -17,12 +17,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from jinja2 import StrictUndefined, TemplateError
+from jinja2 import StrictUndefined, TemplateError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 from bot.containment.base import Applied, LeverKind, Pull, Verified
 from bot.containment.retry import LeverError
-from bot.containment.spec import HttpRequestSpec, Lever, VerifySpec
+from bot.containment.spec import HttpRequestSpec, Lever, LeverRegistry, VerifySpec, template_texts
+from bot.core import secrets
 
 
 @lru_cache(maxsize=1)
@@ -30,6 +31,26 @@ def template_env() -> SandboxedEnvironment:
     env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
     env.policies["json.dumps_kwargs"] = {"sort_keys": True}
     return env
+
+
+def secret_names(lever: Lever) -> set[str]:
+    """The environment variables a webhook lever's templates read with `secret("NAME")` (a constant name)."""
+    if lever.type != "webhook":
+        return set()
+    names: set[str] = set()
+    for _where, text in template_texts(lever.webhook):
+        for call in template_env().parse(text).find_all(nodes.Call):
+            if (isinstance(call.node, nodes.Name) and call.node.name == "secret" and call.args
+                    and isinstance(call.args[0], nodes.Const)):
+                names.add(str(call.args[0].value))
+    return names
+
+
+def register_secrets(registry: LeverRegistry) -> None:
+    """At load: every secret a lever will send is known to the redaction step before any request carries it
+    (so even an HTTP library's own request line, were it logged, shows `[redacted]`)."""
+    for lever in registry.all():
+        secrets.register(*(os.environ.get(name) for name in sorted(secret_names(lever))))
 
 
 class Renderer:

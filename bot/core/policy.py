@@ -196,7 +196,7 @@ class Policy:
             return Decision(False, action, Msg.of("firebreak could not verify that you may {what}: Slack did not "
                                                   "answer a membership question. Try again in a moment.", what=what),
                             unverified=True)
-        return Decision(False, action, self.refusal(action, what, subjects, incident, lever_acl))
+        return Decision(False, action, self.refusal(action, what, subjects, incident, lever_acl, lever_roles))
 
     def _holds(self, subject: Subject, user_id: str, incident: AccessFacts | None, directory: Directory | None,
                lever_acl: list[str] | None, lever_roles: list[str] | None) -> bool:
@@ -231,17 +231,19 @@ class Policy:
             case S.LEVER_ACL:
                 if not lever_acl and not lever_roles:  # no access list: the channel's members
                     return self._holds(S.MEMBER, user_id, incident, directory, None, None)
-                if any(roles.get(r) == user_id for r in lever_roles or ()):
+                # The IC role on a lever's list is held the way S.IC is: before an IC exists, by the reporter.
+                if any(self._holds(S.IC, user_id, incident, directory, None, None) if r == "ic"
+                       else roles.get(r) == user_id for r in lever_roles or ()):
                     return True
                 return bool(lever_acl) and _need(directory).in_groups(list(lever_acl or ()), user_id)
         return False
 
     # ----- saying who may, and how -------------------------------------------------------------------------
     def refusal(self, action: Action, what: str, subjects: tuple[Subject, ...], incident: AccessFacts | None,
-                lever_acl: list[str] | None) -> Msg:
-        if incident is not None and subjects in ((S.MEMBER,), (S.LEVER_ACL,)) and not lever_acl:
+                lever_acl: list[str] | None, lever_roles: list[str] | None = None) -> Msg:
+        if incident is not None and subjects in ((S.MEMBER,), (S.LEVER_ACL,)) and not lever_acl and not lever_roles:
             return self.join_hint(incident, what)
-        who = self.describe(subjects, lever_acl)
+        who = self.describe(subjects, lever_acl, lever_roles)
         return Msg.join([Msg.of("Only {who} may {what}.", who=who, what=what), self.hint(action, incident)], sep=" ")
 
     def join_hint(self, incident: AccessFacts, what: str) -> Msg:
@@ -253,13 +255,17 @@ class Policy:
                           ref=incident.ref, what=what, channel=Channel(incident.channel_id))
         return Msg.of("Only the people running {ref} may {what}.", ref=incident.ref, what=what)
 
-    def describe(self, subjects: tuple[Subject, ...], lever_acl: list[str] | None) -> str:
+    def describe(self, subjects: tuple[Subject, ...], lever_acl: list[str] | None,
+                 lever_roles: list[str] | None = None) -> str:
+        roles = {"ic": "the incident commander", "scribe": "the scribe", "comms": "the comms lead",
+                 "safety": "the safety researcher", "security": "the security liaison", "privacy": "the privacy officer"}
+        listed = [roles.get(r, r) for r in lever_roles or ()] + list(lever_acl or ())  # a lever's `allowed:`
         names = {
             S.ANYONE: "anyone", S.MEMBER: "members of its channel", S.REPORTER: "the reporter",
             S.IC: "the incident commander", S.ROLE_HOLDER: "people holding a role", S.SCRIBE: "the scribe",
             S.COMMS: "the comms lead", S.SAFETY: "the safety researcher", S.SECURITY: "the security liaison",
             S.PRIVACY: "the privacy officer", S.COMMANDERS: self.commander_label,
-            S.LEVER_ACL: "the people on the lever's access list" + (f" ({', '.join(lever_acl)})" if lever_acl else ""),
+            S.LEVER_ACL: "the people on the lever's access list" + (f" ({', '.join(listed)})" if listed else ""),
         }
         parts = [names[s] for s in subjects if s != S.COMMANDERS or self.commanders]
         if not parts:
