@@ -64,7 +64,8 @@ def lock(run: Run) -> dict[str, Any]:
     with run.fake.lock:
         run.fake.usergroups[COMMANDERS_GROUP] = [COMMANDER]
     run.fake.fail_next("usergroups.users.list", error=None, delay=o.lock_delay)
-    sev = run.command("sev 2 lock: a commander re-assesses", user=COMMANDER, channel=target[1], label="sev")
+    # Lowering needs the IC or a commander (raising is open to every member): the group must be looked up.
+    sev = run.command("sev 4 lock: a commander re-assesses", user=COMMANDER, channel=target[1], label="sev")
     probes = [run.command(f"status Lock probe {i + 1}: still investigating", user=f"U0LK{i:04d}", channel=ch,
                           label="status") for i, (_, ch) in enumerate(others)]
     start = run.fake.call_count()

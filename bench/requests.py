@@ -60,6 +60,17 @@ class Signer:
         return Prepared(key=key, label=label or text.split(" ", 1)[0], body=body.encode(), headers=headers)
 
 
+    def event(self, event: dict, *, label: str = "event") -> Prepared:
+        """An Events API callback as Slack posts it (JSON), e.g. member_joined_channel."""
+        key = uuid.uuid4().hex[:16]
+        body = json.dumps({"token": "legacy-unused", "team_id": TEAM, "api_app_id": APP_ID,
+                           "type": "event_callback", "event_id": f"Ev{key}", "event_time": int(time.time()),
+                           "event": event})
+        ts = str(int(time.time()))
+        headers = {"Content-Type": "application/json", "X-Slack-Request-Timestamp": ts,
+                   "X-Slack-Signature": self._verifier.generate_signature(timestamp=ts, body=body)}
+        return Prepared(key=key, label=label, body=body.encode(), headers=headers)
+
     def interaction(self, payload: dict, *, label: str) -> Prepared:
         """An interactive payload (block_actions, view_submission) as Slack posts it: form field `payload`."""
         key = uuid.uuid4().hex[:16]

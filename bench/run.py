@@ -11,7 +11,7 @@ from typing import Any
 
 from bench.botproc import BotProcess
 from bench.fake import TimedFakeSlack
-from bench.requests import Prepared, Signer, post_sync
+from bench.requests import TEAM, Prepared, Signer, post_sync
 from bench.stats import summarize
 
 INC_REF = re.compile(r"INC-(\d+)")
@@ -84,10 +84,15 @@ class Run:
     # ----- requests ----------------------------------------------------------------------------------
     def command(self, text: str, *, user: str = "U0BENCH", channel: str | None = None, label: str = "") -> Prepared:
         channel = channel or self.general
+        joined = False
         with self.fake.lock:  # whoever types in a channel is in it (the bench's responders work the incident)
             ch = self.fake.channels.get(channel)
-            if ch is not None and not ch.get("is_im"):
+            if ch is not None and not ch.get("is_im") and user not in ch["members"]:
                 ch["members"].add(user)
+                joined = True
+        if joined:  # and Slack tells the bot, as it does (member_joined_channel), before the timed request
+            self.send(self.signer.event({"type": "member_joined_channel", "user": user, "channel": channel,
+                                         "channel_type": "C", "team": TEAM}, label="joined"))
         return self.signer.command(text, user=user, channel=channel, label=label)
 
     def answer(self, key: str) -> str:

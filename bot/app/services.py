@@ -99,7 +99,7 @@ def base_services(settings: Settings, clock: Clock | None = None, *, db: Databas
                                 privacy_officers=config.privacy_officers)
     services = cls(settings=settings, config=config, clock=clock or SystemClock(), rules=rules, hooks=Hooks(),
                    policy=policy,
-                   db=db or Database(settings.database_url), lanes=Lanes({COMMANDS: settings.worker_threads}), **extra)
+                   db=db or Database(settings.database_url, lock_timeout=settings.database_lock_timeout), lanes=Lanes({COMMANDS: settings.worker_threads}), **extra)
     # SQLite with the timers in `serve` is one process: at start, whatever was running died with it. With a
     # dedicated scheduler two processes share the file, and an effect is taken back only when its lease ran out.
     services.effects = EffectRunner(services, single_process=services.db.dialect == "sqlite"

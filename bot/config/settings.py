@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_APP_TOKEN"))
     slack_api_url: str = Field("https://slack.com/api/", validation_alias=_env("SLACK_API_URL"))
     database_url: str = Field("sqlite:///firebreak.db", validation_alias=_env("DATABASE_URL"))
+    # How long a command waits for the database (SQLite's write lock, a pooled connection) before it is
+    # answered "not applied, try again" instead of waiting on: acks never wait on it either way.
+    database_lock_timeout: float = Field(15.0, gt=0, le=300, validation_alias=_env("FIREBREAK_DB_LOCK_TIMEOUT"))
     announce_channel: str | None = Field(None, validation_alias=_env("FIREBREAK_ANNOUNCE_CHANNEL"))
     config_file: Path | None = Field(None, validation_alias=_env("FIREBREAK_CONFIG"))
     severity_rules_file: Path | None = Field(None, validation_alias=_env("FIREBREAK_SEVERITY_RULES"))

@@ -22,7 +22,7 @@ from typing import Any
 from sqlmodel import Session, select
 
 from bot.core.text import Msg
-from bot.store.models.effects import FAILED, PENDING, RUNNING, Effect
+from bot.store.models.effects import DONE, FAILED, PENDING, RUNNING, Effect
 
 INCIDENT = "incident"
 ANNOUNCE = "announce"
@@ -90,9 +90,13 @@ def post(session: Session, incident_id: int | None, msg: Msg | None = None, *, c
         payload["view"], payload["data"] = view, data or {}
     if then:
         payload["then"] = then
+    lane = lane_of(to, incident_id)
     if thread_of is not None:
+        # A reply waits for its parent (it needs its ts) and for nothing else: replies have lanes of their own,
+        # so the notes of one command go out side by side, one round trip after the post they answer.
         payload["thread_of"] = thread_of
-    return record(session, kind=POST, lane=lane_of(to, incident_id), payload=payload, incident_id=incident_id,
+        lane, after = f"thread:{thread_of}:{uuid.uuid4().hex[:8]}", after or thread_of
+    return record(session, kind=POST, lane=lane, payload=payload, incident_id=incident_id,
                   key=key, after=after, created_at=created_at)
 
 
@@ -103,9 +107,12 @@ def summary(session: Session, incident_id: int, *, created_at: datetime) -> int:
                                                    Effect.state == PENDING)).first()
     if waiting is not None:
         return waiting
-    # In the channel's own lane: the first summary comes before the messages recorded after it.
-    return record(session, kind=SUMMARY, lane=f"inc:{incident_id}", payload={}, incident_id=incident_id,
-                  created_at=created_at)
+    # The first summary is posted in the channel's own lane, so it comes before the messages recorded after it;
+    # once it exists, refreshes (chat.update) have a lane of their own and do not wait behind the channel's posts.
+    posted = session.exec(select(Effect.id).where(Effect.incident_id == incident_id, Effect.kind == SUMMARY,
+                                                  Effect.state == DONE)).first()
+    lane = f"summary:{incident_id}" if posted is not None else f"inc:{incident_id}"
+    return record(session, kind=SUMMARY, lane=lane, payload={}, incident_id=incident_id, created_at=created_at)
 
 
 def provision(session: Session, incident_id: int, *, created_at: datetime) -> int:

@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 # Known signals and the keyword arguments they carry (all also get `incident_id` and `actor`).
 OPENED = "incident_opened"          # channel_id
-SEVERITY_CHANGED = "severity_changed"  # old, new
+SEVERITY_CHANGED = "severity_changed"  # old, new, note_to (the change's post: reactions thread under it)
 ROLE_ASSIGNED = "role_assigned"     # role, user_id, acknowledged
 STATUS_POSTED = "status_posted"
 CONTAINED = "incident_contained"

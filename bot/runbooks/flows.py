@@ -86,7 +86,8 @@ def use_runbook(ctx: Services, incident_id: int, key: str, *, add: bool, actor: 
     return runbook, change
 
 
-def reevaluate(ctx: Services, incident_id: int, old: int, new: int, actor: str, **_: Any) -> list[Change]:
+def reevaluate(ctx: Services, incident_id: int, old: int, new: int, actor: str, note_to: int | None = None,
+               **_: Any) -> list[Change]:
     """After a severity change: another runbook may match, steps that apply only at some severities come and
     go, and due times move. The channel is told what changed; the checklist and the summary follow."""
     now = ctx.clock.now()
@@ -96,7 +97,7 @@ def reevaluate(ctx: Services, incident_id: int, old: int, new: int, actor: str, 
         if changes:
             head = Msg.of(":clipboard: Runbook re-evaluated for SEV{old} → SEV{new}:", old=old, new=new)
             effects.post(session, incident_id, Msg.join([head, *(m for c in changes for m in c.messages())]),
-                         created_at=now)
+                         created_at=now, thread_of=note_to)
             effects.summary(session, incident_id, created_at=now)
         checklist.publish(session, incident_id, created_at=now)  # due times and overdue markers
     nudges.schedule(ctx, incident_id)

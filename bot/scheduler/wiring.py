@@ -36,13 +36,13 @@ def on_opened(ctx: Services, incident_id: int, **_: Any) -> None:
     planner.plan(ctx, incident_id)
 
 
-def on_severity(ctx: Services, incident_id: int, old: int, new: int, **_: Any) -> None:
+def on_severity(ctx: Services, incident_id: int, old: int, new: int, note_to: int | None = None, **_: Any) -> None:
     said = planner.plan(ctx, incident_id, replace=True)
     if said:
         msg = Msg.of(":arrows_counterclockwise: Timers re-planned for SEV{new} (was SEV{old}): ", new=new, old=old)
         with ctx.db.session() as session:
             effects.post(session, incident_id, msg + Msg.join(said, sep="; ") + Msg.of("."),
-                         created_at=ctx.clock.now())
+                         created_at=ctx.clock.now(), thread_of=note_to)
 
 
 def on_role(ctx: Services, incident_id: int, role: str, user_id: str, actor: str | None = None, **_: Any) -> None:

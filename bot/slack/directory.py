@@ -78,12 +78,16 @@ class SlackDirectory:
             raise FactsUnavailable(f"usergroups.users.list: {_error(err)}") from None
         return self._store(self._groups, group_id, frozenset(resp.get("users") or []))
 
-    def display_name(self, user_id: str) -> str | None:
-        """How the workspace names a person (users.info, cached an hour); None when Slack does not say."""
+    def cached_name(self, user_id: str) -> str | None:
+        """The display name if it is known now (no Slack call); None otherwise."""
         with self._lock:
             hit = self._names.get(user_id)
-            if hit is not None and time.monotonic() - hit[0] < NAMES_TTL:
-                return hit[1]
+            return hit[1] if hit is not None and time.monotonic() - hit[0] < NAMES_TTL else None
+
+    def display_name(self, user_id: str) -> str | None:
+        """How the workspace names a person (users.info, cached an hour); None when Slack does not say."""
+        if (known := self.cached_name(user_id)) is not None:
+            return known
         try:
             resp = self.ctx.client.users_info(user=user_id)
         except (SlackApiError, SlackClientError, OSError) as err:

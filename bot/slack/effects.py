@@ -199,13 +199,16 @@ class SlackEffects:
             blocks = summary_blocks(self.ctx, session, incident, roles)
             text = summary_fallback(incident)
             channel, ts, current_topic = incident.channel_id, incident.summary_ts, incident.topic or ""
+        # The topic names the IC: when the name is not known yet, the topic's own effect asks Slack for it,
+        # side by side with this update instead of before it (one round trip off every command's last answer).
         ic = roles.get("ic")
-        ic_name = self.ctx.directory.display_name(ic) if ic and self.ctx.directory is not None else None
-        topic = clip(plain_field(topic_text(incident, roles, ic_name)), 250)
-        if topic != current_topic:  # set only when it changes: setTopic is Tier 2 and posts a channel notice
-            with self.ctx.db.session() as session:
-                effects.record(session, kind=TOPIC, lane=f"topic:{incident.id}", incident_id=incident.id,
-                               payload={"topic": topic}, created_at=self.ctx.clock.now())
+        ic_name = self.ctx.directory.cached_name(ic) if ic and self.ctx.directory is not None else None
+        if not ic or ic_name is not None or self.ctx.directory is None:
+            topic = clip(plain_field(topic_text(incident, roles, ic_name)), 250)
+            if topic != current_topic:  # set only when it changes: setTopic is Tier 2 and posts a channel notice
+                self._record_topic(incident.id, {"topic": topic})
+        else:
+            self._record_topic(incident.id, {"ic": ic})
         if ts:
             call("chat.update", self.ctx.client.chat_update, channel=channel, ts=ts, text=text, blocks=blocks)
             return {"ts": ts, "updated": True}
@@ -226,11 +229,24 @@ class SlackEffects:
         call("pins.add", self.ctx.client.pins_add, channel=incident.channel_id, timestamp=job.payload["ts"])
         return {}
 
+    def _record_topic(self, incident_id: int | None, payload: dict[str, Any]) -> None:
+        with self.ctx.db.session() as session:
+            effects.record(session, kind=TOPIC, lane=f"topic:{incident_id}", incident_id=incident_id,
+                           payload=payload, created_at=self.ctx.clock.now())
+
     def topic(self, job: Job) -> dict[str, Any]:
+        from bot.slack.summary import topic_text
+
         incident = self._incident(job.incident_id)
         if incident is None or not incident.channel_id:
             raise Failed("the incident has no channel", quiet=True)
-        wanted = job.payload["topic"]
+        wanted = job.payload.get("topic")
+        if wanted is None:  # rendered here: the IC's name needed a lookup (see `summary`)
+            with self.ctx.db.session() as session:
+                roles = incidents.roles(session, incident.id)
+            ic = roles.get("ic")
+            name = self.ctx.directory.display_name(ic) if ic and self.ctx.directory is not None else None
+            wanted = clip(plain_field(topic_text(incident, roles, name)), 250)
         if incident.topic == wanted:
             return {"unchanged": True}
         call("conversations.setTopic", self.ctx.client.conversations_setTopic, channel=incident.channel_id,

@@ -26,6 +26,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from bot.app.lanes import COMMANDS
 from bot.slack.context import AppContext
+from bot.store.db import DatabaseBusy
 from bot.store.models import ProcessedRequest
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ KEY = "firebreak_request_key"
 DB_DOWN = (":warning: firebreak cannot reach its database right now, so your command was not applied. "
            "Try again in a moment.")
 RECENT = 4096
-DatabaseUnavailable = (OperationalError, PoolTimeout, DBAPIError)
+DatabaseUnavailable = (OperationalError, PoolTimeout, DBAPIError, DatabaseBusy)
 
 
 def identity(body: dict[str, Any]) -> str | None:

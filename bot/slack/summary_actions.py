@@ -19,10 +19,10 @@ from bot.core.severity import Inputs
 from bot.core.text import Msg, User
 from bot.slack import pending
 from bot.slack.commands.close import record_resolved
+from bot.slack.commands.severity import after_change, record_change
 from bot.slack.commands.status import parse_next, record_status
 from bot.slack.context import AppContext
 from bot.slack.interactions import Click, button, modal
-from bot.slack.lifecycle import notify_escalation
 from bot.slack.ops import safe_call
 from bot.slack.summary import CHANGE_SEVERITY, RESOLVE, TAKE_IC, UPDATE_STATUS
 from bot.store.models import PendingAction
@@ -190,18 +190,10 @@ def submit_severity(click: Click) -> None:
         rubric = incidents.reassess(session, ctx.clock, rules, incident, inputs, actor=click.user_id)
         old = incident.severity
         now, ref = ctx.clock.now(), incident.ref
+        note = None
         if new != old:
             incidents.change_severity(session, ctx.clock, incident, new, reason, actor=click.user_id)
-            up = new < old
-            emoji = ":arrow_double_up:" if up else ":arrow_down:"
-            effects.post(session, number, Msg.of(emoji + " {who} {verb} {ref} SEV{old} → *SEV{new}*: {reason}",
-                                                 who=User(click.user_id), verb="escalated" if up else "downgraded",
-                                                 ref=ref, old=old, new=new, reason=reason), created_at=now)
-            if up and new <= 2:
-                effects.post(session, number, Msg.of(emoji + " {ref} (a private incident) was escalated to SEV{new}."
-                                                     if incident.private else
-                                                     emoji + " {ref} escalated to SEV{new}: {reason}", ref=ref, new=new,
-                                                     reason=reason), to=effects.ANNOUNCE, created_at=now)
+            note = record_change(session, ctx, incident, old, new, reason, click.user_id)
         elif rubric is None:
             raise UsageError(f"{ref} is already SEV{new} and the impact is unchanged.")
         else:
@@ -210,10 +202,8 @@ def submit_severity(click: Click) -> None:
                                                  ref=ref, rubric=rubric.severity, sev=new, reason=reason),
                          created_at=now)
         effects.summary(session, number, created_at=now)
-    if new < old:
-        notify_escalation(ctx, number, actor=click.user_id)
-    if new != old:
-        ctx.hooks.emit(hooks.SEVERITY_CHANGED, ctx=ctx, incident_id=number, actor=click.user_id, old=old, new=new)
+    if note is not None:
+        after_change(ctx, number, old, new, click.user_id, note)
     click.reply(Msg.of("{ref} is SEV{new}.", ref=ref, new=new))
 
 

@@ -46,13 +46,17 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+class DatabaseBusy(Exception):
+    """The database stayed locked (or its pool exhausted) longer than the configured lock timeout."""
+
+
+def make_engine(url: str, *, pool_size: int = 10, lock_timeout: float = 30.0) -> Engine:
     url = normalize_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": 30},
+            connect_args={"check_same_thread": False, "timeout": lock_timeout},
             pool_size=pool_size,
             max_overflow=pool_size,
         )
@@ -65,7 +69,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
                 cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={int(lock_timeout * 1000)}")
             cur.close()
 
         @event.listens_for(engine, "begin")
@@ -75,17 +79,19 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+                         pool_timeout=lock_timeout)
 
 
 class Database:
     """Owns the engine; hands out sessions that commit on success and roll back on error."""
 
-    def __init__(self, url: str, *, pool_size: int = 20) -> None:
+    def __init__(self, url: str, *, pool_size: int = 20, lock_timeout: float = 30.0) -> None:
         # Up to 16 HTTP threads (retry de-duplication) and 8 work threads hold sessions at once; a pool
         # smaller than that closes and reopens PostgreSQL connections all through a burst.
         self.url = normalize_url(url)
-        self.engine = make_engine(self.url, pool_size=pool_size)
+        self.lock_timeout = lock_timeout
+        self.engine = make_engine(self.url, pool_size=pool_size, lock_timeout=lock_timeout)
         self._local = threading.local()
         # SQLite has one writer at a time and every transaction here takes the write lock (BEGIN IMMEDIATE).
         # Queue this process's sessions on a thread lock first: a waiter then starts the moment the lock is
@@ -111,8 +117,9 @@ class Database:
             self._local.after = []
         self._local.depth = depth + 1
         lock = self._sqlite_lock
-        if lock is not None:
-            lock.acquire()
+        if lock is not None and not lock.acquire(timeout=self.lock_timeout):
+            self._local.depth = depth
+            raise DatabaseBusy(f"the database stayed locked for {self.lock_timeout:g} s")
         session = Session(self.engine, expire_on_commit=False)
         try:
             yield session

@@ -128,9 +128,12 @@ class Invocation:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def reply(self, text: str | Msg | Mrkdwn, blocks: list[dict] | None = None) -> None:
-        """An ephemeral answer to the person who typed the command."""
+        """An ephemeral answer to the person who typed the command. A plain `str` is text, escaped here; markup
+        comes as a `Msg` or `Mrkdwn` (composed through the text boundary)."""
         if isinstance(text, Msg):
             text = mrkdwn(text)
+        elif not isinstance(text, Mrkdwn):
+            text = escape(text)
         payload: dict[str, Any] = {"text": text, "response_type": "ephemeral", "replace_original": False}
         if blocks:
             payload["blocks"] = blocks

@@ -3,6 +3,8 @@ the timeline with who and why); lowering it needs the IC or a commander. Escalat
 
 from __future__ import annotations
 
+from typing import Any
+
 from slack_bolt import App
 
 from bot.core import effects, hooks, incidents, limits
@@ -32,23 +34,37 @@ def change(inv: Invocation) -> None:
     with ctx.db.session() as session:
         incident = incidents.get(session, number, lock=True)
         old = incidents.change_severity(session, ctx.clock, incident, new, reason, actor=inv.user_id)
-        now, ref = ctx.clock.now(), incident.ref
-        up = new < old
-        verb, emoji = ("escalated", ":arrow_double_up:") if up else ("downgraded", ":arrow_down:")
-        effects.post(session, number, Msg.of(emoji + " {who} {verb} {ref} SEV{old} → *SEV{new}*: {reason}",
-                                             who=User(inv.user_id), verb=verb, ref=ref, old=old, new=new,
-                                             reason=reason), created_at=now)
-        effects.summary(session, number, created_at=now)
-        if up and new <= 2:
-            announcement = (Msg.of(emoji + " {ref} (a private incident) was escalated to SEV{new}. Details are in its "
-                                           "channel, for members only.", ref=ref, new=new) if incident.private else
-                            Msg.of(emoji + " {ref} escalated to SEV{new} by {who}: {reason}", ref=ref, new=new,
-                                   who=User(inv.user_id), reason=reason))
-            effects.post(session, number, announcement, to=effects.ANNOUNCE, created_at=now)
-    if up:
-        notify_escalation(ctx, number, actor=inv.user_id)
-    ctx.hooks.emit(hooks.SEVERITY_CHANGED, ctx=ctx, incident_id=number, actor=inv.user_id, old=old, new=new)
+        ref = incident.ref
+        note = record_change(session, ctx, incident, old, new, reason, inv.user_id)
+    after_change(ctx, number, old, new, inv.user_id, note)
     inv.reply(f"{ref} is now SEV{new} (was SEV{old}).")
+
+
+def record_change(session: Any, ctx: AppContext, incident: Any, old: int, new: int, reason: str, actor: str) -> int:
+    """What a severity change says, wherever it was made (command or summary button), in the transaction that
+    changed it: the channel's post (returned: other features' notes thread under it), the summary, and for an
+    escalation to SEV1/SEV2 the announcement (a private incident's without its reason)."""
+    now, ref, number = ctx.clock.now(), incident.ref, incident.id
+    up = new < old
+    verb, emoji = ("escalated", ":arrow_double_up:") if up else ("downgraded", ":arrow_down:")
+    note = effects.post(session, number, Msg.of(emoji + " {who} {verb} {ref} SEV{old} → *SEV{new}*: {reason}",
+                                                who=User(actor), verb=verb, ref=ref, old=old, new=new,
+                                                reason=reason), created_at=now)
+    effects.summary(session, number, created_at=now)
+    if up and new <= 2:
+        announcement = (Msg.of(emoji + " {ref} (a private incident) was escalated to SEV{new}. Details are in its "
+                                       "channel, for members only.", ref=ref, new=new) if incident.private else
+                        Msg.of(emoji + " {ref} escalated to SEV{new} by {who}: {reason}", ref=ref, new=new,
+                               who=User(actor), reason=reason))
+        effects.post(session, number, announcement, to=effects.ANNOUNCE, created_at=now)
+    return note
+
+
+def after_change(ctx: AppContext, number: int, old: int, new: int, actor: str, note: int) -> None:
+    """After the commit: escalation's pages, then every feature's reaction (threaded under `note`)."""
+    if new < old:
+        notify_escalation(ctx, number, actor=actor)
+    ctx.hooks.emit(hooks.SEVERITY_CHANGED, ctx=ctx, incident_id=number, actor=actor, old=old, new=new, note_to=note)
 
 
 def register(app: App, ctx: AppContext) -> None:

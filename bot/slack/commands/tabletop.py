@@ -8,6 +8,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from bot.core import incidents
 from bot.core.durations import format_duration
 from bot.core.errors import NotAllowed, NotFound, UsageError
+from bot.core.text import Channel, Msg
 from bot.slack import render
 from bot.slack.commands import Invocation, split_first
 from bot.slack.context import AppContext
@@ -71,9 +72,10 @@ def _start(inv: Invocation, rest: str) -> None:
             raise UsageError(f"INC-{running.incident_id} (`{running.scenario_key}`) is still running here; "
                              "end it with `/incident tabletop end` first.", usage=USAGE)
     started = runner.start(ctx, scenario, facilitator=inv.user_id, sandbox_channel=inv.channel_id)
-    where = f"<#{started.channel_id}>" if started.channel_id else "(no channel: Slack refused; see the timeline)"
-    inv.reply(f":performing_arts: Started *{scenario.title}* as INC-{started.incident_id} in {where}. "
-              f"{len(scenario.injects)} injects are scheduled; `next` fast-forwards, `pause`/`resume`, `end` scores.")
+    where = Channel(started.channel_id) if started.channel_id else "(no channel: Slack refused; see the timeline)"
+    inv.reply(Msg.of(":performing_arts: Started *{title}* as INC-{n} in {where}. {count} injects are scheduled; "
+                     "`next` fast-forwards, `pause`/`resume`, `end` scores.", title=scenario.title,
+                     n=started.incident_id, where=where, count=len(scenario.injects)))
 
 
 def _channel_name(inv: Invocation) -> str:
