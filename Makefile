@@ -24,3 +24,4 @@ bench: install
 
 lint: install
 	$(BIN)/ruff check bot tests bench
+	$(BIN)/mypy

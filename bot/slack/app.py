@@ -81,7 +81,9 @@ def build(settings: Settings, clock: Clock | None = None, *, db: Database | None
         signing_secret=settings.slack_signing_secret.get_secret_value(),
         token_verification_enabled=False,
         listener_executor=ctx.lanes,
-        process_before_response=False,
+        # Every listener acknowledges and hands its work to a lane (`listen.after_ack`), so running it in the
+        # request's own thread answers Slack the moment it returns: no executor hop and no ack polling.
+        process_before_response=True,
         ignoring_self_events_enabled=True,
     )
 
