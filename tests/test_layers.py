@@ -54,3 +54,18 @@ def test_the_list_of_modules_not_yet_moved_only_shrinks() -> None:
              if any(n.startswith(FORBIDDEN) for n in imported(p))}
     assert NOT_YET >= still, f"new transport imports in the domain: {sorted(still - NOT_YET)}"
     assert still >= NOT_YET, f"these modules are clean now; take them off NOT_YET: {sorted(NOT_YET - still)}"
+
+
+FEATURES = ("bot.runbooks", "bot.containment", "bot.evidence", "bot.scheduler", "bot.metrics", "bot.postmortem",
+            "bot.tabletop", "bot.alerts")
+
+
+def test_the_core_knows_no_feature() -> None:
+    """bot/core is the vocabulary every feature shares: it imports none of them (features plug in through
+    hooks, effects and the services container, never the other way round)."""
+    offenders = {}
+    for path in sorted((ROOT / "core").rglob("*.py")):
+        bad = sorted(n for n in imported(path) if n.startswith(FEATURES))
+        if bad:
+            offenders[path.relative_to(ROOT.parent).as_posix()] = bad
+    assert offenders == {}, offenders
