@@ -6,6 +6,8 @@ pager configure a backoff of one second.
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -229,3 +231,26 @@ def test_an_ic_assigned_while_the_pager_is_retrying_leaves_no_open_alert(paged: 
     with h.ctx.db.session() as s:
         assert s.get(PageState, 1).pager_status in ("cancelled", "resolved")
     assert any("Page resolved: <@U0BOB> is incident commander" in t for t in h.fake.texts(ch))
+
+
+def test_a_pager_that_echoes_the_routing_key_back_never_shows_it(paged: Harness, pager: FakePager, clock,
+                                                                 caplog) -> None:
+    """A gateway answering an error with the request in it (routing key included): the failure is reported
+    everywhere people read it, the key nowhere: channel, announcements, timeline, postmortem draft, log."""
+    caplog.set_level(logging.DEBUG)
+    h = paged
+    pager.echo_next(3)
+    h.command("open Agent emailing customers --sev 1")
+    for _ in range(4):
+        clock.advance(minutes=5)
+        run(h)
+    assert any(c.status == 400 for c in pager.calls)
+    seen = json.dumps([c.params for c in h.fake.calls], default=str, ensure_ascii=False)
+    assert "pager trigger failed" in seen  # the failure is told
+    with h.ctx.db.session() as s:
+        timeline_text = " ".join(f"{e.text} {e.data}" for e in timeline.events(s, 1))
+    draft = h.command("postmortem", channel=h.incident_channel(1)).text
+    files = json.dumps(list(h.fake.files.values()), default=str)
+    for where, text in (("Slack", seen), ("timeline", timeline_text), ("postmortem", draft + files),
+                        ("log", caplog.text)):
+        assert ROUTING_KEY not in text, where

@@ -40,7 +40,7 @@ class FakePager:
         self.calls: list[PagerCall] = []
         self.alerts: dict[str, dict[str, Any]] = {}  # dedup_key -> {"status": triggered|resolved, "summary": ...}
         self.webhook_events: list[dict[str, Any]] = []
-        self._faults: list[int] = []
+        self._faults: list[int | str] = []  # an HTTP status, or "echo"
         self._holds: list[float] = []
         self.received = 0  # requests that arrived, answered or still held
         self._server: ThreadingHTTPServer | None = None
@@ -48,6 +48,11 @@ class FakePager:
     def fail_next(self, count: int = 1, *, status: int = 500) -> None:
         with self.lock:
             self._faults.extend([status] * count)
+
+    def echo_next(self, count: int = 1) -> None:
+        """Answer the next `count` calls 400 with the request echoed back, secrets and all (some gateways do)."""
+        with self.lock:
+            self._faults.extend(["echo"] * count)
 
     def hold_next(self, seconds: float, count: int = 1) -> None:
         with self.lock:
@@ -100,9 +105,12 @@ class FakePager:
             time.sleep(hold)
         with self.lock:
             if self._faults:
-                status = self._faults.pop(0)
-                self.calls.append(PagerCall(path, body, headers, status))
-                return status, {"status": "error", "message": "scripted failure"}
+                fault = self._faults.pop(0)
+                if fault == "echo":
+                    self.calls.append(PagerCall(path, body, headers, 400))
+                    return 400, {"status": "invalid event", "message": f"could not process {json.dumps(body)}"}
+                self.calls.append(PagerCall(path, body, headers, int(fault)))
+                return int(fault), {"status": "error", "message": "scripted failure"}
             status, payload = self._route(path, headers, body)
             self.calls.append(PagerCall(path, body, headers, status))
             return status, payload
