@@ -75,6 +75,11 @@ def test_auto_run_plays_every_shipped_scenario(key: str, tmp_path: Path, monkeyp
     assert card["answers"]["answered"] == card["answers"]["expected"] == card["answers"]["on_time"] > 0
     text = result.scorecard_path.read_text()
     assert text.startswith("# [EXERCISE] Scorecard")
+    readable(text, markdown=True)
+    # Headings and lists say things in words: no internal keys such as `## Runbook (runbooks)` or `runbook/step`.
+    headings = re.findall(r"^#+ .*$", text, re.M)
+    assert headings and not [h for h in headings if re.search(r"\([a-z_]+\)|\b[a-z]+_[a-z_]+\b", h)], headings
+    assert not re.search(r"\b[a-z_]+/[a-z0-9-]+\b", text), "a runbook key leaked into the scorecard"
     transcript = result.transcript_path.read_text()
     assert "Inject 1 of" in transcript
     assert "Revert it?" not in transcript  # the exercise levers leave dry runs alone at the end
