@@ -212,3 +212,56 @@ def test_secrets_never_reach_slack_timeline_or_logs(make_harness, caplog) -> Non
     for secret in secrets:
         assert secret not in seen
     assert "sekrit" not in repr(h.settings)
+
+
+# Commands test_cli.py does not walk through on a fresh database (it covers incidents, postmortem, evidence
+# verify, scheduler list and db current).
+FRESH_COMMANDS = [["metrics"], ["metrics", "--chart", "{tmp}/chart.png"], ["postmortem", "INC-1", "--regulator"],
+                  ["evidence", "endpoints"], ["config", "check"], ["runbooks", "list"], ["runbooks", "check"],
+                  ["levers", "check"], ["scenarios", "check"], ["tabletop", "list"],
+                  ["tabletop", "run", "jailbreak-viral"], ["tabletop", "run", "nope", "--auto", "--out", "{tmp}/o"]]
+
+
+@pytest.mark.parametrize("migrated", [False, True], ids=["never-set-up", "migrated-empty"])
+def test_every_other_command_on_a_fresh_database_exits_cleanly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               migrated: bool) -> None:
+    from typer.testing import CliRunner
+
+    from bot.cli.main import cli
+
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/fresh.db")
+    monkeypatch.delenv("FIREBREAK_LEVERS_FILE", raising=False)
+    runner = CliRunner()
+    if migrated:
+        assert runner.invoke(cli, ["db", "upgrade"]).exit_code == 0
+    for args in FRESH_COMMANDS:
+        args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+        result = runner.invoke(cli, args)
+        assert result.exception is None or isinstance(result.exception, SystemExit), (args, result.exception)
+        assert result.exit_code in (0, 1, 2), (args, result.output)
+        assert "Traceback" not in result.output and "no such table" not in result.output, (args, result.output)
+        if result.exit_code:
+            assert len(result.stderr.strip().splitlines()) == 1, (args, result.stderr)
+    metrics = runner.invoke(cli, ["metrics"]).output
+    assert ("No incidents in this period." if migrated else "No incidents yet") in metrics
+    assert not (tmp_path / "o").exists()
+
+
+def test_cli_postmortem_names_people_by_id_without_asking_slack(harness, monkeypatch: pytest.MonkeyPatch,
+                                                                tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from bot.cli.main import cli
+
+    harness.command("open Jailbreak prompt spreading --category jailbreak", user="U0ALICE")
+    monkeypatch.setenv("DATABASE_URL", harness.settings.database_url)
+    monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
+    from bot.slack.directory import SlackDirectory
+
+    asked: list[str] = []
+    monkeypatch.setattr(SlackDirectory, "display_name", lambda self, uid: asked.append(uid))
+    result = CliRunner().invoke(cli, ["postmortem", "INC-1", "-o", str(tmp_path / "pm.md")])
+    assert result.exit_code == 0, result.output
+    draft = (tmp_path / "pm.md").read_text()
+    assert "| Reported by | @U0ALICE |" in draft and "<@" not in draft
+    assert asked == [], "with no workspace configured, the terminal draft asked Slack for names"
