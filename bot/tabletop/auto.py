@@ -28,7 +28,7 @@ from bot.config.settings import Settings
 from bot.core.clock import ManualClock, SystemClock
 from bot.core.durations import format_duration
 from bot.core.errors import UsageError
-from bot.core.text import Channel
+from bot.core.text import Channel, plain_mrkdwn
 from bot.postmortem import people
 from bot.store.models.tabletop import ExerciseRun, Scorecard
 from bot.tabletop import references, runner, transcript
@@ -213,7 +213,7 @@ def _title(console: Console, scenario: Scenario) -> None:
 
 
 def _inject_line(console: Console, at: timedelta, text: str) -> None:
-    body = text.split(":incoming_envelope:", 1)[-1].strip().replace("*", "")
+    body = plain_mrkdwn(text.split(":incoming_envelope:", 1)[-1].strip())
     console.print(Text.assemble((f"{_clock(at)} ", "dim"), ("📨 ", ""), (body, "bold yellow")))
 
 
