@@ -112,3 +112,22 @@ def test_values_and_headlines_as_words() -> None:
     assert headline("lever_requested", {"lever": "kill-agent-browse"}) == "Lever requested: kill-agent-browse"
     assert headline("severity_classified", {"severity": 2}) == "Severity classified SEV2"
     assert headline("something_new", {}) == "Something new"
+
+
+def test_a_secret_a_provider_echoes_never_reaches_the_draft(harness: Harness, clock) -> None:
+    from bot.core import secrets
+
+    providers(harness)
+    secrets.register("routing-key-5f3e9a7c1b")
+
+    def containment(ctx, session, incident):  # a pager-style error that repeats the request it was sent
+        return [{"lever": "page-oncall", "type": "webhook", "target": {"url": "https://pager.test/v2/enqueue"},
+                 "requested_at": T0, "applied_at": None, "verified_at": None, "reverted_at": None, "by": "U0BOB",
+                 "outcome": "failed", "error": "400 bad request: {routing_key: routing-key-5f3e9a7c1b}",
+                 "attempts": 2, "dry_run": False}]
+
+    register_provider(harness.ctx, "containment", containment)
+    n = full_incident(harness, clock)
+    text = render_draft(harness.ctx, n)
+    assert "routing-key-5f3e9a7c1b" not in text and "[redacted]" in text
+    assert "| webhook | URL https://pager.test/v2/enqueue |" in text

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.core import incidents
+from bot.core import incidents, secrets
 from bot.postmortem import people
 from bot.postmortem.context import Names
 from bot.postmortem.context import build as build_context
@@ -34,7 +34,8 @@ def _render(ctx: Any, incident_id: int, template: str, *, names: Names | None, r
         _context(ctx, incident_id, recorder, regulator)
         names = people.workspace_names(ctx, seen)
     context = _context(ctx, incident_id, names, regulator)
-    return render(template, context, org_dir=getattr(ctx.settings, "templates_dir", None))
+    # A file leaves the process: the one redaction step, over provider data (a lever's error) as over the rest.
+    return secrets.redact(render(template, context, org_dir=getattr(ctx.settings, "templates_dir", None)))
 
 
 def render_draft(ctx: Any, incident_id: int, *, names: Names | None = None) -> str:
