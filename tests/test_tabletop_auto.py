@@ -86,6 +86,8 @@ def test_auto_run_plays_every_shipped_scenario(key: str, tmp_path: Path, monkeyp
     bot_lines = [line for line in transcript.splitlines() if re.match(r"^\+\d+:\d\d\s+firebreak: ", line)]
     assert bot_lines and all(line.split(": ", 1)[1].startswith("[EXERCISE]") for line in bot_lines)
     readable(transcript)
+    # One line per message: every line is a channel heading, a stamped message, or blank.
+    assert all(re.match(r"^(== #[a-z0-9-]+ ==|\+\d+:\d\d(:\d\d)?  \S.*|)$", line) for line in transcript.splitlines())
     # One stamped line per message, on the exercise clock: the first inject at its offset.
     first = scenario.injects[0]
     stamp = f"+{int(first.at.total_seconds()) // 60:02d}:{int(first.at.total_seconds()) % 60:02d}"

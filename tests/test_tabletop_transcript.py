@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from bot.core.text import Channel, Code, Link, Msg, User, When, cut, plain, plain_mrkdwn
 from bot.slack.text import mrkdwn
-from bot.tabletop.transcript import Posted, clock, render
+from bot.tabletop.transcript import Posted, clock, one_line, render
 
 NAMES = {"U0MAYA": "@Maya", "U0RAJ": "@Raj"}.get
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -52,7 +52,7 @@ def test_cut_only_on_word_boundaries_with_an_ellipsis() -> None:
     assert cut("Supercalifragilisticexpialidocious words", 10) == "Supercali…"  # one long word: cut, still marked
 
 
-def test_transcript_layout_clock_names_and_continuations() -> None:
+def test_transcript_one_line_per_message_on_the_exercise_clock() -> None:
     start = T0.timestamp()
     out = render([("inc-1", [
         Posted(f"{start:.6f}", "UFIREBREAK", "[EXERCISE] :bust_in_silhouette: <@U0MAYA> is now incident commander"),
@@ -64,8 +64,9 @@ def test_transcript_layout_clock_names_and_continuations() -> None:
     assert out.splitlines() == [
         "== #inc-1 ==",
         "+00:00  firebreak: [EXERCISE] 👤 @Maya is now incident commander",
-        "+03:05  firebreak: 📨 Inject 1 of 2 (+3m): a user writes",
-        "        second line with code",
+        "+03:05  firebreak: 📨 Inject 1 of 2 (+3m): a user writes · second line with code",
         "+1:02:05  Raj: status: contained & quiet",
     ]
+    assert one_line("Status update from @Raj:\n\nContained.\nRefunds next.") == \
+        "Status update from @Raj: Contained. · Refunds next."
     assert clock(-5) == "+00:00" and clock(timedelta(minutes=61).total_seconds()) == "+1:01:00"

@@ -2,7 +2,7 @@
 clock (`+03:00` after the start), people and channels by name, emoji as characters or words, no markup.
 
 Every message's text goes through the one plain-text renderer (`bot.core.text.plain_mrkdwn`); this module
-only lays the messages out. A message of several lines starts on its stamped line and continues indented.
+only lays the messages out: one line per message (a message of several lines is joined, see `one_line`).
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.core.text import Channel, plain_mrkdwn
-
-INDENT = " " * 8
 
 
 @dataclass(frozen=True)
@@ -32,6 +30,16 @@ def clock(seconds: float) -> str:
     return f"+{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"+{rest // 60:02d}:{rest % 60:02d}"
 
 
+def one_line(text: str) -> str:
+    """A message of several lines on one: a line ending in a colon runs on, others are joined with ` · `."""
+    out = ""
+    for line in (ln.strip() for ln in text.splitlines()):
+        if not line:
+            continue
+        out = line if not out else f"{out} {line}" if out.endswith(":") else f"{out} · {line}"
+    return out
+
+
 def render(channels: Iterable[tuple[str, Iterable[Posted]]], *, started: datetime,
            names: Callable[[str], str], channel_name: Callable[[Channel], str]) -> str:
     """The transcript of each `(channel name, messages)` in turn. `names`: user id -> how the person reads
@@ -42,9 +50,7 @@ def render(channels: Iterable[tuple[str, Iterable[Posted]]], *, started: datetim
         out.append(f"== #{name} ==")
         for m in messages:
             author = names(m.user).lstrip("@")
-            text = plain_mrkdwn(m.text, names, channel_name).strip() or "(no text)"
-            first, *rest = text.splitlines()
-            out.append(f"{clock(float(m.ts) - origin)}  {author}: {first}")
-            out += [f"{INDENT}{line}" for line in rest if line.strip()]
+            text = one_line(plain_mrkdwn(m.text, names, channel_name)) or "(no text)"
+            out.append(f"{clock(float(m.ts) - origin)}  {author}: {text}")
         out.append("")
     return "\n".join(out)
