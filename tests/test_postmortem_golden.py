@@ -36,7 +36,7 @@ def test_full_incident_draft(db_harness: Harness, clock) -> None:
     assert "| MTTD | opened − detected | 6m |" in text
     assert "Runbook step “Tell legal” was skipped: no personal data left the sandbox." in text
     assert "| 1 | Add a spending cap to the browse tool | @U0DAVE | 2026-01-19 | open |" in text
-    assert "| `agent-browse` | launchdarkly_kill | agent-browse-enabled |" in text and "| 4m 30s | 30s |" in text
+    assert "| `agent-browse` | LaunchDarkly flag off | agent-browse-enabled |" in text and "| 4m 30s | 30s |" in text
     assert "repro case `case-1` (sha256 `9f2c4e1d0b7a`)" in text
     assert "DRAFT OF AN OPEN INCIDENT" not in text and "EXERCISE" not in text
     assert text.count("✍️ **To write:**") >= 6

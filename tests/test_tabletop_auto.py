@@ -75,18 +75,57 @@ def test_auto_run_plays_every_shipped_scenario(key: str, tmp_path: Path, monkeyp
     assert card["answers"]["answered"] == card["answers"]["expected"] == card["answers"]["on_time"] > 0
     text = result.scorecard_path.read_text()
     assert text.startswith("# [EXERCISE] Scorecard")
+    readable(text, markdown=True)
+    # Headings and lists say things in words: no internal keys such as `## Runbook (runbooks)` or `runbook/step`.
+    headings = re.findall(r"^#+ .*$", text, re.M)
+    assert headings and not [h for h in headings if re.search(r"\([a-z_]+\)|\b[a-z]+_[a-z_]+\b", h)], headings
+    assert not re.search(r"\b[a-z_]+/[a-z0-9-]+\b", text), "a runbook key leaked into the scorecard"
     transcript = result.transcript_path.read_text()
     assert "Inject 1 of" in transcript
     assert "Revert it?" not in transcript  # the exercise levers leave dry runs alone at the end
-    assert all(line.split(": ", 1)[1].startswith("[EXERCISE]")
-               for line in transcript.splitlines() if line.startswith("[") and "UFIREBREAK" in line)
+    bot_lines = [line for line in transcript.splitlines() if re.match(r"^\+\d+:\d\d\s+firebreak: ", line)]
+    assert bot_lines and all(line.split(": ", 1)[1].startswith("[EXERCISE]") for line in bot_lines)
+    readable(transcript)
+    # One line per message: every line is a channel heading, a stamped message, or blank.
+    assert all(re.match(r"^(== #[a-z0-9-]+ ==|\+\d+:\d\d(:\d\d)?  \S.*|)$", line) for line in transcript.splitlines())
+    # One stamped line per message, on the exercise clock: the first inject at its offset.
+    first = scenario.injects[0]
+    stamp = f"+{int(first.at.total_seconds()) // 60:02d}:{int(first.at.total_seconds()) % 60:02d}"
+    assert re.search(rf"^\{stamp}\s+firebreak: \[EXERCISE\] 📨 Inject 1 of", transcript, re.M), transcript[:2000]
+    # People by their workspace names (the scripted team is in the stand-in's directory), never by id.
+    responder = sorted({a.user for a in scenario.responders})[0]
+    assert f"@{responder.removeprefix('U0').title()}" in transcript + (result.postmortem_path.read_text())
     draft = result.postmortem_path.read_text()  # the postmortem feature is installed: the draft is written
     assert "EXERCISE" in draft and scenario.title in draft
+    readable(draft, markdown=True)
+    # Runbook steps appear with their id and full text, never cut mid-word.
+    books = load_library(load_rules(None).categories).runbooks.values()
+    for o in result.outcomes:
+        if o.command.startswith("step "):
+            step = o.command.split()[1]
+            texts = [" ".join(s.text.split()) for r in books if scenario.category in r.categories
+                     for s in r.steps if s.id == step]
+            assert any(f"`{step}` {text}" in draft for text in texts), step
     assert f"Postmortem {result.postmortem_path}" in out.replace("\n", "")
     # Every connection went to the local Slack stand-in: no lever, pager or webhook reached anything else.
     assert connects, "the spy saw no connection at all"
     slack = urlsplit(result.slack_api_url)
     assert {(a[0], a[1]) for a in connects if isinstance(a, tuple)} == {(slack.hostname, slack.port)}, connects
+
+
+def readable(text: str, *, markdown: bool = False) -> None:
+    """What someone outside Slack can read: no Slack tokens, ids, emoji codes, Python reprs or mid-word cuts."""
+    for token in ("<@", "<#", "<!", "{'", "UFIREBREAK", "&lt;", "&gt;", "&amp;"):
+        assert token not in text, (token, text[text.find(token) - 200:text.find(token) + 200])
+    assert not re.search(r"(?<![\w:]):[a-z][a-z0-9_+-]*:(?![\w:])", text), "an emoji code was left"
+    assert not re.search(r"@U0[A-Z0-9]+\b", text), "a person shown by id although the workspace names them"
+    # A cut (Slack messages shorten long step texts) ends on a whole word of what was cut.
+    books = load_library(load_rules(None).categories).runbooks.values()
+    vocabulary = {w.lower() for r in books for s in r.steps for w in re.findall(r"[\w'-]+", s.text)}
+    for m in re.finditer(r"([\w'-]+)…", text):
+        assert m.group(1).lower() in vocabulary, ("cut mid-word", text[m.start() - 80:m.end() + 10])
+    if not markdown:
+        assert not re.search(r"(?<!\w)\*[^*\n]+\*(?!\w)|`", text), "markup left in the transcript"
 
 
 def test_cli_auto_and_its_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -157,7 +157,7 @@ def test_full_exercise_injects_responders_scorecard(sandbox: Harness, clock: Man
     assert card["injects"][3]["answers"][0]["seconds"] == 0       # status posted as inject 4 arrived
     assert card["answers"] == {"expected": 7, "answered": 7, "on_time": 7}
     assert "✅ Time to contain (MTTC): 33m against a target of 45m" in sc.text
-    assert "- Overdue (required, not done): jailbreak/confirm-severity, jailbreak/status-update" in sc.text
+    assert "- Overdue (required, not done): `confirm-severity`, `status-update`" in sc.text
     assert "- `emergency-filter` at +16m (dry run: nothing was sent)" in sc.text
     # The scorecard is posted in the exercise channel; the sandbox gets the headline.
     scorecard_msg = [m for m in h.fake.history(channel) if "Scorecard" in m.text][0]

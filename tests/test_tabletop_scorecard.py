@@ -160,12 +160,13 @@ def test_runbook_steps_in_the_facts_modules_states() -> None:
                   "pending": ["privacy/regulator"], "not_required": ["privacy/nice-to-have"]}
     c = card(rows=ROWS)
     assert ("2 required runbook step(s) were not done when the exercise ended: 1 overdue, 1 not yet due. "
-            "Overdue: `privacy/customer-faq`.") in c["practise"]
-    assert "Runbook steps done late: `privacy/notify-dpo`." in c["practise"]
+            "Overdue: `customer-faq`.") in c["practise"]
+    assert "Runbook steps done late: `notify-dpo`." in c["practise"]
     text = scorecard_markdown(c)
     assert "## Runbook steps\n" in text and "(runbooks)" not in text
-    assert ("- Overdue (required, not done): privacy/customer-faq\n- Not yet due (required, not done): 1\n"
+    assert ("- Overdue (required, not done): `customer-faq`\n- Not yet due (required, not done): 1\n"
             "- Optional, not done: 1\n") in text
+    assert "- Skipped: `notify-press` (no press)\n" in text and "privacy/" not in text
 
 
 def test_no_clean_run_while_required_steps_are_open() -> None:

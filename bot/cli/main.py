@@ -84,6 +84,8 @@ def _one_line(err: Exception) -> str:
 def console(
     user: str = typer.Option("U0ALICE", "--user", help="The Slack user id you act as."),
     database_url: str = typer.Option(None, "--database-url", help="Defaults to DATABASE_URL or ./firebreak.db."),
+    demo: bool = typer.Option(True, "--demo/--no-demo", help="Pull the demo levers against a local LaunchDarkly "
+                              "stand-in (real PATCH, SDK verification); --no-demo makes every pull a dry run."),
 ) -> None:
     """Use the bot locally with no Slack account: type /incident commands, see what the bot would post."""
     from bot.cli.console import run_console
@@ -93,7 +95,7 @@ def console(
     if database_url:
         base = base.model_copy(update={"database_url": database_url})
     try:
-        run_console(base, user=user)
+        run_console(base, user=user, demo=demo)
     except ConfigError as err:
         fail(f"firebreak will not start: the configuration is invalid.\n{err}")
 

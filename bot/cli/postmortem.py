@@ -31,8 +31,14 @@ def postmortem(
         bot = build(base)
     except ConfigError as err:
         fail(f"The configuration is invalid:\n{err}")
+    # People by their workspace names when a Slack workspace is configured; else by id, without asking.
+    from bot.postmortem.people import plain_names
+
+    placeholder = type(base).model_fields["slack_bot_token"].default
+    names = None if base.slack_bot_token != placeholder else plain_names
     try:
-        text = render_regulator_summary(bot.ctx, number) if regulator else render_draft(bot.ctx, number)
+        text = (render_regulator_summary(bot.ctx, number) if regulator
+                else render_draft(bot.ctx, number, names=names))
     except NotFound:
         fail(f"INC-{number} does not exist; {LIST_HINT}.")
     except FirebreakError as err:

@@ -86,8 +86,9 @@ def run(
 ) -> None:
     """Play a whole exercise in the terminal through the real app; print the scorecard, write the outputs."""
     if not auto:
-        fail("Live exercises run in Slack: `/incident tabletop start <scenario>` in a sandbox channel. "
-             "From the command line, add --auto to play one with scripted responders.")
+        fail("Live exercises run in Slack: `/incident tabletop start <scenario>` in a sandbox channel (to try "
+             "one locally: `firebreak console`, `:channel tabletop-sandbox`). From the command line, add --auto "
+             "to play one with scripted responders.")
     from bot.core.errors import ConfigError, FirebreakError
     from bot.tabletop.auto import run_auto
 

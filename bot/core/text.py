@@ -178,8 +178,11 @@ EMOJI = {
     "arrows_counterclockwise": "🔄", "lock": "🔒", "eyes": "👀", "star": "⭐", "clipboard": "📋",
     "heavy_check_mark": "✔️", "no_entry": "⛔", "bell": "🔔", "memo": "📝", "mag": "🔍", "shield": "🛡️",
     "fire": "🔥", "speech_balloon": "💬", "information_source": "ℹ️", "link": "🔗", "repeat": "🔁",
+    "incoming_envelope": "📨", "page_facing_up": "📄", "arrow_forward": "▶️", "double_vertical_bar": "⏸️",
+    "stopwatch": "⏱️", "calendar": "📅", "construction": "🚧", "pager": "📟", "busts_in_silhouette": "👥",
+    "raised_hand": "✋", "thumbsup": "👍", "+1": "👍", "tada": "🎉", "heavy_plus_sign": "➕", "key": "🔑",
 }
-_EMOJI = re.compile(r":([a-z0-9_+-]+):")
+_EMOJI = re.compile(r"(?<![\w:]):([a-z0-9_+-]*[a-z_][a-z0-9_+-]*):(?![\w:])")  # not `04:21:00`
 _MARKUP = re.compile(r"(?<![\w*{])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*}])|(?<![\w_{])_(?=\S)([^_\n{}]+?)(?<=\S)_(?![\w_}])")
 
 
@@ -200,6 +203,63 @@ def plain_literal(text: str) -> str:
     """Firebreak's markup as plain text: emoji as characters, bold and italic markers dropped."""
     text = _EMOJI.sub(lambda m: EMOJI.get(m.group(1), ""), text)
     return _MARKUP.sub(lambda m: m.group(1) or m.group(2), text)
+
+
+_SLACK_TOKEN = re.compile(r"<([^<>]*)>")
+_CODE = re.compile(r"```\n?(.*?)\n?```|`([^`\n]+)`", re.DOTALL)
+_STRIKE = re.compile(r"(?<![\w~])~(?=\S)([^~\n]+?)(?<=\S)~(?![\w~])")
+
+
+def emoji_words(name: str) -> str:
+    """An emoji code as a character when firebreak knows it, else as words (`:thinking_face:` -> thinking face)."""
+    return EMOJI.get(name) or name.replace("_", " ")
+
+
+def plain_tokens(text: str, names: Names = default_name, channels: Callable[[Channel], str] | None = None) -> str:
+    """Slack's `<…>` tokens as words: people by name, channels by name, dates by their UTC fallback, links as
+    `label (url)`, broadcasts as `@here`. Nothing else changes (for text that is otherwise Markdown)."""
+
+    def token(m: re.Match[str]) -> str:
+        body = m.group(1)
+        inner, _, label = body.partition("|")
+        if inner.startswith("@"):
+            return names(inner[1:])
+        if inner.startswith("#"):
+            channel = Channel(inner[1:], label or None)
+            return channels(channel) if channels else f"#{label or inner[1:]}"
+        if inner.startswith("!date^"):
+            return label or inner
+        if inner.startswith("!subteam^"):
+            return label or names(inner.removeprefix("!subteam^"))
+        if inner.startswith("!"):
+            return "@" + (label or inner[1:])
+        return f"{label} ({inner})" if label and label != inner else inner
+
+    return _SLACK_TOKEN.sub(token, text)
+
+
+def plain_mrkdwn(text: str, names: Names = default_name, channels: Callable[[Channel], str] | None = None) -> str:
+    """Slack mrkdwn as Slack sent or showed it (a posted message, a channel's history) as plain text for people
+    outside Slack: `<…>` tokens as words (`plain_tokens`), emoji as characters or words, no `*bold*`,
+    `_italic_`, `~strike~` or backticks, entities unescaped once."""
+    out = plain_tokens(text, names, channels)
+    out = _CODE.sub(lambda m: m.group(1) if m.group(1) is not None else m.group(2), out)
+    out = _EMOJI.sub(lambda m: emoji_words(m.group(1)), out)
+    out = _MARKUP.sub(lambda m: m.group(1) or m.group(2), out)
+    out = _STRIKE.sub(lambda m: m.group(1), out)
+    return out.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def cut(text: str, limit: int) -> str:
+    """Text shortened to `limit` characters at a word boundary, with an ellipsis; whole when it fits."""
+    text = " ".join(str(text).split())
+    if len(text) <= limit:
+        return text
+    head = text[: max(limit - 1, 1)]
+    space = head.rfind(" ")
+    if space > limit // 2:
+        head = head[:space]
+    return head.rstrip(" ,;:.-—") + "…"
 
 
 def plain(msg: Msg, names: Names = default_name, channels: Callable[[Channel], str] | None = None) -> str:

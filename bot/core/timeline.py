@@ -55,6 +55,11 @@ LABELS: dict[str, str] = {
     "probe_run": "Probe run", "inject_posted": "Exercise inject", "exercise_started": "Exercise started",
     "exercise_ended": "Exercise ended", "action_item_added": "Action item added",
     "action_item_done": "Action item done", "alert_attached": "Alert attached", "repair_requested": "Repair requested",
+    "action_added": "Action item added", "action_done": "Action item done", "runbook_updated": "Runbook re-evaluated",
+    "postmortem_drafted": "Postmortem drafted", "exercise_paused": "Exercise paused",
+    "exercise_resumed": "Exercise resumed", "repro_added": "Repro case added", "step_nudged": "Runbook step nudged",
+    "page_resolved": "Page resolved", "pager_failed": "Page failed", "pager_trigger": "Paged",
+    "pager_acknowledge": "Page acknowledged", "pager_resolve": "Page resolved",
 }
 
 

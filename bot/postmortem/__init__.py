@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.core import incidents
-from bot.postmortem.context import Names, plain_names
+from bot.core import incidents, secrets
+from bot.postmortem import people
+from bot.postmortem.context import Names
 from bot.postmortem.context import build as build_context
 from bot.templates import TemplateProblem, render
 
@@ -19,15 +20,27 @@ DRAFT_TEMPLATE = "postmortem.md.j2"
 REGULATOR_TEMPLATE = "regulator_summary.md.j2"
 
 
-def _render(ctx: Any, incident_id: int, template: str, *, names: Names, regulator: bool) -> str:
+def _context(ctx: Any, incident_id: int, names: Names, regulator: bool) -> dict[str, Any]:
     with ctx.db.session() as session:
         incident = incidents.get(session, incident_id)
-        context = build_context(ctx, session, incident, names=names, regulator=regulator)
-    return render(template, context, org_dir=getattr(ctx.settings, "templates_dir", None))
+        return build_context(ctx, session, incident, names=names, regulator=regulator)
 
 
-def render_draft(ctx: Any, incident_id: int, *, names: Names = plain_names) -> str:
-    """The postmortem draft of an incident as Markdown. Raises NotFound or TemplateProblem."""
+def _render(ctx: Any, incident_id: int, template: str, *, names: Names | None, regulator: bool) -> str:
+    if names is None:
+        # Two passes: the first learns whom the draft names; the workspace is asked between the two, outside
+        # any database transaction; the second renders with the display names found.
+        recorder, seen = people.recorder()
+        _context(ctx, incident_id, recorder, regulator)
+        names = people.workspace_names(ctx, seen)
+    context = _context(ctx, incident_id, names, regulator)
+    # A file leaves the process: the one redaction step, over provider data (a lever's error) as over the rest.
+    return secrets.redact(render(template, context, org_dir=getattr(ctx.settings, "templates_dir", None)))
+
+
+def render_draft(ctx: Any, incident_id: int, *, names: Names | None = None) -> str:
+    """The postmortem draft of an incident as Markdown, people by their workspace display name (`names`
+    overrides how ids read). Raises NotFound or TemplateProblem."""
     return _render(ctx, incident_id, DRAFT_TEMPLATE, names=names, regulator=False)
 
 

@@ -7,7 +7,6 @@ simple; raw values sit beside the formatted ones for organizations that want the
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,21 +17,17 @@ from bot.core import facts, incidents, timeline
 from bot.core.durations import format_duration
 from bot.core.facts import StepFact, StepState
 from bot.core.incidents import ROLES
+from bot.core.text import cut, plain_tokens
+from bot.core.timeline import label
 from bot.postmortem import actions as action_items
 from bot.postmortem import providers as postmortem_data
 from bot.postmortem.facts import blameless_facts
+from bot.postmortem.people import Names, plain_names
 from bot.store.models import Incident, TimelineEvent
 from bot.store.models.incident import ACTIVE, CONTAINED, RESOLVED
 
-Names = Callable[[str], str]
 STATUS_LABEL = {ACTIVE: "active", CONTAINED: "contained", RESOLVED: "resolved"}
 HUMAN = "✍️ **To write:**"
-_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
-
-
-def plain_names(user_id: str) -> str:
-    """Without Slack, a user reads as `@U0BOB` (the bot as `firebreak`)."""
-    return user_id if user_id in ("firebreak", "") else f"@{user_id}"
 
 
 def when(dt: datetime | None) -> str | None:
@@ -48,7 +43,33 @@ def _delta(a: datetime | None, b: datetime | None) -> timedelta | None:
 
 
 def demention(text: str, names: Names) -> str:
-    return _MENTION.sub(lambda m: names(m.group(1)), text or "")
+    """Text kept from Slack or written for it, for a Markdown file: Slack's `<@U…>`, `<#C…>`, date and link
+    tokens as words; the rest (already plain) as it is."""
+    return plain_tokens(text or "", names)
+
+
+LEVER_TYPES = {"launchdarkly_kill": "LaunchDarkly flag off", "launchdarkly_variation": "LaunchDarkly variation",
+               "webhook": "webhook"}
+TARGET_WORDS = (("flag", "flag"), ("variation", "variation"), ("environment", "environment"),
+                ("project", "project"), ("url", "URL"), ("method", "method"))
+
+
+def as_text(value: Any) -> str:
+    """Any value a provider hands over, as words: a lever target `{"flag": …}` reads as
+    "flag x, environment y, project z", lists as comma-separated items, never as a Python repr."""
+    if value is None:
+        return "—"
+    if isinstance(value, dict):
+        parts = [f"{word} {as_text(value[key])}" for key, word in TARGET_WORDS if value.get(key) not in (None, "")]
+        known = {key for key, _ in TARGET_WORDS} | {"context"}
+        parts += [f"{str(k).replace('_', ' ')} {as_text(v)}" for k, v in value.items()
+                  if k not in known and v not in (None, "", [], {})]
+        return ", ".join(parts) or "—"
+    if isinstance(value, list | tuple | set):
+        return ", ".join(as_text(v) for v in value) or "—"
+    if isinstance(value, datetime):
+        return when(value) or "—"
+    return str(value)
 
 
 def build(ctx: Any, session: Session, incident: Incident, *, names: Names = plain_names,
@@ -74,7 +95,8 @@ def build(ctx: Any, session: Session, incident: Incident, *, names: Names = plai
     ic_assigned = next((e.at for e in events if e.kind == "acknowledged"), incident.acknowledged_at)
     role_map = incidents.roles(session, incident.id)
     steps: tuple[StepFact, ...] = tuple(extra.get("runbook") or ())
-    runbook = _runbook(steps, names, origin)
+    runbook = _runbook(steps, names, origin, getattr(ctx, "runbooks", None))
+    step_texts = {(s.runbook, s.step_id): s.text for s in steps}
     containment = _containment(extra.get("containment"), names, origin)
     evidence = _evidence(extra.get("evidence"), names)
     items = action_items.items(session, incident.id)
@@ -97,6 +119,7 @@ def build(ctx: Any, session: Session, incident: Incident, *, names: Names = plai
             "data": scale("data", incident.data),
             "ongoing": None if incident.ongoing is None else ("yes" if incident.ongoing else "no"),
             "regulated_domain": incident.regulated_domain,
+            "history": _impact_history(events, names, origin, scale),
         },
         "times": {"detected": when(incident.detected_at), "opened": when(incident.opened_at),
                   "acknowledged": when(incident.acknowledged_at), "contained": when(incident.contained_at),
@@ -110,7 +133,7 @@ def build(ctx: Any, session: Session, incident: Incident, *, names: Names = plai
         if _delta(ic_assigned, incident.contained_at) is not None else None,
         "severity_history": _severity_history(events, names, origin),
         "roles": [{"role": ROLES[k], "user": names(v)} for k, v in role_map.items() if k in ROLES],
-        "timeline": [_event(e, names, origin) for e in events],
+        "timeline": [_event(e, names, origin, step_texts) for e in events],
         "runbook": runbook,
         "runbook_counts": _counts(steps) if steps else None,
         "containment": containment,
@@ -127,10 +150,74 @@ def build(ctx: Any, session: Session, incident: Incident, *, names: Names = plai
     return context
 
 
-def _event(e: TimelineEvent, names: Names, origin: datetime) -> dict[str, Any]:
+STEP_KINDS = ("step_done", "step_skipped")
+
+
+def _event_text(e: TimelineEvent, names: Names, step_texts: dict[tuple[str, str], str]) -> str:
+    """What the event says, in words; a runbook step's event carries the step's id and its full text (the
+    stored line is cut for Slack)."""
+    data = e.data if isinstance(e.data, dict) else {}
+    full = step_texts.get((str(data.get("runbook")), str(data.get("step"))))
+    if e.kind in STEP_KINDS and full:
+        how = f" (lever {data['lever']} pulled)" if data.get("lever") else ""
+        reason = f" — {data['reason']}" if data.get("reason") else ""
+        return f"`{data['step']}` {full}{how}{reason}"
+    return demention(e.text, names).replace("\n", " ")
+
+
+def headline(kind: str, data: Any) -> str:
+    """The event as words, from the one label table plus its key fact: "Severity classified SEV2",
+    "Severity changed SEV3 → SEV1", "Lever requested: kill-agent-browse", "Runbook step done: notify-legal"."""
+    words = label(kind)
+    d = data if isinstance(data, dict) else {}
+    if kind == "severity_classified" and d.get("severity") is not None:
+        return f"{words} SEV{d['severity']}"
+    if kind == "severity_changed" and d.get("new") is not None:
+        return f"{words} SEV{d.get('old')} → SEV{d['new']}"
+    if kind == "role_assigned" and d.get("role"):
+        return f"{words}: {ROLES.get(str(d['role']), str(d['role']))}"
+    for key in ("lever", "step", "inject", "regime"):
+        if d.get(key):
+            return f"{words}: {d[key]}"
+    return words
+
+
+def _event(e: TimelineEvent, names: Names, origin: datetime,
+           step_texts: dict[tuple[str, str], str] | None = None) -> dict[str, Any]:
+    what = label(e.kind)
+    text = _event_text(e, names, step_texts or {})
+    if text.lower().startswith(what.lower() + ": "):
+        text = text[len(what) + 2:]  # "Opened: <title>" under "Opened" says it once
     return {"at": when(e.at), "time": e.at.strftime("%H:%M:%S"), "date": e.at.strftime("%Y-%m-%d"),
             "elapsed": since(e.at, origin), "actor": names(e.actor), "kind": e.kind,
-            "text": demention(e.text, names).replace("\n", " ")}
+            "what": headline(e.kind, e.data), "text": text}
+
+
+IMPACT_WORDS = {"category": "category", "reach": "reach", "exposure": "exposure", "data": "data involved",
+                "ongoing": "harm ongoing", "regulated_domain": "regulated domain"}
+
+
+def _impact_history(events: list[TimelineEvent], names: Names, origin: datetime,
+                    scale: Callable[[str, str | None], str | None]) -> list[dict[str, Any]]:
+    """Each re-assessment of the impact, oldest first: what changed, from what to what, who and when."""
+
+    def shown(key: str, value: Any) -> str:
+        if value is None or value == "":
+            return "not recorded"
+        if key == "ongoing":
+            return "yes" if value else "no"
+        return str(scale(key, str(value)) or value) if key in ("reach", "exposure", "data") else str(value)
+
+    out = []
+    for e in events:
+        if e.kind != "impact_reassessed" or not isinstance(e.data, dict):
+            continue
+        before, after = e.data.get("previous") or {}, e.data.get("inputs") or {}
+        changes = [f"{IMPACT_WORDS.get(k, k)} {shown(k, before.get(k))} → {shown(k, after.get(k))}"
+                   for k in after if before.get(k) != after.get(k)]
+        out.append({"at": when(e.at), "elapsed": since(e.at, origin), "by": names(e.actor),
+                    "changes": "; ".join(changes)})
+    return out
 
 
 def _severity_history(events: list[TimelineEvent], names: Names, origin: datetime) -> list[dict[str, Any]]:
@@ -146,14 +233,17 @@ def _severity_history(events: list[TimelineEvent], names: Names, origin: datetim
     return out
 
 
-def _runbook(steps: tuple[StepFact, ...], names: Names, origin: datetime) -> list[dict[str, Any]] | None:
+def _runbook(steps: tuple[StepFact, ...], names: Names, origin: datetime,
+             library: Any = None) -> list[dict[str, Any]] | None:
     """Each step as the template shows it; `state` is the facts module's word for it ("done late", …)."""
     if not steps:
         return None
     out = []
     for s in steps:
         done_at = s.finished_at if s.state != StepState.SKIPPED else None
-        out.append({"runbook": s.runbook, "phase": s.phase, "id": s.step_id, "text": s.text,
+        book = library.get(s.runbook) if library is not None and hasattr(library, "get") else None
+        out.append({"runbook": s.runbook, "runbook_title": getattr(book, "title", None) or s.runbook,
+                    "phase": s.phase, "id": s.step_id, "text": s.text,
                     "owner_role": s.owner_role, "owner": names(s.owner) if s.owner else None,
                     "required": s.required, "state": s.state.value, "reason": s.reason,
                     "due_at": when(s.due_at), "done_at": when(done_at), "done_elapsed": since(done_at, origin),
@@ -176,7 +266,10 @@ def _containment(actions: Any, names: Names, origin: datetime) -> list[dict[str,
     out = []
     for a in actions:
         req, app, ver, rev = (a.get(k) for k in ("requested_at", "applied_at", "verified_at", "reverted_at"))
-        out.append({**a, "by": names(a["by"]) if a.get("by") else None,
+        out.append({**a, "by": names(a["by"]) if a.get("by") else None, "target": as_text(a.get("target")),
+                    "type_label": LEVER_TYPES.get(str(a.get("type")), str(a.get("type") or "—").replace("_", " ")),
+                    "outcome_label": str(a.get("outcome") or "—").replace("_", " "),
+                    "error": as_text(a["error"]) if a.get("error") else None,
                     "requested_at": when(req), "applied_at": when(app), "verified_at": when(ver),
                     "reverted_at": when(rev), "requested_elapsed": since(req, origin),
                     "request_to_apply": format_duration(_delta(req, app)) if _delta(req, app) else None,
@@ -197,7 +290,7 @@ def _evidence(evidence: Any, names: Names) -> list[dict[str, Any]] | None:
         summary = item.get("summary") or item.get("result") or item.get("outcome") or ""
         out.append({"kind": kind, "id": item.get("id") or item.get("case_id") or "—", "sha256": item.get("sha256"),
                     "at": when(at) if isinstance(at, datetime) else at, "by": names(item["by"]) if item.get("by")
-                    else None, "summary": str(summary)})
+                    else None, "summary": cut(as_text(summary), 300) if summary else ""})
     return out or None
 
 
@@ -219,7 +312,9 @@ def _without_people(context: dict[str, Any]) -> dict[str, Any]:
         inc.pop(key, None)
     return {
         "generated_at": context["generated_at"], "human": context["human"], "incident": inc,
-        "impact": context["impact"], "times": context["times"], "intervals": context["intervals"],
+        "impact": {**context["impact"], "history": [{k: v for k, v in h.items() if k != "by"}
+                                                    for h in context["impact"]["history"]]},
+        "times": context["times"], "intervals": context["intervals"],
         "mttc_target": context["mttc_target"], "mttc_target_source": context["mttc_target_source"],
         "mttc_within_target": context["mttc_within_target"], "paused": context["paused"],
         "severity_history": [{k: v for k, v in s.items() if k not in ("by", "reason")}

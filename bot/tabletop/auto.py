@@ -28,8 +28,10 @@ from bot.config.settings import Settings
 from bot.core.clock import ManualClock, SystemClock
 from bot.core.durations import format_duration
 from bot.core.errors import UsageError
+from bot.core.text import Channel, plain_mrkdwn
+from bot.postmortem import people
 from bot.store.models.tabletop import ExerciseRun, Scorecard
-from bot.tabletop import references, runner
+from bot.tabletop import references, runner, transcript
 from bot.tabletop.scenario import Action, Scenario, load_catalog
 
 FACILITATOR = "U0FACIL"
@@ -113,6 +115,8 @@ def run_auto(key: str, *, out_dir: Path, settings: Settings | None = None, scena
         ctx = h.ctx
         ctx.config = ctx.config.model_copy(update={"sandbox_channels": [*ctx.config.sandbox_channels, SANDBOX_ID]})
         sandbox = h.fake.add_channel(SANDBOX_NAME, channel_id=SANDBOX_ID)
+        for uid, name in team(scenario).items():  # the scripted team, as the workspace names them
+            h.fake.add_user(uid, name)
         _title(console, scenario)
         reply = h.command(f"tabletop start {scenario.key}", user=FACILITATOR, channel=sandbox)
         with ctx.db.session() as session:
@@ -162,7 +166,7 @@ def run_auto(key: str, *, out_dir: Path, settings: Settings | None = None, scena
         scorecard_path = out_dir / "scorecard.md"
         scorecard_path.write_text(markdown, encoding="utf-8")
         transcript_path = out_dir / "transcript.txt"
-        transcript_path.write_text(_transcript(h, [sandbox, channel]), encoding="utf-8")
+        transcript_path.write_text(_transcript(h, [sandbox, channel], started), encoding="utf-8")
         postmortem_path = None
         slack_url = h.fake.url
         if isinstance(draft, str):
@@ -209,7 +213,7 @@ def _title(console: Console, scenario: Scenario) -> None:
 
 
 def _inject_line(console: Console, at: timedelta, text: str) -> None:
-    body = text.split(":incoming_envelope:", 1)[-1].strip().replace("*", "")
+    body = plain_mrkdwn(text.split(":incoming_envelope:", 1)[-1].strip())
     console.print(Text.assemble((f"{_clock(at)} ", "dim"), ("📨 ", ""), (body, "bold yellow")))
 
 
@@ -263,10 +267,26 @@ def print_scorecard(console: Console, card: dict[str, Any]) -> None:
         console.print(f"  [red]-[/] {p}")
 
 
-def _transcript(h: Any, channels: list[str]) -> str:
-    out = []
-    for ch in channels:
-        out.append(f"== #{h.fake.channels[ch]['name']} ==")
-        out += [f"[{m.ts}] {m.user}: {m.text}" for m in h.fake.history(ch)]
-        out.append("")
-    return "\n".join(out)
+def team(scenario: Scenario) -> dict[str, str]:
+    """The scripted responders' workspace names: `U0MAYA` is maya, the facilitator is facilitator."""
+    ids = {a.user for a in scenario.responders} - {FACILITATOR}
+    return {FACILITATOR: "facilitator", **{uid: uid.removeprefix("U0").removeprefix("U").lower() for uid in ids}}
+
+
+def _transcript(h: Any, channels: list[str], started: Any) -> str:
+    """Each channel's history through the one plain-text renderer, people by their workspace names (asked
+    once each, outside any transaction), the bot as firebreak."""
+    from bot.fakes.slack_state import BOT_USER
+
+    def channel_name(c: Channel) -> str:
+        known = h.fake.channels.get(c.id)
+        return f"#{known['name'] if known else c.name or c.id}"
+
+    histories = [(h.fake.channels[ch]["name"],
+                  [transcript.Posted(m.ts, m.user, m.text) for m in h.fake.history(ch)]) for ch in channels]
+    recorder, seen = people.recorder()
+    transcript.render(histories, started=started, names=recorder, channel_name=channel_name)
+    table = people.lookup(h.ctx, seen - {BOT_USER})
+    shown = people.from_table({**table, BOT_USER: "firebreak"})
+    return transcript.render(histories, started=started, names=lambda u: shown(u).replace("@firebreak", "firebreak"),
+                             channel_name=channel_name)

@@ -163,6 +163,11 @@ def compute(scenario: Scenario, *, ref: str, started: datetime, ended: datetime,
 RUNBOOK_KEYS = {state: state.name.lower() for state in StepState}  # e.g. StepState.DONE_LATE -> "done_late"
 
 
+def step_id(name: str) -> str:
+    """A step as people read it (its id, `notify-dpo`), not the checklist's internal `runbook/step` name."""
+    return name.split("/", 1)[-1]
+
+
 def _runbook(steps: tuple[StepFact, ...]) -> dict[str, list[str]]:
     """Step names by state, in checklist order (a skipped step with its reason)."""
     out: dict[str, list[str]] = {key: [] for key in RUNBOOK_KEYS.values()}
@@ -214,10 +219,10 @@ def _verdicts(card: dict[str, Any], steps: tuple[StepFact, ...]) -> tuple[list[s
     rb, tally = card["runbook"], facts.tally(steps)
     unfinished = tally.open_sentence(by="when the exercise ended")
     if unfinished:
-        practise.append(unfinished + (" Overdue: " + ", ".join(f"`{s}`" for s in rb["overdue"]) + "."
+        practise.append(unfinished + (" Overdue: " + ", ".join(f"`{step_id(s)}`" for s in rb["overdue"]) + "."
                                       if rb["overdue"] else ""))
     if rb["done_late"]:
-        practise.append("Runbook steps done late: " + ", ".join(f"`{s}`" for s in rb["done_late"]) + ".")
+        practise.append("Runbook steps done late: " + ", ".join(f"`{step_id(s)}`" for s in rb["done_late"]) + ".")
     if rb["done_on_time"] and not rb["done_late"] and not unfinished:
         well.append(f"Runbook steps done on time: {len(rb['done_on_time'])}.")
     ans = card["answers"]
