@@ -112,7 +112,7 @@ def test_tabletop_list_shows_shipped_and_organization_scenarios(tmp_path: Path, 
 
 
 DB_COMMANDS = [["incidents"], ["incidents", "--all"], ["postmortem", "INC-1"], ["evidence", "verify", "INC-1"],
-               ["scheduler", "list"], ["db", "current"]]
+               ["scheduler", "list"], ["audit", "INC-1"], ["db", "current"]]
 
 
 def test_every_command_on_a_fresh_database_answers_in_one_line(db_url: str, monkeypatch) -> None:

@@ -71,3 +71,31 @@ def test_any_typed_text_round_trips_and_never_broadcasts(text: str) -> None:
     out = mrkdwn(Msg.of("{t}", t=text))
     assert "<" not in out and ">" not in out
     assert from_slack(out) == text
+
+
+def test_rendered_markup_passes_through_a_template_once_and_text_is_escaped() -> None:
+    """A value already rendered through the boundary (a date token) stays live; plain text is escaped."""
+    from datetime import UTC, datetime
+
+    from bot.slack import render
+    from bot.slack.text import md
+
+    out = md("MTTC running, due by {at}; said {who}", at=render.when(datetime(2026, 1, 1, tzinfo=UTC)),
+             who="<!channel> & co")
+    assert "<!date^1767225600^" in out and "&lt;!date" not in out
+    assert "&lt;!channel&gt; &amp; co" in out
+
+
+def test_the_timeline_in_slack_names_people_live_and_shows_everything_else_as_text(harness) -> None:
+    from tests.helpers import open_incident
+
+    h = harness
+    channel = open_incident(h)
+    h.command("ic @me", channel=channel)
+    h.command("timeline add &lt;!channel&gt; look &amp; see <@U0BOB>", channel=channel)
+    reply = h.command("timeline", channel=channel)
+    blocks = [b for e in reply.ephemeral for b in e.get("blocks") or []]
+    shown = " ".join(b.get("text", {}).get("text", "") for b in blocks if b.get("type") == "section")
+    assert "<@U0ALICE>" in shown and "&lt;@U0ALICE&gt;" not in shown  # the IC, a live name
+    assert "&lt;!channel&gt; look &amp;amp; see" not in shown and "&lt;!channel&gt; look &amp; see" in shown
+    assert h.fake.broadcasts() == []

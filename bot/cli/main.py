@@ -17,6 +17,7 @@ from typing import Any
 
 import typer
 
+from bot.cli.audit import audit
 from bot.cli.common import fail, settings
 from bot.cli.evidence import evidence_cli
 from bot.cli.incidents import incidents
@@ -184,6 +185,7 @@ cli.add_typer(db_cli, name="db", rich_help_panel=RUN)
 cli.command("incidents", rich_help_panel=INCIDENTS)(incidents)
 cli.command("postmortem", rich_help_panel=INCIDENTS)(postmortem)
 cli.command("metrics", rich_help_panel=INCIDENTS)(metrics)
+cli.command("audit", rich_help_panel=INCIDENTS)(audit)
 cli.add_typer(evidence_cli, name="evidence", rich_help_panel=INCIDENTS)
 cli.add_typer(tabletop_cli, name="tabletop", rich_help_panel=PRACTISE)
 cli.add_typer(scenarios_cli, name="scenarios", rich_help_panel=PRACTISE)

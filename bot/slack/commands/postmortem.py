@@ -3,10 +3,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from slack_bolt import App
-from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.core import facts, incidents, timeline
 from bot.core.durations import format_duration
@@ -14,31 +11,12 @@ from bot.core.errors import UsageError
 from bot.core.facts import IncidentFacts, Interval
 from bot.core.policy import Action
 from bot.postmortem import render_draft, render_regulator_summary
-from bot.postmortem.context import plain_names
 from bot.slack.commands import Invocation
 from bot.slack.commands.args import parse_flags
 from bot.slack.context import AppContext
 from bot.slack.ops import post_in_incident, safe_call
 
 USAGE = "/incident postmortem [--regulator]"
-
-
-def slack_names(ctx: AppContext):
-    """Resolve user ids to display names through users.info, once per id; fall back to the id."""
-
-    @lru_cache(maxsize=256)
-    def name(user_id: str) -> str:
-        if not user_id or user_id == "firebreak":
-            return plain_names(user_id)
-        try:
-            user = ctx.client.users_info(user=user_id)["user"]
-        except (SlackApiError, SlackClientError, OSError):
-            return plain_names(user_id)
-        profile = user.get("profile") or {}
-        shown = profile.get("display_name") or user.get("real_name") or user.get("name")
-        return f"@{shown}" if shown else plain_names(user_id)
-
-    return name
 
 
 def intervals_line(f: IncidentFacts) -> str:
@@ -56,7 +34,7 @@ def publish(ctx: AppContext, number: int, *, actor: str, regulator: bool = False
     if regulator:
         markdown = render_regulator_summary(ctx, number)
     else:
-        markdown = render_draft(ctx, number, names=slack_names(ctx))
+        markdown = render_draft(ctx, number)  # people by display name, asked outside any transaction
     with ctx.db.session() as session:
         incident = incidents.get(session, number)
         ref, channel = incident.ref, incident.channel_id or fallback_channel

@@ -21,7 +21,7 @@ from bot.slack.commands import Invocation, split_first
 from bot.slack.commands.args import parse_flags
 from bot.slack.context import AppContext
 from bot.slack.summary import status_text
-from bot.slack.text import Mrkdwn, clip, escape
+from bot.slack.text import Mrkdwn, clip, escape, stored
 
 STATUS_USAGE = "/incident status [<update text> [--next <15m|1h|…>]]"
 TIMELINE_USAGE = "/incident timeline [add <text>]"
@@ -74,7 +74,7 @@ def status(inv: Invocation) -> None:
 
 def timeline_lines(session, incident_id: int) -> list[Mrkdwn]:
     return [Mrkdwn(f"{render.when(e.at)} {render.user(e.actor)} — *{escape(timeline.label(e.kind))}*: "
-                   f"{escape(clip(e.text, 600))}") for e in timeline.events(session, incident_id)]
+                   f"{stored(clip(e.text, 600))}") for e in timeline.events(session, incident_id)]
 
 
 def show_timeline(inv: Invocation) -> None:
