@@ -9,8 +9,9 @@ from datetime import timedelta
 
 from bot.core import incidents
 from bot.core.severity import Inputs
+from bot.core.timeline import headline
 from bot.postmortem import render_draft, render_regulator_summary
-from bot.postmortem.context import as_text, headline
+from bot.postmortem.context import as_text
 from bot.postmortem.providers import register_provider
 from bot.slack.harness import Harness
 from tests.postmortem_fixtures import T0, full_incident, providers

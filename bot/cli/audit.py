@@ -61,12 +61,10 @@ def audit(
     typer.echo(f"INC-{number}: {len(rows) - refused} privileged actions, {refused} refused attempts")
     for ev in rows:
         data = ev.data or {}
-        mark = "REFUSED  " if ev.kind == "permission_denied" else f"{timeline.label(ev.kind)}: "
+        mark = "REFUSED  " if ev.kind == "permission_denied" else f"{timeline.headline(ev.kind, data)}: "
         why = f" — {data.get('why')}" if ev.kind == "permission_denied" and data.get("why") else ""
         unverified = " (could not verify)" if data.get("unverified") else ""
-        text = _unmarked(ev.text)
-        if text.lower().startswith(timeline.label(ev.kind).lower() + ":"):
-            text = text[len(timeline.label(ev.kind)) + 1:].lstrip()  # "Acknowledged: Acknowledged: …"
+        text = timeline.detail(ev.kind, _unmarked(ev.text))
         typer.echo(f"{ev.at:%Y-%m-%d %H:%M:%S}  {ev.actor:<12} {mark}"
                    f"{terminal_text(text + why + unverified, TEXT_WIDTH)}")
 

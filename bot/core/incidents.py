@@ -19,7 +19,7 @@ from bot.core.errors import Conflict, NotFound, UsageError
 from bot.core.limits import shown
 from bot.core.policy import AccessFacts
 from bot.core.severity import Classification, Inputs, SeverityRules
-from bot.core.text import Msg, User
+from bot.core.text import Msg, User, when_utc
 from bot.store.models import Incident, RoleAssignment
 from bot.store.models.incident import ACTIVE, CONTAINED, RESOLVED
 
@@ -128,7 +128,7 @@ def open_incident(session: Session, clock: Clock, rules: SeverityRules, req: Ope
     )
     if detected != now:
         timeline.record(
-            session, clock, incident.id, "detected_at_set", f"Detected at {detected.isoformat()}",
+            session, clock, incident.id, "detected_at_set", f"Detected at {when_utc(detected)}",
             actor=req.reporter_id, data={"detected_at": detected.isoformat()},
         )
     timeline.record(

@@ -66,3 +66,31 @@ LABELS: dict[str, str] = {
 def label(kind: str) -> str:
     """A fact's kind as words: the table above, else the kind itself made readable."""
     return LABELS.get(kind) or kind.replace("_", " ").capitalize()
+
+
+def headline(kind: str, data: Any) -> str:
+    """The event as words, from the label table plus its key fact: "Severity classified SEV2",
+    "Severity changed SEV3 → SEV1", "Lever requested: kill-agent-browse", "Runbook step done: notify-legal"."""
+    from bot.core.incidents import ROLES  # incidents records through this module
+
+    words = label(kind)
+    d = data if isinstance(data, dict) else {}
+    if kind == "severity_classified" and d.get("severity") is not None:
+        return f"{words} SEV{d['severity']}"
+    if kind == "severity_changed" and d.get("new") is not None:
+        return f"{words} SEV{d.get('old')} → SEV{d['new']}"
+    if kind == "role_assigned" and d.get("role"):
+        return f"{words}: {ROLES.get(str(d['role']), str(d['role']))}"
+    for key in ("lever", "step", "inject", "regime"):
+        if d.get(key):
+            return f"{words}: {d[key]}"
+    return words
+
+
+def detail(kind: str, text: str) -> str:
+    """The event's text under its label, saying things once: "Opened: <title>" under "Opened" is the title."""
+    what = label(kind)
+    for prefix in (what + ": ", what.split()[0] + ": "):
+        if text.lower().startswith(prefix.lower()):
+            return text[len(prefix):]
+    return text

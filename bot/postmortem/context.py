@@ -18,7 +18,6 @@ from bot.core.durations import format_duration
 from bot.core.facts import StepFact, StepState
 from bot.core.incidents import ROLES
 from bot.core.text import cut, plain_tokens
-from bot.core.timeline import label
 from bot.postmortem import actions as action_items
 from bot.postmortem import providers as postmortem_data
 from bot.postmortem.facts import blameless_facts
@@ -165,32 +164,12 @@ def _event_text(e: TimelineEvent, names: Names, step_texts: dict[tuple[str, str]
     return demention(e.text, names).replace("\n", " ")
 
 
-def headline(kind: str, data: Any) -> str:
-    """The event as words, from the one label table plus its key fact: "Severity classified SEV2",
-    "Severity changed SEV3 → SEV1", "Lever requested: kill-agent-browse", "Runbook step done: notify-legal"."""
-    words = label(kind)
-    d = data if isinstance(data, dict) else {}
-    if kind == "severity_classified" and d.get("severity") is not None:
-        return f"{words} SEV{d['severity']}"
-    if kind == "severity_changed" and d.get("new") is not None:
-        return f"{words} SEV{d.get('old')} → SEV{d['new']}"
-    if kind == "role_assigned" and d.get("role"):
-        return f"{words}: {ROLES.get(str(d['role']), str(d['role']))}"
-    for key in ("lever", "step", "inject", "regime"):
-        if d.get(key):
-            return f"{words}: {d[key]}"
-    return words
-
-
 def _event(e: TimelineEvent, names: Names, origin: datetime,
            step_texts: dict[tuple[str, str], str] | None = None) -> dict[str, Any]:
-    what = label(e.kind)
-    text = _event_text(e, names, step_texts or {})
-    if text.lower().startswith(what.lower() + ": "):
-        text = text[len(what) + 2:]  # "Opened: <title>" under "Opened" says it once
+    text = timeline.detail(e.kind, _event_text(e, names, step_texts or {}))
     return {"at": when(e.at), "time": e.at.strftime("%H:%M:%S"), "date": e.at.strftime("%Y-%m-%d"),
             "elapsed": since(e.at, origin), "actor": names(e.actor), "kind": e.kind,
-            "what": headline(e.kind, e.data), "text": text}
+            "what": timeline.headline(e.kind, e.data), "text": text}
 
 
 IMPACT_WORDS = {"category": "category", "reach": "reach", "exposure": "exposure", "data": "data involved",
