@@ -61,7 +61,7 @@ def audit(
     typer.echo(f"INC-{number}: {len(rows) - refused} privileged actions, {refused} refused attempts")
     for ev in rows:
         data = ev.data or {}
-        mark = "REFUSED  " if ev.kind == "permission_denied" else f"{timeline.headline(ev.kind, data)}: "
+        mark = "REFUSED  " if ev.kind == "permission_denied" else f"{timeline.label(ev.kind)}: "
         why = f" — {data.get('why')}" if ev.kind == "permission_denied" and data.get("why") else ""
         unverified = " (could not verify)" if data.get("unverified") else ""
         text = timeline.detail(ev.kind, _unmarked(ev.text))

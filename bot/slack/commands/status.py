@@ -73,7 +73,7 @@ def status(inv: Invocation) -> None:
 
 
 def timeline_lines(session, incident_id: int) -> list[Mrkdwn]:
-    return [Mrkdwn(f"{render.when(e.at)} {render.user(e.actor)} — *{escape(timeline.headline(e.kind, e.data))}*: "
+    return [Mrkdwn(f"{render.when(e.at)} {render.user(e.actor)} — *{escape(timeline.label(e.kind))}*: "
                    f"{stored(clip(timeline.detail(e.kind, e.text), 600))}") for e in timeline.events(session, incident_id)]
 
 
