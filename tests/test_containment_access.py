@@ -241,3 +241,45 @@ def test_a_crafted_revert_button_naming_another_incident_reverts_nothing(make_ld
     assert pulls(h)[0].reverted_at is None and len(fake_ld.patches) == 1
     with h.ctx.db.session() as s:
         assert timeline.events(s, 2, kinds=["note"]) == []
+
+
+# ----- the pinned summary's "Pull a lever…" menu ---------------------------------------------------------------
+def summary_menu(h: Harness, channel: str) -> tuple[str, dict]:
+    """The pinned summary's lever menu (its message ts and the select element), as a person sees it."""
+    [summary] = h.fake.pinned(channel)
+    for block in summary.blocks:
+        accessory = block.get("accessory") or {}
+        if accessory.get("action_id") == "firebreak_summary_lever":
+            return summary.ts, accessory
+    raise AssertionError("the summary has no lever menu")
+
+
+def choose_lever(h: Harness, channel: str, ts: str | None, value: str, *, user: str = "U0ALICE"):
+    return h.interaction({
+        "type": "block_actions", "user": {"id": user, "name": user.lower()}, "channel": {"id": channel},
+        "container": {"type": "message", "message_ts": ts, "channel_id": channel},
+        "message": {"ts": ts, "text": "", "blocks": []},
+        "actions": [{"type": "static_select", "action_id": "firebreak_summary_lever", "block_id": "levers",
+                     "selected_option": {"text": {"type": "plain_text", "text": "x"}, "value": value},
+                     "action_ts": "1"}]})
+
+
+def test_the_summary_menu_pulls_a_lever_as_the_command_does(make_ld, fake_ld) -> None:
+    h = make_ld()
+    channel = opened(h)
+    ts, menu = summary_menu(h, channel)
+    assert [o["value"] for o in menu["options"]] == ["1:kill-browsing"]  # the category's levers
+    choose_lever(h, channel, ts, "1:kill-browsing")
+    h.submit_view(h.last_view(), {"reason": "agent browsing exfiltrates"})  # the same confirmation
+    assert len(fake_ld.patches) == 1 and [p.lever for p in pulls(h)] == ["kill-browsing"]
+
+
+@pytest.mark.parametrize("value", ["2:kill-browsing", "1:no-such-lever", "kill-browsing", "", "1:" + "x" * 70])
+def test_a_crafted_summary_menu_choice_pulls_nothing(make_ld, fake_ld, value) -> None:
+    h = make_ld()
+    opened(h)
+    opened(h, private=True, number=2)
+    reply = choose_lever(h, h.general, None, value, user="U0OUTSIDER")
+    assert reply.ack.status == 200 and reply.text  # answered: private, unknown lever or out of date
+    assert TITLE not in reply.text
+    assert not h.fake.views and fake_ld.external_requests() == 0 and pulls(h) == []

@@ -285,6 +285,34 @@ def step_clicked(click: Click) -> None:
           answer=lambda text, blocks=None: click.reply(text, blocks))
 
 
+# ----- the pinned summary's "Pull a lever…" menu ---------------------------------------------------------
+_CHOICE = re.compile(r"([0-9]{1,12}):([A-Za-z0-9_.-]{1,64})")
+
+
+def _choice(value: Any) -> tuple[int, str]:
+    """The menu option's value, `<incident>:<lever>`: only keys; the lever and the policy are checked again."""
+    m = _CHOICE.fullmatch(str(value or ""))
+    if m is None:
+        raise pending.Stale()
+    return int(m.group(1)), m.group(2)
+
+
+def _by_choice(_ctx: AppContext, value: Any) -> tuple[None, int]:
+    return None, _choice(value)[0]
+
+
+def summary_pull(click: Click) -> None:
+    """Exactly what `/incident contain <lever>` does, for the person who chose the lever on the summary."""
+    ctx = click.ctx
+    assert click.incident_id is not None
+    lever = service(ctx).lever(_choice(click.value)[1])
+    may_pull(ctx, click.user_id, click.incident_id, click.access, lever, click.channel_id)
+    prepared = service(ctx).prepare(click.incident_id, lever, channel_id=click.channel_id)
+    offer(ctx, click.client, prepared, user_id=click.user_id, channel_id=click.channel_id, channel_name=None,
+          trigger_id=click.trigger_id, reason="", dry_run=False, step=None,
+          answer=lambda text, blocks=None: click.reply(text, blocks))
+
+
 # ----- on resolve: Revert / Leave it -----------------------------------------------------------------------
 def _standing(ctx: AppContext, value: Any) -> ContainmentAction:
     """The pull a Revert / Leave button stands for (the action row's id), if it is still in place."""
@@ -355,6 +383,7 @@ def register(app: App, ctx: AppContext) -> None:
     interactions.button(app, ctx, views.CANCEL_BUTTON, cancelled, resolve=interactions.by_token(CONFIRM_KIND),
                         action=None)
     interactions.button(app, ctx, PULL_ACTION, step_clicked, resolve=_by_step, action=None)
+    interactions.button(app, ctx, views.SUMMARY_PULL, summary_pull, resolve=_by_choice, action=None)
     interactions.button(app, ctx, views.REVERT_ACTION, revert_clicked, resolve=_by_row,
                         action=Action.REVERT_LEVER, lane=LEVERS)
     interactions.button(app, ctx, views.LEAVE_ACTION, leave_clicked, resolve=_by_row, action=Action.REVERT_LEVER)

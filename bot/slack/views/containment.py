@@ -22,6 +22,7 @@ from bot.slack import render
 from bot.slack.context import AppContext
 from bot.slack.text import Mrkdwn, clip_mrkdwn, md, mrkdwn
 from bot.store.models import ContainmentAction, Incident
+from bot.store.models.incident import RESOLVED
 
 CONFIRM_VIEW = "firebreak_lever_confirm"
 CONFIRM_BUTTON = "firebreak_lever_confirm_button"
@@ -153,17 +154,40 @@ def summary_section(ctx: AppContext, session: Session, incident: Incident) -> li
         return []
     assert incident.id is not None
     rows = actions(session, incident.id, last=15)
+    suggested: list[Lever] = svc.registry.for_category(incident.category)
+    menu = pull_menu(incident, suggested)
     if not rows:
-        suggested: list[Lever] = svc.registry.for_category(incident.category)
         if not suggested:
             return []
         names = ", ".join(f"`{lever.name}`" for lever in suggested)
-        return [render.section(md("*Levers*\nSuggested: {names} — {how}", names=names,
-                                  how=Code("/incident contain <lever>")))]
+        block = render.section(md("*Levers*\nSuggested: {names} — {how}", names=names,
+                                  how=Code("/incident contain <lever>")))
+        if menu:
+            block["accessory"] = menu
+        return [block]
     lines = [mrkdwn(Msg.join([Msg.of("• {lever} — {state}", lever=Code(a.lever), state=state_label(a)),
                               Msg.of(" _(dry run)_") if a.dry_run else None,
                               Msg.of(" by {who} ({times})", who=User(a.by), times=Raw(_times(a)))], sep=""))
              for a in rows]
     mttc = facts.load(session, incident, ctx.rules, ctx.clock.now()).mttc
     lines.append(md("MTTC: {d}", d=format_duration(mttc.active)) if mttc.done else Mrkdwn("MTTC: not contained yet"))
-    return sections(lines, title=Mrkdwn("*Levers*"))
+    blocks = sections(lines, title=Mrkdwn("*Levers*"))
+    if menu and blocks and blocks[0].get("type") == "section" and "accessory" not in blocks[0]:
+        blocks[0]["accessory"] = menu
+    return blocks
+
+
+SUMMARY_PULL = "firebreak_summary_lever"
+
+
+def pull_menu(incident: Incident, levers: list[Lever]) -> dict | None:
+    """"Pull a lever…" on the pinned summary: the category's levers, each doing what `/incident contain` does.
+    Option values carry only keys (`<incident>:<lever>`); the click is checked again server-side."""
+    if incident.status == RESOLVED or not levers:
+        return None
+    options = [{"text": {"type": "plain_text", "text": render.clip(lever.name, 75)},
+                "value": f"{incident.id}:{lever.name}"} for lever in levers[:100] if len(lever.name) <= 64]
+    if not options:
+        return None
+    return {"type": "static_select", "action_id": SUMMARY_PULL,
+            "placeholder": {"type": "plain_text", "text": "Pull a lever…"}, "options": options}
