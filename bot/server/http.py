@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 
 def make_wsgi(bot: Bot, readiness: Readiness) -> Callable[..., Iterable[bytes]]:
     slack = WsgiHandler(bot.app)
+    alerts = alert_wsgi(bot)
 
     def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -27,11 +28,24 @@ def make_wsgi(bot: Bot, readiness: Readiness) -> Callable[..., Iterable[bytes]]:
             return [body]
         if path == "/slack/events" and method == "POST":
             return slack(environ, start_response)
+        if path.startswith("/alerts/"):
+            return alerts(environ, start_response)
         body = b"not found"
         start_response("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
         return [body]
 
     return wsgi
+
+
+def alert_wsgi(bot: Bot) -> Callable[..., Iterable[bytes]]:
+    """POST /alerts/<source> (docs/alerts.md): stored before the answer, worked on the alerts lane after it."""
+    from bot.alerts.intake import wsgi
+
+    def intake():  # noqa: ANN202
+        svc = bot.ctx.alerts
+        return svc.intake if svc is not None and svc.alert_rules.sources else None
+
+    return wsgi(intake)
 
 
 class HttpServer:

@@ -14,3 +14,4 @@ from bot.store.models.runbook import RunbookAttachment, RunbookChecklist, Runboo
 from bot.store.models.scheduler import PageState, ReportClock, SchedulerRun  # noqa: F401
 from bot.store.models.tabletop import ExerciseRun, InjectDelivery, Scorecard  # noqa: F401
 from bot.store.models.timeline import TimelineEvent  # noqa: F401
+from bot.store.models.alerts import Alert, AlertGroup, AlertSourceStat  # noqa: F401

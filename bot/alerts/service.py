@@ -1,0 +1,573 @@
+"""What happens to a stored alert, after the answer, on the alerts lane: route, group, declare, attach, tell.
+
+Each stored alert is processed once (claimed in the transaction that acts on it). A new alert joins the open
+group of its route and group key, or starts one; the group's unique `open_key` means two processes racing on
+the first alerts of a storm create one group, and only the process that moves it from `new` to `declaring`
+opens an incident. Declaring uses the same open a person's `/incident open` uses (the transport hands it in as
+`opener`), with `detected_at` the group's first signal.
+
+Slack never sees a storm: an alert joining a group records a timeline event and counts as "untold"; the
+channel (or the triage message) hears about untold alerts at most once per window, as one "N more alerts"
+message. Repeats of one alert (same dedup key) update its count and say nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from bot.alerts import grouping
+from bot.alerts.intake import Intake
+from bot.alerts.routes import ATTACH_ONLY, DECLARE, TRIAGE, AlertRules
+from bot.app.lanes import ALERTS
+from bot.core import effects, facts, incidents, timeline
+from bot.core.incidents import OpenRequest
+from bot.core.severity import Inputs
+from bot.core.text import Code, Group, Link, Msg, User, When
+from bot.store.models import Incident
+from bot.store.models.alerts import (
+    GROUP_DECLARING,
+    GROUP_DISMISSED,
+    GROUP_INCIDENT,
+    GROUP_NEW,
+    GROUP_RECORDED,
+    GROUP_TRIAGE,
+    Alert,
+    AlertGroup,
+)
+from bot.store.models.incident import RESOLVED
+from bot.store.models.timeline import BOT_ACTOR
+
+if TYPE_CHECKING:
+    from bot.app.services import Services
+
+log = logging.getLogger(__name__)
+
+TRIAGE_VIEW = "alert_triage"
+FLUSH_JOB, REMIND_JOB = "alerts_flush", "alerts_remind"
+BATCH = 200
+# A claim older than this with no incident is a process that died mid-declare; another may finish it.
+CLAIM_TIMEOUT = timedelta(minutes=2)
+Opener = Callable[[OpenRequest], int]
+
+
+class AlertService:
+    def __init__(self, services: Services, alert_rules: AlertRules) -> None:
+        self.services = services
+        self.alert_rules = alert_rules
+        self.intake = Intake(self)
+        # Opens an incident the way a person's /incident open does; set by the transport that can (Slack).
+        self.opener: Opener | None = None
+        self.owner = f"alerts-{uuid.uuid4().hex[:12]}"
+        self._run_lock = threading.Lock()
+        self._queued = threading.Event()
+        self._counters_queued = threading.Event()
+
+    # ----- shorthands --------------------------------------------------------------------------------------
+    @property
+    def db(self):
+        return self.services.db
+
+    @property
+    def clock(self):
+        return self.services.clock
+
+    @property
+    def rules(self):
+        return self.services.rules
+
+    @property
+    def window(self) -> timedelta:
+        return self.alert_rules.window
+
+    # ----- scheduling work after the answer --------------------------------------------------------------
+    def kick(self) -> None:
+        """Process stored alerts soon, on the alerts lane (coalesced: one queued run covers many deliveries)."""
+        if self._queued.is_set():
+            return
+        self._queued.set()
+        try:
+            self.services.lanes.run(ALERTS, self._run)
+        except RuntimeError:  # the process is stopping; the alerts stay stored and are processed at the next start
+            self._queued.clear()
+
+    def _run(self) -> None:
+        with self._run_lock:
+            self._queued.clear()
+            self.process_pending()
+
+    def kick_counters(self) -> None:
+        if self._counters_queued.is_set():
+            return
+        self._counters_queued.set()
+
+        def write() -> None:
+            self._counters_queued.clear()
+            with self.db.session() as session:
+                self.intake.counters.write(session, self.clock.now())
+
+        try:
+            self.services.lanes.run(ALERTS, write)
+        except RuntimeError:
+            self._counters_queued.clear()
+
+    # ----- processing --------------------------------------------------------------------------------------
+    def process_pending(self) -> int:
+        """Process every stored alert not yet processed; returns how many. Safe in several processes at once."""
+        done = 0
+        self.recover()
+        while True:
+            with self.db.session() as session:
+                ids = list(session.exec(select(Alert.id).where(Alert.processed == False)  # noqa: E712
+                                        .order_by(Alert.id).limit(BATCH)))
+            if not ids:
+                break
+            for alert_id in ids:
+                declare = self._process_one(alert_id)
+                done += 1
+                if declare is not None:
+                    self.declare(declare)
+        self.flush_due()
+        return done
+
+    def _process_one(self, alert_id: int) -> int | None:
+        """Act on one alert in one transaction; returns a group id to declare after the commit, if any."""
+        to_declare = None
+        with self.db.session() as session:
+            claimed = session.execute(update(Alert).where(Alert.id == alert_id, Alert.processed == False)  # noqa: E712
+                                      .values(processed=True)).rowcount
+            if not claimed:
+                return None
+            alert = session.get(Alert, alert_id)
+            assert alert is not None
+            now = self.clock.now()
+            if alert.group_id is not None:  # a later delivery of a known alert: count, resolve; nothing new
+                group = session.exec(select(AlertGroup).where(AlertGroup.id == alert.group_id)
+                                     .with_for_update()).one()
+                self._known(session, group, alert, now)
+                return None
+            route_name, action = self.alert_rules.decide(grouping.fields(alert), alert.scores or {})
+            route = self.alert_rules.route(route_name)
+            alert.route = route_name
+            group, created = self._group_for(session, alert, route_name, action,
+                                             grouping.key(alert, route.group_by if route else []), now)
+            alert.group_id = group.id
+            group.alert_count += 1
+            group.last_alert_at = now
+            if alert.detected_at < group.first_signal_at:
+                group.first_signal_at = alert.detected_at
+            session.add(alert)
+            if created:
+                to_declare = self._start(session, group, alert, now)
+            elif group.state == GROUP_INCIDENT and group.incident_id is not None:
+                self._attach(session, group, [alert], now)
+                group.untold += 1
+            elif group.state == GROUP_TRIAGE:
+                group.untold += 1
+            elif group.state == GROUP_DECLARING:
+                pass  # the declare attaches every alert of the group when it finishes
+            if alert.status == "resolved":
+                self._maybe_all_resolved(session, group, now)
+            self._tell_if_due(session, group, now)
+            session.add(group)
+        return to_declare
+
+    def _group_for(self, session: Session, alert: Alert, route: str, action: str, key: str,
+                   now: datetime) -> tuple[AlertGroup, bool]:
+        open_key = f"{route}|{key}"[:300]
+        for _ in range(3):
+            group = session.exec(select(AlertGroup).where(AlertGroup.open_key == open_key)
+                                 .with_for_update()).first()
+            if group is not None and self._stale(session, group, now):
+                group.open_key = None
+                session.add(group)
+                session.flush()
+                group = None
+            if group is not None:
+                return group, False
+            group = AlertGroup(open_key=open_key, source=alert.source, route=route, action=action, group_key=key[:200],
+                               title=alert.title, state=GROUP_NEW, exercise=alert.exercise,
+                               first_signal_at=alert.detected_at, created_at=now, last_alert_at=now)
+            try:
+                with session.begin_nested():
+                    session.add(group)
+            except IntegrityError:  # another process made it a moment ago: join that one
+                continue
+            return group, True
+        raise RuntimeError("could not find or create the alert group")
+
+    def _stale(self, session: Session, group: AlertGroup, now: datetime) -> bool:
+        """A group stops collecting when its incident is resolved, or when it was dismissed or only recorded
+        and nothing arrived for a window."""
+        if group.state == GROUP_INCIDENT and group.incident_id is not None:
+            incident = session.get(Incident, group.incident_id)
+            return incident is None or incident.status == RESOLVED
+        if group.state in (GROUP_DISMISSED, GROUP_RECORDED):
+            return now - group.last_alert_at >= self.window
+        return False
+
+    def _start(self, session: Session, group: AlertGroup, alert: Alert, now: datetime) -> int | None:
+        """The first alert of a new group: do what its route says."""
+        if alert.status == "resolved":  # a resolution for an alert never seen firing: keep it, act on nothing
+            group.state = GROUP_RECORDED
+            return None
+        if group.action == DECLARE:
+            if self.opener is None:
+                group.state = GROUP_RECORDED
+                log.warning("alert group %s routed to declare, but no transport can open incidents here", group.id)
+                return None
+            group.state, group.claimed_by, group.claimed_at = GROUP_DECLARING, self.owner, now
+            return group.id
+        if group.action == ATTACH_ONLY:
+            target = self._attach_target(session, alert)
+            if target is None:
+                group.state = GROUP_RECORDED
+                return None
+            group.state, group.incident_id = GROUP_INCIDENT, target
+            session.flush()
+            self._attach(session, group, [alert], now, first=True)
+            return None
+        if group.action == TRIAGE and self.alert_rules.doc.triage.channel:
+            group.state = GROUP_TRIAGE
+            session.flush()
+            group.triage_effect_id = effects.post(
+                session, None, to=effects.channel(self.alert_rules.doc.triage.channel), view=TRIAGE_VIEW,
+                data={"group": group.id}, created_at=now, key=f"alert-group-{group.id}:triage")
+            group.told_at = now
+            self.services.timers.at(f"alerts:remind:{group.id}", now + self.alert_rules.remind_after, REMIND_JOB,
+                                    group_id=group.id)
+            return None
+        group.state = GROUP_RECORDED
+        return None
+
+    def _attach_target(self, session: Session, alert: Alert) -> int | None:
+        """An open incident an attach-only alert belongs to: one its group key's earlier alerts joined, else
+        the newest open incident of its category."""
+        if alert.group_key:
+            row = session.exec(select(AlertGroup.incident_id).where(
+                AlertGroup.source == alert.source, AlertGroup.group_key == alert.group_key,
+                AlertGroup.incident_id.is_not(None)).order_by(AlertGroup.id.desc())).first()  # type: ignore[union-attr]
+            if row is not None:
+                incident = session.get(Incident, row)
+                if incident is not None and incident.status != RESOLVED:
+                    return row
+        incident = session.exec(select(Incident).where(Incident.status != RESOLVED,
+                                                       Incident.category == alert.category,
+                                                       Incident.is_exercise == alert.exercise)
+                                .order_by(Incident.id.desc())).first()  # type: ignore[union-attr]
+        return incident.id if incident is not None else None
+
+    def _known(self, session: Session, group: AlertGroup, alert: Alert, now: datetime) -> None:
+        if alert.detected_at < group.first_signal_at:
+            group.first_signal_at = alert.detected_at
+            if group.incident_id is not None:
+                self._move_detected(session, group.incident_id, alert, now)
+        if alert.status == "resolved":
+            self._maybe_all_resolved(session, group, now)
+        else:
+            group.all_resolved_told = False
+        session.add(group)
+
+    # ----- incidents -------------------------------------------------------------------------------------
+    def declare(self, group_id: int) -> int | None:
+        """Open the incident for a group this process claimed, then attach every alert of the group to it."""
+        with self.db.session() as session:
+            group = session.get(AlertGroup, group_id)
+            if group is None or group.state != GROUP_DECLARING or group.claimed_by != self.owner:
+                return None
+            first = session.exec(select(Alert).where(Alert.group_id == group_id).order_by(Alert.id)).first()
+            assert first is not None
+            route = self.alert_rules.route(group.route)
+            req = self.open_request(group, first, route.levers if route else [])
+        assert self.opener is not None
+        number = self.opener(req)  # its own transactions: the incident, channel, summary, announcement
+        with self.db.session() as session:
+            group = session.exec(select(AlertGroup).where(AlertGroup.id == group_id).with_for_update()).one()
+            group.state, group.incident_id = GROUP_INCIDENT, number
+            now = self.clock.now()
+            alerts = list(session.exec(select(Alert).where(Alert.group_id == group_id).order_by(Alert.id)))
+            self._attach(session, group, alerts, now, first=True)
+            route = self.alert_rules.route(group.route)
+            self._declared_message(session, group, alerts, number, now, route)
+            group.untold, group.told_at = 0, now
+            session.add(group)
+        return number
+
+    def open_request(self, group: AlertGroup, alert: Alert, levers: list[str]) -> OpenRequest:
+        ins = alert.inputs or {}
+        inputs = Inputs(category=alert.category, reach=ins.get("reach"), exposure=ins.get("exposure"),
+                        data=ins.get("data"), ongoing=ins.get("ongoing"), regulated_domain=ins.get("domain"))
+        description = f"Declared from alerts of {group.source} (route {group.route})."
+        return OpenRequest(title=group.title, reporter_id=BOT_ACTOR, inputs=inputs, description=description,
+                           detected_at=min(group.first_signal_at, self.clock.now()), is_exercise=group.exercise)
+
+    def _declared_message(self, session: Session, group: AlertGroup, alerts: list[Alert], number: int,
+                          now: datetime, route: Any) -> None:
+        first = alerts[0]
+        parts = [Msg.of(":rotating_light: Declared from {n} alert(s) of {src} (route {route}): *{title}*. "
+                        "First signal {at}.", n=len(alerts), src=Code(group.source), route=Code(group.route),
+                        title=first.title, at=When(group.first_signal_at))]
+        if first.source_url:
+            parts.append(Msg.of("Detector: {link}", link=Link(first.source_url)))
+        if route is not None and route.levers:
+            parts.append(Msg.of("Levers to consider: {levers} (`/incident contain <lever> <reason>`).",
+                                levers=", ".join(route.levers)))
+        if route is not None and route.page:
+            users, usergroups = self.services.config.expand(route.page)
+            people = [User(u) for u in sorted(users)] + [Group(g) for g in sorted(usergroups)]
+            if people and not group.exercise:
+                names = {f"p{i}": p for i, p in enumerate(people)}
+                parts.append(Msg.of(" ".join("{" + k + "}" for k in names) + " — paged by the alert route.",
+                                    **names))
+                if users:
+                    effects.invite(session, number, sorted(users), created_at=now, key=f"inc-{number}:alert-page")
+        parts.append(Msg.of("`/incident alerts` lists them; more alerts of this group are summarised here at most "
+                            "once every {w}.", w=_span(self.window)))
+        effects.post(session, number, Msg.join(parts), created_at=now, key=f"inc-{number}:alert-declared-{group.id}")
+        effects.summary(session, number, created_at=now)
+
+    def _attach(self, session: Session, group: AlertGroup, alerts: list[Alert], now: datetime, *,
+                first: bool = False) -> None:
+        """Alerts join the group's incident: a timeline event each (one for a batch), clocks from the first
+        signal, evidence as repro cases."""
+        assert group.incident_id is not None
+        number = group.incident_id
+        incident = incidents.get(session, number, lock=True)
+        for alert in alerts:
+            alert.incident_id = number
+            session.add(alert)
+        if len(alerts) == 1:
+            a = alerts[0]
+            timeline.record(session, self.clock, number, "alert_attached",
+                            f"Alert from {a.source}: {a.title} ({a.status}, first signal {a.detected_at:%H:%M:%S} UTC)",
+                            actor=BOT_ACTOR, data={"alert_id": a.id, "source": a.source, "dedup_key": a.dedup_key,
+                                                   "group_id": group.id, "exercise": a.exercise})
+        else:
+            timeline.record(session, self.clock, number, "alerts_attached",
+                            f"{len(alerts)} alerts from {group.source} attached", actor=BOT_ACTOR,
+                            data={"alert_ids": [a.id for a in alerts], "group_id": group.id})
+        earliest = min(alerts, key=lambda a: a.detected_at)
+        if earliest.detected_at < incident.detected_at:
+            self._move_detected(session, number, earliest, now, incident=incident)
+        grouping.add_repro_cases(self, session, incident, alerts)
+        if first:
+            effects.summary(session, number, created_at=now)
+
+    def _move_detected(self, session: Session, number: int, alert: Alert, now: datetime, *,
+                       incident: Incident | None = None) -> None:
+        incident = incident or incidents.get(session, number, lock=True)
+        at = min(alert.detected_at, incident.opened_at)
+        if at >= incident.detected_at:
+            return
+        previous = incident.detected_at
+        incident.detected_at = at
+        facts.stamp(session, incident)
+        session.add(incident)
+        timeline.record(session, self.clock, number, "detected_at_from_alert",
+                        f"Detection moved to {at:%Y-%m-%d %H:%M:%S} UTC (was {previous:%Y-%m-%d %H:%M:%S} UTC): "
+                        f"an earlier signal from {alert.source}", actor=BOT_ACTOR,
+                        data={"detected_at": at.isoformat(), "previous": previous.isoformat(), "alert_id": alert.id,
+                              "source": alert.source})
+        effects.post(session, number, Msg.of(":clock1: An earlier alert from {src} moves the first signal to {at} "
+                                             "(was {was}); MTTD and MTTC count from then.", src=Code(alert.source),
+                                             at=When(at), was=When(previous)), created_at=now)
+        effects.summary(session, number, created_at=now)
+
+    def _maybe_all_resolved(self, session: Session, group: AlertGroup, now: datetime) -> None:
+        if group.incident_id is None or group.all_resolved_told:
+            return
+        firing = session.exec(select(func.count()).select_from(Alert).where(
+            Alert.incident_id == group.incident_id, Alert.status != "resolved")).one()
+        if firing:
+            return
+        total = session.exec(select(func.count()).select_from(Alert).where(
+            Alert.incident_id == group.incident_id)).one()
+        last = session.exec(select(func.max(Alert.resolved_at)).where(Alert.incident_id == group.incident_id)).one()
+        group.all_resolved_told = True
+        incident = session.get(Incident, group.incident_id)
+        if incident is None or incident.status == RESOLVED:
+            return
+        at = last or now
+        timeline.record(session, self.clock, group.incident_id, "alerts_resolved",
+                        f"All {total} alerts resolved at {at:%Y-%m-%d %H:%M:%S} UTC", actor=BOT_ACTOR,
+                        data={"count": total, "at": at.isoformat()})
+        effects.post(session, group.incident_id, Msg.of(
+            ":large_green_circle: All {n} alerts resolved at {at}. The detectors are quiet, which is not proof: "
+            "confirm containment with `/incident probe` and `/incident contained <note>`.", n=total, at=When(at)),
+            created_at=now, key=f"inc-{group.incident_id}:alerts-resolved-{group.id}-{total}")
+
+    # ----- rate-limited telling ----------------------------------------------------------------------------
+    def _tell_if_due(self, session: Session, group: AlertGroup, now: datetime) -> None:
+        if group.untold <= 0:
+            return
+        if group.told_at is not None and now - group.told_at < self.window:
+            if group.untold == 1:  # the first untold alert of this window: tell when the window ends
+                self.services.timers.at(f"alerts:flush:{group.id}", group.told_at + self.window, FLUSH_JOB,
+                                        group_id=group.id)
+            return
+        n, group.untold, group.told_at = group.untold, 0, now
+        if group.state == GROUP_INCIDENT and group.incident_id is not None:
+            effects.post(session, group.incident_id, Msg.of(
+                ":bell: {n} more alert(s) from {src} in the last {w} (now {total} in all).", n=n,
+                src=Code(group.source), w=_span(self.window), total=group.alert_count), created_at=now)
+            effects.summary(session, group.incident_id, created_at=now)
+        elif group.state == GROUP_TRIAGE and group.triage_effect_id is not None:
+            effects.record(session, kind=effects.UPDATE, lane=effects.channel(self.alert_rules.doc.triage.channel or ""),
+                           payload={"ref": group.triage_effect_id, "view": TRIAGE_VIEW, "data": {"group": group.id}},
+                           created_at=now)
+
+    def flush_due(self) -> int:
+        """Tell every group whose untold alerts have waited a window (run after processing and by a timer)."""
+        now = self.clock.now()
+        told = 0
+        with self.db.session() as session:
+            ids = list(session.exec(select(AlertGroup.id).where(AlertGroup.untold > 0)))
+            for gid in ids:
+                group = session.exec(select(AlertGroup).where(AlertGroup.id == gid).with_for_update()).one()
+                before = group.untold
+                self._tell_if_due(session, group, now)
+                if group.untold != before:
+                    told += 1
+                    session.add(group)
+        return told
+
+    def recover(self) -> None:
+        """Finish declares a process died in the middle of: link the incident it opened, or declare again."""
+        now = self.clock.now()
+        with self.db.session() as session:
+            stuck = list(session.exec(select(AlertGroup).where(AlertGroup.state == GROUP_DECLARING,
+                                                               AlertGroup.claimed_at < now - CLAIM_TIMEOUT)))
+        for group in stuck:
+            with self.db.session() as session:
+                row = session.exec(select(AlertGroup).where(AlertGroup.id == group.id).with_for_update()).one()
+                if row.state != GROUP_DECLARING or row.claimed_at is None or row.claimed_at >= now - CLAIM_TIMEOUT:
+                    continue
+                opened = session.exec(select(Incident.id).where(
+                    Incident.title == row.title, Incident.reporter_id == BOT_ACTOR,
+                    Incident.opened_at >= row.claimed_at)).first()
+                row.claimed_by, row.claimed_at = self.owner, now
+                session.add(row)
+            if opened is None:
+                self.declare(group.id)
+            else:
+                self.opener_done(group.id, opened)
+
+    def opener_done(self, group_id: int, number: int) -> None:
+        with self.db.session() as session:
+            group = session.exec(select(AlertGroup).where(AlertGroup.id == group_id).with_for_update()).one()
+            group.state, group.incident_id = GROUP_INCIDENT, number
+            alerts = list(session.exec(select(Alert).where(Alert.group_id == group_id).order_by(Alert.id)))
+            self._attach(session, group, alerts, self.clock.now(), first=True)
+            session.add(group)
+
+    # ----- triage decisions (the transport checks who may; these decide and record) ------------------------
+    def triage_declare(self, group_id: int, actor: str) -> int:
+        from bot.core.errors import Conflict
+
+        with self.db.session() as session:
+            group = session.exec(select(AlertGroup).where(AlertGroup.id == group_id).with_for_update()).first()
+            if group is None:
+                raise Conflict("That alert group no longer exists.")
+            if group.state != GROUP_TRIAGE:
+                raise Conflict(_decided(group))
+            group.state, group.claimed_by, group.claimed_at = GROUP_DECLARING, self.owner, self.clock.now()
+            group.decided_by = actor
+            session.add(group)
+        number = self.declare(group_id)
+        assert number is not None
+        self._triage_refresh(group_id)
+        return number
+
+    def triage_attach(self, group_id: int, number: int, actor: str) -> None:
+        from bot.core.errors import Conflict
+
+        with self.db.session() as session:
+            group = session.exec(select(AlertGroup).where(AlertGroup.id == group_id).with_for_update()).first()
+            if group is None:
+                raise Conflict("That alert group no longer exists.")
+            if group.state != GROUP_TRIAGE:
+                raise Conflict(_decided(group))
+            incident = incidents.get(session, number)
+            incidents.require_open(incident)
+            if incident.is_exercise != group.exercise:
+                raise Conflict("An exercise's alerts attach only to an exercise, and real alerts only to a real "
+                               "incident.")
+            group.state, group.incident_id, group.decided_by = GROUP_INCIDENT, number, actor
+            alerts = list(session.exec(select(Alert).where(Alert.group_id == group_id).order_by(Alert.id)))
+            now = self.clock.now()
+            self._attach(session, group, alerts, now, first=True)
+            effects.post(session, number, Msg.of(":link: {who} attached {n} alert(s) of {src} to {ref}: *{title}*.",
+                                                 who=User(actor), n=len(alerts), src=Code(group.source),
+                                                 ref=incident.ref, title=group.title), created_at=now)
+            group.untold, group.told_at = 0, now
+            session.add(group)
+        self._triage_refresh(group_id)
+
+    def triage_dismiss(self, group_id: int, reason: str, actor: str) -> None:
+        from bot.core.errors import Conflict
+
+        with self.db.session() as session:
+            group = session.exec(select(AlertGroup).where(AlertGroup.id == group_id).with_for_update()).first()
+            if group is None:
+                raise Conflict("That alert group no longer exists.")
+            if group.state != GROUP_TRIAGE:
+                raise Conflict(_decided(group))
+            group.state, group.decided_by, group.dismiss_reason = GROUP_DISMISSED, actor, reason
+            group.untold = 0
+            session.add(group)
+        self._triage_refresh(group_id)
+
+    def _triage_refresh(self, group_id: int) -> None:
+        with self.db.session() as session:
+            group = session.get(AlertGroup, group_id)
+            if group is None or group.triage_effect_id is None:
+                return
+            effects.record(session, kind=effects.UPDATE,
+                           lane=effects.channel(self.alert_rules.doc.triage.channel or ""),
+                           payload={"ref": group.triage_effect_id, "view": TRIAGE_VIEW, "data": {"group": group_id}},
+                           created_at=self.clock.now())
+
+    def remind_due(self) -> int:
+        """One reminder per triage message nobody acted on within `triage.remind_after`."""
+        now = self.clock.now()
+        channel = self.alert_rules.doc.triage.channel
+        if not channel:
+            return 0
+        n = 0
+        with self.db.session() as session:
+            due = list(session.exec(select(AlertGroup).where(AlertGroup.state == GROUP_TRIAGE,
+                                                             AlertGroup.created_at <= now - self.alert_rules.remind_after)))
+            for group in due:
+                effects.post(session, None, Msg.of(":hourglass: Nobody has acted on the alert *{title}* from {src} for "
+                                                   "{w}: declare, attach or dismiss it.", title=group.title,
+                                                   src=Code(group.source), w=_span(self.alert_rules.remind_after)),
+                             to=effects.channel(channel), thread_of=group.triage_effect_id, created_at=now,
+                             key=f"alert-group-{group.id}:remind")
+                n += 1
+        return n
+
+
+def _decided(group: AlertGroup) -> str:
+    if group.state == GROUP_DISMISSED:
+        return "Someone already dismissed these alerts."
+    if group.incident_id is not None:
+        return f"These alerts are already part of INC-{group.incident_id}."
+    return "These alerts are already being handled."
+
+
+def _span(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds % 3600 == 0 and seconds >= 3600:
+        return f"{seconds // 3600} h"
+    if seconds % 60 == 0 and seconds >= 60:
+        return f"{seconds // 60} min"
+    return f"{seconds} s"
+
