@@ -1,0 +1,65 @@
+"""`firebreak alerts ...`: dry-run a payload against the routes, and the per-source delivery counters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from bot.cli.common import fail, settings, terminal_text
+
+alerts_cli = typer.Typer(no_args_is_help=True, help="Alert intake: routes and delivery counters.")
+
+
+@alerts_cli.command("test")
+def test(payload: Path = typer.Argument(..., help="A JSON payload, e.g. examples/alerts/pii-in-output.json."),
+         source: str = typer.Option(..., "--source", "-s", help="The source it would be sent to."),
+         alerts_file: Path = typer.Option(None, "--alerts", help="Defaults to FIREBREAK_ALERTS_FILE.")) -> None:
+    """Show which route each alert takes and what would happen. Writes nothing."""
+    from bot.alerts.dryrun import explain
+    from bot.alerts.routes import load_rules
+    from bot.core.errors import ConfigError, FirebreakError
+    from bot.core.severity import load_rules as load_rubric
+
+    base = settings()
+    try:
+        rubric = load_rubric(base.severity_rules_file)
+        alert_rules = load_rules(alerts_file or base.alerts_file, rubric)
+    except ConfigError as err:
+        fail(str(err))
+    try:
+        raw = payload.read_bytes()
+    except OSError as err:
+        fail(f"Cannot read {payload}: {err.strerror}")
+    try:
+        outcomes = explain(alert_rules, rubric, source, raw)
+    except FirebreakError as err:
+        fail(err.message)
+    for o in outcomes:
+        typer.echo(f"{terminal_text(o.title, 80)}\n  route: {o.route} ({o.action})\n  would: {terminal_text(o.says)}")
+
+
+@alerts_cli.command("stats")
+def stats() -> None:
+    """Deliveries per source: accepted, duplicates, and refusals by reason."""
+    from sqlalchemy.exc import SQLAlchemyError
+    from sqlmodel import select
+
+    from bot.cli.common import NoIncidents, incident_database
+    from bot.store.models.alerts import AlertSourceStat
+
+    try:
+        with incident_database(settings().database_url) as db, db.session() as session:
+            rows = list(session.exec(select(AlertSourceStat).order_by(AlertSourceStat.source,
+                                                                      AlertSourceStat.outcome)))
+    except NoIncidents:
+        rows = []
+    except SQLAlchemyError:
+        fail("The database has no alert tables yet; run `firebreak db upgrade`.")
+    if not rows:
+        typer.echo("No alert deliveries recorded.")
+        return
+    width = max(len(r.source) for r in rows)
+    for r in rows:
+        typer.echo(f"{terminal_text(r.source).ljust(width)}  {r.outcome:<16} {r.count:>8}  "
+                   f"last {r.last_at:%Y-%m-%d %H:%M:%S} UTC")
