@@ -131,21 +131,22 @@ class AlertService:
             if not ids:
                 break
             for alert_id in ids:
-                declare = self._process_one(alert_id)
-                done += 1
+                claimed, declare = self._process_one(alert_id)
+                done += claimed
                 if declare is not None:
                     self.declare(declare)
         self.flush_due()
         return done
 
-    def _process_one(self, alert_id: int) -> int | None:
-        """Act on one alert in one transaction; returns a group id to declare after the commit, if any."""
+    def _process_one(self, alert_id: int) -> tuple[bool, int | None]:
+        """Act on one alert in one transaction: (whether this process claimed it, a group id to declare after
+        the commit)."""
         to_declare = None
         with self.db.session() as session:
             claimed = session.execute(update(Alert).where(Alert.id == alert_id, Alert.processed == False)  # noqa: E712
                                       .values(processed=True)).rowcount
             if not claimed:
-                return None
+                return False, None
             alert = session.get(Alert, alert_id)
             assert alert is not None
             now = self.clock.now()
@@ -153,7 +154,7 @@ class AlertService:
                 group = session.exec(select(AlertGroup).where(AlertGroup.id == alert.group_id)
                                      .with_for_update()).one()
                 self._known(session, group, alert, now)
-                return None
+                return True, None
             route_name, action = self.alert_rules.decide(grouping.fields(alert), alert.scores or {})
             route = self.alert_rules.route(route_name)
             alert.route = route_name
@@ -178,7 +179,7 @@ class AlertService:
                 self._maybe_all_resolved(session, group, now)
             self._tell_if_due(session, group, now)
             session.add(group)
-        return to_declare
+        return True, to_declare
 
     def _group_for(self, session: Session, alert: Alert, route: str, action: str, key: str,
                    now: datetime) -> tuple[AlertGroup, bool]:
