@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import httpx
 import pytest
 from sqlalchemy import func
 from sqlmodel import select
@@ -193,5 +194,20 @@ def test_no_sources_configured_means_no_alert_endpoint(make_harness):
     try:
         resp = post(server, "guardrail", {}, headers={TIMESTAMP_HEADER: "1"})
         assert resp.status_code == 404
+    finally:
+        server.close()
+
+
+def test_the_socket_mode_alert_listener_serves_alerts_and_nothing_of_slack(env, make_harness, write_yaml, clock):
+    from bot.server.http import HttpServer
+
+    h = make_harness(alerts_file=write_yaml("alerts.yml", make_file()))
+    server = HttpServer(h.bot, host="127.0.0.1", port=0, threads=2, alerts_only=True)
+    server.start_background()
+    try:
+        assert post(server, "guardrail", detector_alert(clock.now())).status_code == 202
+        body = "token=x&command=/incident&text=list"
+        slack = httpx.post(server.url + "/slack/events", content=body, headers=h.sign(body, "application/x-www-form-urlencoded"))
+        assert slack.status_code == 404
     finally:
         server.close()
