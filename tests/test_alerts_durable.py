@@ -105,3 +105,21 @@ def test_an_accepted_alert_is_stored_before_the_answer_and_processed_after_a_res
     second.wait()
     with second.ctx.db.session() as s:
         assert s.exec(select(func.count()).select_from(Incident)).one() == 1
+
+
+def test_an_exercise_inject_goes_through_the_same_intake_and_stays_apart_from_real_alerts(env, make_harness,
+                                                                                           write_yaml, clock):
+    h = make_harness(alerts_file=write_yaml("alerts.yml", make_file()))
+    at = clock.now() - timedelta(minutes=2)
+    assert h.ctx.alerts.inject("guardrail", detector_alert(at)) == 1
+    h.wait()
+    h.ctx.alerts.intake.store("guardrail", incoming(h, [detector_alert(at)]), exercise=False)
+    h.ctx.alerts.process_pending()
+    h.wait()
+    with h.ctx.db.session() as s:
+        incidents = list(s.exec(select(Incident).order_by(Incident.id)))
+        alerts = list(s.exec(select(Alert).order_by(Alert.id)))
+    assert [i.is_exercise for i in incidents] == [True, False]  # the same alert twice: an exercise and a real one
+    assert [a.exercise for a in alerts] == [True, False] and alerts[0].incident_id == incidents[0].id
+    channel = incidents[0].channel_id
+    assert all(m.text.startswith("[EXERCISE]") for m in h.fake.history(channel) if m.user != "U0ALICE")

@@ -119,6 +119,30 @@ class AlertService:
         except RuntimeError:
             self._counters_queued.clear()
 
+    # ----- injecting (tabletop exercises, the console) ------------------------------------------------------
+    def inject(self, source_name: str, payload: Any, *, exercise: bool = True) -> int:
+        """Store a payload as if `source_name` had sent it (same parsing, checks and storage as the intake, no
+        authentication: the caller is firebreak itself). Exercise alerts are marked and keyed apart, so they
+        never merge with real alerts of the same dedup or group key, and declare only exercise incidents.
+        Returns how many alerts were stored; raises BadAlert (a UsageError) for a bad payload."""
+        from bot.alerts import formats
+        from bot.core.errors import UsageError
+
+        source = self.alert_rules.sources.get(source_name)
+        if source is None:
+            raise UsageError(f"Unknown alert source `{source_name}` (sources: "
+                             f"{', '.join(self.alert_rules.sources) or 'none configured'}).")
+        alerts = formats.parse(source, payload, self.rules)
+        if exercise:
+            for a in alerts:
+                a.dedup_key = ("exercise:" + a.dedup_key)[:200]
+                a.group_key = ("exercise:" + a.group_key)[:200] if a.group_key else ""
+        stored, _ = self.intake.store(source_name, alerts, exercise=exercise or source.exercise)
+        self.intake.counters.add(source_name, "injected" if exercise else "accepted")
+        if stored:
+            self.kick()
+        return stored
+
     # ----- processing --------------------------------------------------------------------------------------
     def process_pending(self) -> int:
         """Process every stored alert not yet processed; returns how many. Safe in several processes at once."""

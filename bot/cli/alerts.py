@@ -63,3 +63,48 @@ def stats() -> None:
     for r in rows:
         typer.echo(f"{terminal_text(r.source).ljust(width)}  {r.outcome:<16} {r.count:>8}  "
                    f"last {r.last_at:%Y-%m-%d %H:%M:%S} UTC")
+
+
+@alerts_cli.command("send")
+def send(payload: Path = typer.Argument(..., help="A JSON payload, e.g. examples/alerts/guardrail-block-rate-spike.json."),
+         source: str = typer.Option(..., "--source", "-s", help="The source to send it as."),
+         url: str = typer.Option("http://127.0.0.1:3000", "--url", help="Where firebreak listens (serve's HTTP port, "
+                                 "or FIREBREAK_ALERTS_PORT in Socket Mode)."),
+         alerts_file: Path = typer.Option(None, "--alerts", help="Defaults to FIREBREAK_ALERTS_FILE.")) -> None:
+    """Send a sample alert to a running firebreak, signed with the source's secret (from its environment variable)."""
+    import httpx
+
+    from bot.alerts.auth import SIGNATURE_HEADER, TIMESTAMP_HEADER, signature
+    from bot.alerts.routes import load_rules
+    from bot.core.errors import ConfigError
+
+    base = settings()
+    try:
+        alert_rules = load_rules(alerts_file or base.alerts_file)
+    except ConfigError as err:
+        fail(str(err))
+    src = alert_rules.sources.get(source)
+    if src is None:
+        fail(f"Unknown source `{source}` (sources: {', '.join(alert_rules.sources) or 'none configured'}).")
+    secret = src.secret()
+    if not secret:
+        fail(f"Set {src.secret_env} to the source's secret first.")
+    try:
+        body = payload.read_bytes()
+    except OSError as err:
+        fail(f"Cannot read {payload}: {err.strerror}")
+    import time
+
+    headers = {"content-type": "application/json"}
+    if src.auth == "bearer":
+        headers["authorization"] = f"Bearer {secret}"
+    else:
+        stamp = str(int(time.time()))
+        headers |= {TIMESTAMP_HEADER: stamp, SIGNATURE_HEADER: signature(secret, stamp, body)}
+    try:
+        resp = httpx.post(f"{url.rstrip('/')}/alerts/{source}", content=body, headers=headers, timeout=10)
+    except httpx.HTTPError as err:
+        fail(f"Cannot reach {url}: {type(err).__name__}")
+    typer.echo(f"{resp.status_code}: {terminal_text(resp.text, 200)}")
+    if resp.status_code >= 400:
+        raise typer.Exit(1)
