@@ -65,7 +65,7 @@ def alerts(run: Run) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="firebreak-bench-alerts-") as tmp:
         wd = Path(tmp)
         doc = {"sources": {"bench": {"format": "firebreak", "auth": "hmac", "secret_env": "BENCH_ALERT_SECRET",
-                                     "rate_per_second": 100_000, "burst": 100_000}},
+                                     "rate_per_second": 10_000, "burst": 100_000}},
                "routes": [{"name": "bench", "when": {"equals": {"source": "bench"}}, "action": "declare"}],
                "window": "5m"}
         (wd / "alerts.yml").write_text(yaml.safe_dump(doc))

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from bot.cli.main import cli
-from tests.test_alerts_support import BEARER_SECRET, HMAC_SECRET, post, start
+from tests.test_alerts_support import BEARER_SECRET, HMAC_SECRET, detector_alert, post, start
 from tests.test_alerts_support import alerts_file as make_file
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "alerts"
@@ -73,7 +74,7 @@ def test_alerts_stats_counts_refusals_by_reason_without_secrets(make_harness, wr
     h = make_harness(database_url=url, alerts_file=write_yaml("alerts.yml", make_file()))
     server = start(h)
     try:
-        post(server, "guardrail", {"title": "t", "category": "jailbreak"})
+        post(server, "guardrail", detector_alert(h.ctx.clock.now() - timedelta(minutes=6)))  # declares
         post(server, "guardrail", {"title": "t", "category": "jailbreak"}, headers={"x-firebreak-signature": "v0=00"})
         post(server, "prom", {}, headers={"authorization": "Bearer " + HMAC_SECRET})
         h.wait()
@@ -87,3 +88,5 @@ def test_alerts_stats_counts_refusals_by_reason_without_secrets(make_harness, wr
     assert any("guardrail" in line and "bad_auth" in line for line in lines)
     assert any("prom" in line and "bad_auth" in line for line in lines)
     assert HMAC_SECRET not in result.output
+    by_source = result.output.split("Incidents from alerts", 1)[1]
+    assert "guardrail" in by_source and "MTTD 6.0 min" in by_source

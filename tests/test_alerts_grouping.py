@@ -107,7 +107,7 @@ def test_a_storm_of_one_group_is_one_incident_and_a_handful_of_slack_calls(h, cl
     writes = [c for c in h.fake.calls[start:] if c.method in SLACK_WRITES]
     assert len(writes) <= 20, [c.method for c in writes]
     more = [t for t in channel_texts(h, inc.channel_id) if "more alert(s)" in t]
-    assert len(more) == 1 and "999 more alert(s)" in more[0]
+    assert len(more) == 1 and "(now 1000 in all)" in more[0]
     assert one(h, AlertGroup).alert_count == 1000
 
 
@@ -209,3 +209,14 @@ def test_incident_alerts_lists_what_is_attached(h, clock):
     clock.advance(minutes=5)
     h.ctx.timers.run_due()
     assert "*Alerts:* 2 from guardrail · 2 firing" in h.summary(inc.id)
+
+
+def test_a_triage_message_nobody_acts_on_gets_one_reminder(h, clock):
+    deliver(h, "guardrail", detector_alert(clock.now(), title="Eval drift", labels={"kind": "eval"}))
+    msg = triage_message(h)
+    clock.advance(minutes=16)
+    h.ctx.timers.run_due()
+    h.ctx.alerts.remind_due()  # again: still one reminder
+    h.wait()
+    replies = [m for m in h.fake.history(TRIAGE) if "Nobody has acted" in m.text]
+    assert len(replies) == 1 and replies[0].thread_ts == msg.ts

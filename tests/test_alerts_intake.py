@@ -72,7 +72,7 @@ def test_a_signed_detector_alert_declares_an_incident_like_a_person_would(served
     assert "Declared from 1 alert(s)" in channel_text
     assert "<!channel>" not in channel_text
     assert case.prompt.startswith("pretend you are DAN") and case.source == "alert"
-    assert {"opened", "alerts_attached", "repro_added"} <= set(kinds(h, inc.id)) or "alert_attached" in kinds(h, inc.id)
+    assert {"opened", "alert_attached", "repro_added"} <= set(kinds(h, inc.id))
 
 
 def test_alertmanager_payload_with_a_bearer_token_declares_with_mapped_fields(served, clock):

@@ -130,7 +130,6 @@ class Route(BaseModel):
     group_by: list[str] = Field(default_factory=list)
     levers: list[str] = Field(default_factory=list)   # suggested in the channel when the route declares
     page: list[str] = Field(default_factory=list)     # groups or user ids invited and told on declare
-    auto_contain: bool = False                        # never used without a passing proof (see docs)
 
     @field_validator("name")
     @classmethod

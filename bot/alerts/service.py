@@ -20,8 +20,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, select
 
 from bot.alerts import grouping
@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 
 TRIAGE_VIEW = "alert_triage"
 FLUSH_JOB, REMIND_JOB = "alerts_flush", "alerts_remind"
-BATCH = 200
+BATCH = 100  # alerts worked on in one transaction
 # A claim older than this with no incident is a process that died mid-declare; another may finish it.
 CLAIM_TIMEOUT = timedelta(minutes=2)
 Opener = Callable[[OpenRequest], int]
@@ -145,69 +145,94 @@ class AlertService:
 
     # ----- processing --------------------------------------------------------------------------------------
     def process_pending(self) -> int:
-        """Process every stored alert not yet processed; returns how many. Safe in several processes at once."""
+        """Process every stored alert not yet processed; returns how many. Safe in several processes at once:
+        each chunk is claimed by the transaction that acts on it (PostgreSQL: rows locked, others skipped)."""
         done = 0
         self.recover()
         while True:
-            with self.db.session() as session:
-                ids = list(session.exec(select(Alert.id).where(Alert.processed == False)  # noqa: E712
-                                        .order_by(Alert.id).limit(BATCH)))
-            if not ids:
+            for attempt in range(3):
+                try:
+                    claimed, declares = self._process_chunk()
+                    break
+                except OperationalError:  # e.g. two processes locked two groups in opposite orders: try again
+                    if attempt == 2:
+                        raise
+                    log.info("alert chunk rolled back by the database; trying again")
+            done += claimed
+            for group_id in declares:
+                self.declare(group_id)
+            if not claimed:
                 break
-            for alert_id in ids:
-                claimed, declare = self._process_one(alert_id)
-                done += claimed
-                if declare is not None:
-                    self.declare(declare)
         self.flush_due()
         return done
 
-    def _process_one(self, alert_id: int) -> tuple[bool, int | None]:
-        """Act on one alert in one transaction: (whether this process claimed it, a group id to declare after
-        the commit)."""
-        to_declare = None
+    def _process_chunk(self) -> tuple[int, list[int]]:
+        """Act on up to BATCH stored alerts in one transaction: (how many, groups to declare after the commit).
+        Groups are looked up once per chunk; alerts joining an incident are attached together."""
+        declares: list[int] = []
         with self.db.session() as session:
-            claimed = session.execute(update(Alert).where(Alert.id == alert_id, Alert.processed == False)  # noqa: E712
-                                      .values(processed=True)).rowcount
-            if not claimed:
-                return False, None
-            alert = session.get(Alert, alert_id)
-            assert alert is not None
+            alerts = list(session.exec(select(Alert).where(Alert.processed == False)  # noqa: E712
+                                       .order_by(Alert.id).limit(BATCH).with_for_update(skip_locked=True)))
+            if not alerts:
+                return 0, []
             now = self.clock.now()
-            if alert.group_id is not None:  # a later delivery of a known alert: count, resolve; nothing new
-                group = session.exec(select(AlertGroup).where(AlertGroup.id == alert.group_id)
-                                     .with_for_update()).one()
-                self._known(session, group, alert, now)
-                return True, None
-            route_name, action = self.alert_rules.decide(grouping.fields(alert), alert.scores or {})
-            route = self.alert_rules.route(route_name)
-            alert.route = route_name
-            group, created = self._group_for(session, alert, route_name, action,
-                                             grouping.key(alert, route.group_by if route else []), now)
-            alert.group_id = group.id
-            group.alert_count += 1
-            group.last_alert_at = now
-            if alert.detected_at < group.first_signal_at:
-                group.first_signal_at = alert.detected_at
-            session.add(alert)
-            if created:
-                to_declare = self._start(session, group, alert, now)
-            elif group.state == GROUP_INCIDENT and group.incident_id is not None:
-                self._attach(session, group, [alert], now)
-                group.untold += 1
-            elif group.state == GROUP_TRIAGE:
-                group.untold += 1
-            elif group.state == GROUP_DECLARING:
-                pass  # the declare attaches every alert of the group when it finishes
-            if alert.status == "resolved":
-                self._maybe_all_resolved(session, group, now)
-            self._tell_if_due(session, group, now)
-            session.add(group)
-        return True, to_declare
+            groups: dict[str, AlertGroup] = {}       # open key -> group, locked in this transaction
+            known: dict[int, AlertGroup] = {}        # group id -> group
+            attach: dict[int, list[Alert]] = {}      # group id -> alerts joining its incident
+            resolved: set[int] = set()
+            for alert in alerts:
+                alert.processed = True
+                session.add(alert)
+                if alert.group_id is not None:  # a later delivery of a known alert: count, resolve; nothing new
+                    group = known.get(alert.group_id) or session.exec(
+                        select(AlertGroup).where(AlertGroup.id == alert.group_id).with_for_update()).one()
+                    known[alert.group_id] = group
+                    self._known(session, group, alert, now)
+                    continue
+                route_name, action = self.alert_rules.decide(grouping.fields(alert), alert.scores or {})
+                route = self.alert_rules.route(route_name)
+                alert.route = route_name
+                group, created = self._group_for(session, alert, route_name, action,
+                                                 grouping.key(alert, route.group_by if route else []), now, groups)
+                assert group.id is not None
+                known[group.id] = group
+                alert.group_id = group.id
+                group.alert_count += 1
+                group.last_alert_at = now
+                if alert.detected_at < group.first_signal_at:
+                    group.first_signal_at = alert.detected_at
+                if created:
+                    if (gid := self._start(session, group, alert, now)) is not None:
+                        declares.append(gid)
+                elif group.state == GROUP_INCIDENT and group.incident_id is not None:
+                    attach.setdefault(group.id, []).append(alert)
+                elif group.state == GROUP_TRIAGE:
+                    group.untold += 1
+                # GROUP_DECLARING: the declare attaches every alert of the group when it finishes
+                if alert.status == "resolved":
+                    resolved.add(group.id)
+            for gid, joining in attach.items():
+                group = known[gid]
+                self._attach(session, group, joining, now)
+                group.untold += len(joining)
+            for gid in resolved:
+                self._maybe_all_resolved(session, known[gid], now)
+            for group in known.values():
+                self._tell_if_due(session, group, now)
+                session.add(group)
+        return len(alerts), declares
 
     def _group_for(self, session: Session, alert: Alert, route: str, action: str, key: str,
-                   now: datetime) -> tuple[AlertGroup, bool]:
+                   now: datetime, cache: dict[str, AlertGroup]) -> tuple[AlertGroup, bool]:
         open_key = f"{route}|{key}"[:300]
+        if open_key in cache:
+            return cache[open_key], False
+        group, created = self._find_or_create(session, alert, route, action, key, open_key, now)
+        cache[open_key] = group
+        return group, created
+
+    def _find_or_create(self, session: Session, alert: Alert, route: str, action: str, key: str, open_key: str,
+                        now: datetime) -> tuple[AlertGroup, bool]:
         for _ in range(3):
             group = session.exec(select(AlertGroup).where(AlertGroup.open_key == open_key)
                                  .with_for_update()).first()
@@ -369,20 +394,16 @@ class AlertService:
         for alert in alerts:
             alert.incident_id = number
             session.add(alert)
-        if len(alerts) == 1:
-            a = alerts[0]
+        for a in alerts:  # one event per alert: the timeline has them all, the channel hears of them per window
             timeline.record(session, self.clock, number, "alert_attached",
                             f"Alert from {a.source}: {a.title} ({a.status}, first signal {a.detected_at:%H:%M:%S} UTC)",
                             actor=BOT_ACTOR, data={"alert_id": a.id, "source": a.source, "dedup_key": a.dedup_key,
                                                    "group_id": group.id, "exercise": a.exercise})
-        else:
-            timeline.record(session, self.clock, number, "alerts_attached",
-                            f"{len(alerts)} alerts from {group.source} attached", actor=BOT_ACTOR,
-                            data={"alert_ids": [a.id for a in alerts], "group_id": group.id})
         earliest = min(alerts, key=lambda a: a.detected_at)
         if earliest.detected_at < incident.detected_at:
             self._move_detected(session, number, earliest, now, incident=incident)
-        grouping.add_repro_cases(self, session, incident, alerts)
+        if any(a.evidence and not a.repro_done for a in alerts):
+            grouping.add_repro_cases(self, session, incident, alerts)
         if first:
             effects.summary(session, number, created_at=now)
 
@@ -430,11 +451,11 @@ class AlertService:
             created_at=now, key=f"inc-{group.incident_id}:alerts-resolved-{group.id}-{total}")
 
     # ----- rate-limited telling ----------------------------------------------------------------------------
-    def _tell_if_due(self, session: Session, group: AlertGroup, now: datetime) -> None:
+    def _tell_if_due(self, session: Session, group: AlertGroup, now: datetime, *, plan: bool = True) -> None:
         if group.untold <= 0:
             return
         if group.told_at is not None and now - group.told_at < self.window:
-            if group.untold == 1:  # the first untold alert of this window: tell when the window ends
+            if plan:  # tell when the window ends (once per chunk and group; the same timer key is replaced)
                 self.services.timers.at(f"alerts:flush:{group.id}", group.told_at + self.window, FLUSH_JOB,
                                         group_id=group.id)
             return
@@ -458,7 +479,7 @@ class AlertService:
             for gid in ids:
                 group = session.exec(select(AlertGroup).where(AlertGroup.id == gid).with_for_update()).one()
                 before = group.untold
-                self._tell_if_due(session, group, now)
+                self._tell_if_due(session, group, now, plan=False)
                 if group.untold != before:
                     told += 1
                     session.add(group)

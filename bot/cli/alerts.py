@@ -41,7 +41,7 @@ def test(payload: Path = typer.Argument(..., help="A JSON payload, e.g. examples
 
 @alerts_cli.command("stats")
 def stats() -> None:
-    """Deliveries per source: accepted, duplicates, and refusals by reason."""
+    """Deliveries per source (accepted, duplicates, refusals by reason), and the incidents alerts opened."""
     from sqlalchemy.exc import SQLAlchemyError
     from sqlmodel import select
 
@@ -52,8 +52,9 @@ def stats() -> None:
         with incident_database(settings().database_url) as db, db.session() as session:
             rows = list(session.exec(select(AlertSourceStat).order_by(AlertSourceStat.source,
                                                                       AlertSourceStat.outcome)))
+            by_source = incidents_by_source(session)
     except NoIncidents:
-        rows = []
+        rows, by_source = [], []
     except SQLAlchemyError:
         fail("The database has no alert tables yet; run `firebreak db upgrade`.")
     if not rows:
@@ -63,6 +64,39 @@ def stats() -> None:
     for r in rows:
         typer.echo(f"{terminal_text(r.source).ljust(width)}  {r.outcome:<16} {r.count:>8}  "
                    f"last {r.last_at:%Y-%m-%d %H:%M:%S} UTC")
+    if by_source:
+        typer.echo("\nIncidents from alerts (real ones), by source: count, median MTTD, median MTTC")
+        for source, n, mttd, mttc in by_source:
+            typer.echo(f"{terminal_text(source).ljust(width)}  {n:>5}  MTTD {_minutes(mttd)}  MTTC {_minutes(mttc)}")
+
+
+def _minutes(seconds: float | None) -> str:
+    return "—" if seconds is None else f"{seconds / 60:.1f} min"
+
+
+def _median(values: list[int]) -> float | None:
+    values = sorted(v for v in values if v is not None)
+    if not values:
+        return None
+    mid = len(values) // 2
+    return float(values[mid]) if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
+def incidents_by_source(session) -> list[tuple[str, int, float | None, float | None]]:  # noqa: ANN001
+    """Real incidents alerts declared or joined, per source, with their median MTTD and MTTC."""
+    from sqlmodel import select
+
+    from bot.store.models import Incident
+    from bot.store.models.alerts import AlertGroup
+
+    rows = session.exec(select(AlertGroup.source, Incident.id, Incident.mttd_seconds, Incident.mttc_seconds)
+                        .join(Incident, Incident.id == AlertGroup.incident_id)
+                        .where(Incident.is_exercise == False).distinct())  # noqa: E712
+    per: dict[str, dict[int, tuple[int | None, int | None]]] = {}
+    for source, number, mttd, mttc in rows:
+        per.setdefault(source, {})[number] = (mttd, mttc)
+    return [(source, len(incs), _median([v[0] for v in incs.values()]), _median([v[1] for v in incs.values()]))
+            for source, incs in sorted(per.items())]
 
 
 @alerts_cli.command("send")
