@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -53,7 +54,9 @@ log = logging.getLogger(__name__)
 
 TRIAGE_VIEW = "alert_triage"
 FLUSH_JOB, REMIND_JOB = "alerts_flush", "alerts_remind"
-BATCH = 100  # alerts worked on in one transaction
+BATCH = 25  # alerts claimed by one transaction ...
+CHUNK_BUDGET = 0.015  # ... worked on for at most this long, so an answer never waits long for the database
+COUNTERS_EVERY = 1.0  # seconds between writes of the delivery counters (off the answer's path)
 # A claim older than this with no incident is a process that died mid-declare; another may finish it.
 CLAIM_TIMEOUT = timedelta(minutes=2)
 Opener = Callable[[OpenRequest], int]
@@ -70,6 +73,7 @@ class AlertService:
         self._run_lock = threading.Lock()
         self._queued = threading.Event()
         self._counters_queued = threading.Event()
+        self._counters_written = 0.0
 
     # ----- shorthands --------------------------------------------------------------------------------------
     @property
@@ -110,7 +114,11 @@ class AlertService:
         self._counters_queued.set()
 
         def write() -> None:
+            wait = self._counters_written + COUNTERS_EVERY - time.monotonic()
+            if wait > 0:  # at most one write a second, however many deliveries (or refusals) there are
+                time.sleep(wait)
             self._counters_queued.clear()
+            self._counters_written = time.monotonic()
             with self.db.session() as session:
                 self.intake.counters.write(session, self.clock.now())
 
@@ -176,11 +184,16 @@ class AlertService:
             if not alerts:
                 return 0, []
             now = self.clock.now()
+            started = time.monotonic()
             groups: dict[str, AlertGroup] = {}       # open key -> group, locked in this transaction
             known: dict[int, AlertGroup] = {}        # group id -> group
             attach: dict[int, list[Alert]] = {}      # group id -> alerts joining its incident
             resolved: set[int] = set()
+            taken = 0
             for alert in alerts:
+                if taken and time.monotonic() - started > CHUNK_BUDGET:
+                    break  # the rest stay stored for the next chunk
+                taken += 1
                 alert.processed = True
                 session.add(alert)
                 if alert.group_id is not None:  # a later delivery of a known alert: count, resolve; nothing new
@@ -220,7 +233,7 @@ class AlertService:
             for group in known.values():
                 self._tell_if_due(session, group, now)
                 session.add(group)
-        return len(alerts), declares
+        return taken, declares
 
     def _group_for(self, session: Session, alert: Alert, route: str, action: str, key: str,
                    now: datetime, cache: dict[str, AlertGroup]) -> tuple[AlertGroup, bool]:
