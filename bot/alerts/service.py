@@ -29,7 +29,7 @@ from bot.alerts import grouping
 from bot.alerts.intake import Intake
 from bot.alerts.routes import ATTACH_ONLY, DECLARE, TRIAGE, AlertRules
 from bot.app.lanes import ALERTS
-from bot.core import effects, facts, incidents, timeline
+from bot.core import effects, facts, incidents, secrets, timeline
 from bot.core.incidents import OpenRequest
 from bot.core.severity import Inputs
 from bot.core.text import Code, Group, Link, Msg, User, When
@@ -45,7 +45,7 @@ from bot.store.models.alerts import (
     AlertGroup,
 )
 from bot.store.models.incident import RESOLVED
-from bot.store.models.timeline import BOT_ACTOR
+from bot.store.models.timeline import BOT_ACTOR, TimelineEvent
 
 if TYPE_CHECKING:
     from bot.app.services import Services
@@ -189,7 +189,9 @@ class AlertService:
             known: dict[int, AlertGroup] = {}        # group id -> group
             attach: dict[int, list[Alert]] = {}      # group id -> alerts joining its incident
             resolved: set[int] = set()
+            untold_before: dict[int, int] = {}       # group id -> untold alerts before this chunk
             taken = 0
+            session.autoflush = False  # one flush for the chunk's writes, not one before every query
             for alert in alerts:
                 if taken and time.monotonic() - started > CHUNK_BUDGET:
                     break  # the rest stay stored for the next chunk
@@ -209,6 +211,7 @@ class AlertService:
                                                  grouping.key(alert, route.group_by if route else []), now, groups)
                 assert group.id is not None
                 known[group.id] = group
+                untold_before.setdefault(group.id, group.untold)
                 alert.group_id = group.id
                 group.alert_count += 1
                 group.last_alert_at = now
@@ -228,10 +231,12 @@ class AlertService:
                 group = known[gid]
                 self._attach(session, group, joining, now)
                 group.untold += len(joining)
+            session.flush()
+            session.autoflush = True
             for gid in resolved:
                 self._maybe_all_resolved(session, known[gid], now)
-            for group in known.values():
-                self._tell_if_due(session, group, now)
+            for gid, group in known.items():
+                self._tell_if_due(session, group, now, plan=untold_before.get(gid, 0) == 0)
                 session.add(group)
         return taken, declares
 
@@ -403,15 +408,19 @@ class AlertService:
         signal, evidence as repro cases."""
         assert group.incident_id is not None
         number = group.incident_id
-        incident = incidents.get(session, number, lock=True)
+        incident = session.get(Incident, number) or incidents.get(session, number)
         for alert in alerts:
             alert.incident_id = number
             session.add(alert)
+        at = self.clock.now()
         for a in alerts:  # one event per alert: the timeline has them all, the channel hears of them per window
-            timeline.record(session, self.clock, number, "alert_attached",
-                            f"Alert from {a.source}: {a.title} ({a.status}, first signal {a.detected_at:%H:%M:%S} UTC)",
-                            actor=BOT_ACTOR, data={"alert_id": a.id, "source": a.source, "dedup_key": a.dedup_key,
-                                                   "group_id": group.id, "exercise": a.exercise})
+            # As timeline.record writes them (the same redaction), flushed with the chunk instead of one by one.
+            session.add(TimelineEvent(
+                incident_id=number, at=at, actor=BOT_ACTOR, kind="alert_attached",
+                text=secrets.redact(f"Alert from {a.source}: {a.title} ({a.status}, first signal "
+                                    f"{a.detected_at:%H:%M:%S} UTC)"),
+                data=secrets.redact_data({"alert_id": a.id, "source": a.source, "dedup_key": a.dedup_key,
+                                          "group_id": group.id, "exercise": a.exercise})))
         earliest = min(alerts, key=lambda a: a.detected_at)
         if earliest.detected_at < incident.detected_at:
             self._move_detected(session, number, earliest, now, incident=incident)
@@ -422,7 +431,7 @@ class AlertService:
 
     def _move_detected(self, session: Session, number: int, alert: Alert, now: datetime, *,
                        incident: Incident | None = None) -> None:
-        incident = incident or incidents.get(session, number, lock=True)
+        incident = incidents.get(session, number, lock=True)  # re-read under the row lock before changing it
         at = min(alert.detected_at, incident.opened_at)
         if at >= incident.detected_at:
             return
