@@ -123,3 +123,30 @@ def test_an_exercise_inject_goes_through_the_same_intake_and_stays_apart_from_re
     assert [a.exercise for a in alerts] == [True, False] and alerts[0].incident_id == incidents[0].id
     channel = incidents[0].channel_id
     assert all(m.text.startswith("[EXERCISE]") for m in h.fake.history(channel) if m.user != "U0ALICE")
+
+
+def test_the_same_alert_delivered_to_two_processes_at_once_is_stored_once(env, make_harness, write_yaml, db_url,
+                                                                          clock, request):
+    path = write_yaml("alerts.yml", make_file())
+    one = make_harness(database_url=db_url, alerts_file=path)
+    two = Harness(Settings(database_url=db_url, alerts_file=path), clock=clock, fake=one.fake)
+    request.addfinalizer(two.close)
+    results: list[tuple[int, int]] = []
+    for round_ in range(5):
+        batch = [detector_alert(clock.now(), dedup_key=f"race-{round_}-{i}") for i in range(20)]
+        barrier = threading.Barrier(2)
+
+        def work(h, batch=batch, barrier=barrier):
+            alerts = incoming(h, batch)
+            barrier.wait()
+            results.append(h.ctx.alerts.intake.store("guardrail", alerts))
+
+        threads = [threading.Thread(target=work, args=(h,)) for h in (one, two)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    with one.ctx.db.session() as s:
+        assert s.exec(select(func.count()).select_from(Alert)).one() == 100
+        assert s.exec(select(func.max(Alert.count))).one() == 1
+    assert sum(stored for stored, _ in results) == 100 and sum(same for _, same in results) == 100

@@ -151,16 +151,48 @@ class Intake:
 
     # ----- storing -----------------------------------------------------------------------------------------
     def store(self, source: str, alerts: Iterable[Incoming], *, exercise: bool = False) -> tuple[int, int]:
-        """Store a delivery's alerts in one transaction; (stored or changed, unchanged). Committed on return."""
+        """Store a delivery's alerts in one transaction; (stored or changed, unchanged). Committed on return.
+
+        One query finds the stored ones and the new ones are inserted together; if another delivery stored one
+        of the same keys in the meantime (a unique-key conflict at commit), the delivery is stored again one
+        alert at a time, updating what the other stored."""
+        alerts = list(alerts)
+        try:
+            return self._store(source, alerts, exercise)
+        except IntegrityError:
+            return self._store(source, alerts, exercise, careful=True)
+
+    def _store(self, source: str, alerts: list[Incoming], exercise: bool, *,
+               careful: bool = False) -> tuple[int, int]:
         stored = unchanged = 0
         svc = self.service
         with svc.db.session() as session:
             now = svc.clock.now()
+            if careful:
+                for inc in alerts:
+                    if self._store_one(session, source, inc, now, exercise):
+                        stored += 1
+                    else:
+                        unchanged += 1
+                return stored, unchanged
+            keys = sorted({inc.dedup_key for inc in alerts})
+            rows = {r.dedup_key: r for r in session.exec(
+                select(Alert).where(Alert.source == source, Alert.dedup_key.in_(keys))  # type: ignore[attr-defined]
+                .order_by(Alert.id).with_for_update())}
             for inc in alerts:
-                if self._store_one(session, source, inc, now, exercise):
+                digest = inc.digest()
+                detected = min(inc.detected_at or now, now)
+                row = rows.get(inc.dedup_key)
+                if row is None:
+                    rows[inc.dedup_key] = new_row(source, inc, detected, now, digest, exercise)
+                    session.add(rows[inc.dedup_key])
                     stored += 1
+                elif row.body_sha256 == digest:
+                    unchanged += 1  # a retry: nothing changes
                 else:
-                    unchanged += 1
+                    apply_update(row, inc, detected, now, digest)
+                    session.add(row)
+                    stored += 1
         return stored, unchanged
 
     def _store_one(self, session: Session, source: str, inc: Incoming, now: datetime, exercise: bool) -> bool:
@@ -169,11 +201,7 @@ class Intake:
         row = session.exec(select(Alert).where(Alert.source == source, Alert.dedup_key == inc.dedup_key)
                            .with_for_update()).first()
         if row is None:
-            row = Alert(source=source, dedup_key=inc.dedup_key, group_key=inc.group_key, status=inc.status,
-                        title=inc.title, category=inc.category, inputs=inc.inputs, labels=inc.labels,
-                        scores=inc.scores, evidence=inc.evidence, source_url=inc.source_url, detected_at=detected,
-                        received_at=now, last_seen_at=now, body_sha256=digest, exercise=exercise,
-                        resolved_at=(inc.ended_at or now) if inc.status == "resolved" else None)
+            row = new_row(source, inc, detected, now, digest, exercise)
             try:
                 with session.begin_nested():
                     session.add(row)
@@ -187,6 +215,14 @@ class Intake:
         apply_update(row, inc, detected, now, digest)
         session.add(row)
         return True
+
+
+def new_row(source: str, inc: Incoming, detected: datetime, now: datetime, digest: str, exercise: bool) -> Alert:
+    return Alert(source=source, dedup_key=inc.dedup_key, group_key=inc.group_key, status=inc.status, title=inc.title,
+                 category=inc.category, inputs=inc.inputs, labels=inc.labels, scores=inc.scores,
+                 evidence=inc.evidence, source_url=inc.source_url, detected_at=detected, received_at=now,
+                 last_seen_at=now, body_sha256=digest, exercise=exercise,
+                 resolved_at=(inc.ended_at or now) if inc.status == "resolved" else None)
 
 
 def apply_update(row: Alert, inc: Incoming, detected: datetime, now: datetime, digest: str) -> None:
