@@ -110,10 +110,24 @@ def _steady(url: str, secret: str) -> dict[str, Any]:
     return {"answer": summarize(samples), "statuses": statuses, "rate_per_s": round(n / elapsed, 1)}
 
 
+def _quiet(run: Run, quiet: float = 2.0, limit: float = 60.0) -> None:
+    """Until the fake Slack has had no call for `quiet` seconds (at most `limit`)."""
+    end = time.perf_counter() + limit
+    seen, since = len(run.fake.calls), time.perf_counter()
+    while time.perf_counter() < end:
+        time.sleep(0.2)
+        now_seen = len(run.fake.calls)
+        if now_seen != seen:
+            seen, since = now_seen, time.perf_counter()
+        elif time.perf_counter() - since >= quiet:
+            return
+
+
 def _storm(run: Run, bot: BotProcess, url: str, secret: str) -> dict[str, Any]:
     """STORM alerts of one group in STORM_BATCH-alert deliveries as fast as they are answered; then wait until
     the bot has worked them all off, and count the incidents and the Slack calls they caused."""
     title = f"Bench storm {secrets.token_hex(4)}"
+    _quiet(run)  # the steady part's incidents finish their Slack calls first: count only the storm's
     first_call = len(run.fake.calls)
     samples: list[float] = []
     t_start = time.perf_counter()
