@@ -220,3 +220,33 @@ def test_a_triage_message_nobody_acts_on_gets_one_reminder(h, clock):
     h.wait()
     replies = [m for m in h.fake.history(TRIAGE) if "Nobody has acted" in m.text]
     assert len(replies) == 1 and replies[0].thread_ts == msg.ts
+
+
+def test_a_route_that_pages_invites_and_mentions_and_an_unknown_name_stops_the_start(monkeypatch, make_harness,
+                                                                                       write_yaml, clock):
+    from bot.core.errors import ConfigError
+
+    monkeypatch.setenv("TEST_ALERT_HMAC", HMAC_SECRET)
+    monkeypatch.setenv("TEST_ALERT_BEARER", BEARER_SECRET)
+    doc = make_file()
+    doc["routes"][1]["page"] = ["U0ONCALL"]
+    doc["routes"][1]["levers"] = ["chat-prod-strict-mode"]
+    h = make_harness(alerts_file=write_yaml("alerts.yml", doc))
+    deliver(h, "guardrail", detector_alert(clock.now()))
+    inc = one(h, Incident)
+    declared = next(m for m in h.fake.history(inc.channel_id) if "Declared from" in m.text)
+    assert "<@U0ONCALL>" in declared.text and "chat-prod-strict-mode" in declared.text
+    assert "U0ONCALL" in h.fake.channels[inc.channel_id]["members"]
+    doc["routes"][1]["page"] = ["safety-oncall"]  # not a group of FIREBREAK_CONFIG
+    with pytest.raises(ConfigError, match=r"alerts2.yml: routes\[1\].page: `safety-oncall`"):
+        make_harness(alerts_file=write_yaml("alerts2.yml", doc))
+
+
+def test_the_app_home_lists_alerts_waiting_in_triage(h, clock):
+    from bot.slack.views.alerts import home_blocks
+
+    deliver(h, "guardrail", detector_alert(clock.now(), title="Eval <!channel> drift", labels={"kind": "eval"}))
+    with h.ctx.db.session() as s:
+        blocks = home_blocks(s)
+    text = json.dumps(blocks)
+    assert "Alerts in triage" in text and "Eval &lt;!channel&gt; drift" in text

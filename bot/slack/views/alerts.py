@@ -108,6 +108,17 @@ def summary_section(_ctx: AppContext, session: Session, incident: Incident) -> l
     return [render.context(Mrkdwn(text + Mrkdwn(" (`/incident alerts`)")))]
 
 
+def home_blocks(session: Session, *, limit: int = 10) -> list[dict]:
+    """Alerts waiting in triage, for the App Home (newest first)."""
+    rows = list(session.exec(select(AlertGroup).where(AlertGroup.state == GROUP_TRIAGE)
+                             .order_by(AlertGroup.id.desc()).limit(limit)))  # type: ignore[union-attr]
+    if not rows:
+        return []
+    lines = [md("{src} · *{title}* · {n} alert(s) since {at}", src=g.source, title=clip(g.title, 100),
+                n=g.alert_count, at=When(g.created_at)) for g in rows]
+    return [render.header("Alerts in triage"), render.section(Mrkdwn("\n".join(lines)))]
+
+
 def register(ctx: AppContext) -> None:
     from bot.alerts.service import TRIAGE_VIEW
 
