@@ -211,3 +211,13 @@ def test_the_socket_mode_alert_listener_serves_alerts_and_nothing_of_slack(env, 
         assert slack.status_code == 404
     finally:
         server.close()
+
+
+def test_made_up_source_names_are_counted_together(served):
+    h, server = served
+    for name in ("a1", "b2", "c3"):
+        assert post(server, name, {}, headers={}).status_code == 404
+    h.wait()
+    with h.ctx.db.session() as s:
+        rows = [(r.source, r.outcome, r.count) for r in s.exec(select(AlertSourceStat))]
+    assert rows == [("(unknown)", "unknown_source", 3)]

@@ -107,8 +107,11 @@ class Intake:
         try:
             answer = self._handle(name, headers, read, length)
         except Refused as refused:
-            self.counters.add(name, refused.outcome)
-            log.info("alert delivery refused: source=%s status=%s reason=%s", name, refused.status, refused.reason)
+            # Unknown names are counted together: a sender cannot add a counter row per made-up name.
+            known = name in self.service.alert_rules.sources
+            self.counters.add(name if known else "(unknown)", refused.outcome)
+            log.info("alert delivery refused: source=%s status=%s reason=%s", name if known else "(unknown)",
+                     refused.status, refused.reason)
             extra = (("Retry-After", str(refused.retry_after)),) if refused.retry_after else ()
             answer = Answer(refused.status, refused.reason, extra)
         self.service.kick_counters()
