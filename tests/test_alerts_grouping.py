@@ -250,3 +250,27 @@ def test_the_app_home_lists_alerts_waiting_in_triage(h, clock):
         blocks = home_blocks(s)
     text = json.dumps(blocks)
     assert "Alerts in triage" in text and "Eval &lt;!channel&gt; drift" in text
+
+
+def test_attach_only_joins_the_incident_of_its_group_key_or_of_its_category_or_records(h, clock):
+    deliver(h, "guardrail", detector_alert(clock.now(), dedup_key="base", group_key="gw"))  # declares INC-1
+    deliver(h, "guardrail", detector_alert(clock.now(), dedup_key="f1", group_key="gw", category="bias",
+                                           labels={"kind": "followup"}))  # its group key's incident, any category
+    assert one(h, Alert, Alert.dedup_key == "f1").incident_id == 1
+    deliver(h, "guardrail", detector_alert(clock.now(), dedup_key="f2", group_key="other",
+                                           labels={"kind": "followup"}))  # no group: the open jailbreak incident
+    assert one(h, Alert, Alert.dedup_key == "f2").incident_id == 1
+    deliver(h, "guardrail", detector_alert(clock.now(), dedup_key="f3", group_key="x", category="bias",
+                                           labels={"kind": "followup"}))  # nothing open of its kind: recorded
+    assert one(h, Alert, Alert.dedup_key == "f3").incident_id is None
+    assert count(h, Incident) == 1
+
+
+def test_all_resolved_counts_alerts_joining_in_the_same_chunk(h, clock):
+    at = clock.now() - timedelta(minutes=10)
+    deliver(h, "prom", am_payload(at, am_alert(at, "r1")))
+    inc = one(h, Incident)
+    # one delivery: r1 resolves while a new alert r2 of the same group fires
+    deliver(h, "prom", am_payload(at, am_alert(at, "r1", status="resolved"), am_alert(at, "r2")))
+    assert not any("alerts resolved" in t for t in channel_texts(h, inc.channel_id))
+    assert count(h, Alert, Alert.incident_id == inc.id) == 2

@@ -203,6 +203,8 @@ class AlertService:
                         select(AlertGroup).where(AlertGroup.id == alert.group_id).with_for_update()).one()
                     known[alert.group_id] = group
                     self._known(session, group, alert, now)
+                    if alert.status == "resolved":
+                        resolved.add(alert.group_id)
                     continue
                 route_name, action = self.alert_rules.decide(grouping.fields(alert), alert.scores or {})
                 route = self.alert_rules.route(route_name)
@@ -321,7 +323,7 @@ class AlertService:
         the newest open incident of its category."""
         if alert.group_key:
             row = session.exec(select(AlertGroup.incident_id).where(
-                AlertGroup.source == alert.source, AlertGroup.group_key == alert.group_key,
+                AlertGroup.source == alert.source, AlertGroup.group_key == grouping.key(alert, []),
                 AlertGroup.incident_id.is_not(None)).order_by(AlertGroup.id.desc())).first()  # type: ignore[union-attr]
             if row is not None:
                 incident = session.get(Incident, row)
@@ -334,13 +336,13 @@ class AlertService:
         return incident.id if incident is not None else None
 
     def _known(self, session: Session, group: AlertGroup, alert: Alert, now: datetime) -> None:
+        """A later delivery of a stored alert: its first signal may move earlier; a resolution is looked at with
+        the chunk's other alerts (after they are written), so "all resolved" counts them too."""
         if alert.detected_at < group.first_signal_at:
             group.first_signal_at = alert.detected_at
             if group.incident_id is not None:
                 self._move_detected(session, group.incident_id, alert, now)
-        if alert.status == "resolved":
-            self._maybe_all_resolved(session, group, now)
-        else:
+        if alert.status != "resolved":
             group.all_resolved_told = False
         session.add(group)
 
