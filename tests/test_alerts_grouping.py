@@ -160,6 +160,8 @@ def test_triage_declare_button_declares_once(h, clock):
     h.click("alerts_triage_declare", str(group.id), channel=TRIAGE, message_ts=msg.ts)
     h.click("alerts_triage_declare", str(group.id), channel=TRIAGE, message_ts=msg.ts, user="U0BOB")
     assert count(h, Incident) == 1
+    inc = one(h, Incident)
+    assert inc.reporter_id == "U0ALICE" and "U0ALICE" in h.fake.channels[inc.channel_id]["members"]
     assert "Handled in INC-1" in "\n".join(str(b) for b in h.fake.message(TRIAGE, msg.ts).blocks)
 
 

@@ -347,8 +347,9 @@ class AlertService:
         session.add(group)
 
     # ----- incidents -------------------------------------------------------------------------------------
-    def declare(self, group_id: int) -> int | None:
-        """Open the incident for a group this process claimed, then attach every alert of the group to it."""
+    def declare(self, group_id: int, reporter: str = BOT_ACTOR) -> int | None:
+        """Open the incident for a group this process claimed, then attach every alert of the group to it.
+        `reporter`: firebreak for a route's declare, the person who clicked Declare in triage."""
         with self.db.session() as session:
             group = session.get(AlertGroup, group_id)
             if group is None or group.state != GROUP_DECLARING or group.claimed_by != self.owner:
@@ -356,7 +357,7 @@ class AlertService:
             first = session.exec(select(Alert).where(Alert.group_id == group_id).order_by(Alert.id)).first()
             assert first is not None
             route = self.alert_rules.route(group.route)
-            req = self.open_request(group, first, route.levers if route else [])
+            req = self.open_request(group, first, reporter)
         assert self.opener is not None
         number = self.opener(req)  # its own transactions: the incident, channel, summary, announcement
         with self.db.session() as session:
@@ -371,12 +372,12 @@ class AlertService:
             session.add(group)
         return number
 
-    def open_request(self, group: AlertGroup, alert: Alert, levers: list[str]) -> OpenRequest:
+    def open_request(self, group: AlertGroup, alert: Alert, reporter: str = BOT_ACTOR) -> OpenRequest:
         ins = alert.inputs or {}
         inputs = Inputs(category=alert.category, reach=ins.get("reach"), exposure=ins.get("exposure"),
                         data=ins.get("data"), ongoing=ins.get("ongoing"), regulated_domain=ins.get("domain"))
         description = f"Declared from alerts of {group.source} (route {group.route})."
-        return OpenRequest(title=group.title, reporter_id=BOT_ACTOR, inputs=inputs, description=description,
+        return OpenRequest(title=group.title, reporter_id=reporter, inputs=inputs, description=description,
                            detected_at=min(group.first_signal_at, self.clock.now()), is_exercise=group.exercise)
 
     def _declared_message(self, session: Session, group: AlertGroup, alerts: list[Alert], number: int,
@@ -406,8 +407,8 @@ class AlertService:
 
     def _attach(self, session: Session, group: AlertGroup, alerts: list[Alert], now: datetime, *,
                 first: bool = False) -> None:
-        """Alerts join the group's incident: a timeline event each (one for a batch), clocks from the first
-        signal, evidence as repro cases."""
+        """Alerts join the group's incident: a timeline event each, clocks from the first signal, evidence as
+        repro cases."""
         assert group.incident_id is not None
         number = group.incident_id
         incident = session.get(Incident, number) or incidents.get(session, number)
@@ -520,13 +521,14 @@ class AlertService:
                 row = session.exec(select(AlertGroup).where(AlertGroup.id == group.id).with_for_update()).one()
                 if row.state != GROUP_DECLARING or row.claimed_at is None or row.claimed_at >= now - CLAIM_TIMEOUT:
                     continue
+                reporter = row.decided_by or BOT_ACTOR
                 opened = session.exec(select(Incident.id).where(
-                    Incident.title == row.title, Incident.reporter_id == BOT_ACTOR,
+                    Incident.title == row.title, Incident.reporter_id == reporter,
                     Incident.opened_at >= row.claimed_at)).first()
                 row.claimed_by, row.claimed_at = self.owner, now
                 session.add(row)
             if opened is None:
-                self.declare(group.id)
+                self.declare(group.id, reporter=reporter)
             else:
                 self.opener_done(group.id, opened)
 
@@ -551,7 +553,7 @@ class AlertService:
             group.state, group.claimed_by, group.claimed_at = GROUP_DECLARING, self.owner, self.clock.now()
             group.decided_by = actor
             session.add(group)
-        number = self.declare(group_id)
+        number = self.declare(group_id, reporter=actor)
         assert number is not None
         self._triage_refresh(group_id)
         return number
