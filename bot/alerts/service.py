@@ -25,7 +25,8 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, select
 
-from bot.alerts import grouping
+from bot.alerts import grouping, triage
+from bot.alerts.common import FLUSH_JOB, REMIND_JOB, TRIAGE_VIEW, span
 from bot.alerts.intake import Intake
 from bot.alerts.routes import ATTACH_ONLY, DECLARE, TRIAGE, AlertRules
 from bot.app.lanes import ALERTS
@@ -52,8 +53,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TRIAGE_VIEW = "alert_triage"
-FLUSH_JOB, REMIND_JOB = "alerts_flush", "alerts_remind"
 BATCH = 25  # alerts claimed by one transaction ...
 CHUNK_BUDGET = 0.015  # ... worked on for at most this long, so an answer never waits long for the database
 COUNTERS_EVERY = 1.0  # seconds between writes of the delivery counters (off the answer's path)
@@ -231,7 +230,7 @@ class AlertService:
                     resolved.add(group.id)
             for gid, joining in attach.items():
                 group = known[gid]
-                self._attach(session, group, joining, now)
+                self.attach_alerts(session, group, joining, now)
                 group.untold += len(joining)
             session.flush()
             session.autoflush = True
@@ -303,7 +302,7 @@ class AlertService:
                 return None
             group.state, group.incident_id = GROUP_INCIDENT, target
             session.flush()
-            self._attach(session, group, [alert], now, first=True)
+            self.attach_alerts(session, group, [alert], now, first=True)
             return None
         if group.action == TRIAGE and self.alert_rules.doc.triage.channel:
             group.state = GROUP_TRIAGE
@@ -365,7 +364,7 @@ class AlertService:
             group.state, group.incident_id = GROUP_INCIDENT, number
             now = self.clock.now()
             alerts = list(session.exec(select(Alert).where(Alert.group_id == group_id).order_by(Alert.id)))
-            self._attach(session, group, alerts, now, first=True)
+            self.attach_alerts(session, group, alerts, now, first=True)
             route = self.alert_rules.route(group.route)
             self._declared_message(session, group, alerts, number, now, route)
             group.untold, group.told_at = 0, now
@@ -401,11 +400,11 @@ class AlertService:
                 if users:
                     effects.invite(session, number, sorted(users), created_at=now, key=f"inc-{number}:alert-page")
         parts.append(Msg.of("`/incident alerts` lists them; more alerts of this group are summarised here at most "
-                            "once every {w}.", w=_span(self.window)))
+                            "once every {w}.", w=span(self.window)))
         effects.post(session, number, Msg.join(parts), created_at=now, key=f"inc-{number}:alert-declared-{group.id}")
         effects.summary(session, number, created_at=now)
 
-    def _attach(self, session: Session, group: AlertGroup, alerts: list[Alert], now: datetime, *,
+    def attach_alerts(self, session: Session, group: AlertGroup, alerts: list[Alert], now: datetime, *,
                 first: bool = False) -> None:
         """Alerts join the group's incident: a timeline event each, clocks from the first signal, evidence as
         repro cases."""
@@ -488,7 +487,7 @@ class AlertService:
         if group.state == GROUP_INCIDENT and group.incident_id is not None:
             effects.post(session, group.incident_id, Msg.of(
                 ":bell: {n} more alert(s) from {src} in the last {w} (now {total} in all).", n=n,
-                src=Code(group.source), w=_span(self.window), total=group.alert_count), created_at=now)
+                src=Code(group.source), w=span(self.window), total=group.alert_count), created_at=now)
             effects.summary(session, group.incident_id, created_at=now)
         elif group.state == GROUP_TRIAGE and group.triage_effect_id is not None:
             effects.record(session, kind=effects.UPDATE, lane=effects.channel(self.alert_rules.doc.triage.channel or ""),
@@ -537,109 +536,18 @@ class AlertService:
             group = session.exec(select(AlertGroup).where(AlertGroup.id == group_id).with_for_update()).one()
             group.state, group.incident_id = GROUP_INCIDENT, number
             alerts = list(session.exec(select(Alert).where(Alert.group_id == group_id).order_by(Alert.id)))
-            self._attach(session, group, alerts, self.clock.now(), first=True)
+            self.attach_alerts(session, group, alerts, self.clock.now(), first=True)
             session.add(group)
 
-    # ----- triage decisions (the transport checks who may; these decide and record) ------------------------
+    # ----- triage decisions (bot/alerts/triage.py) ----------------------------------------------------------
     def triage_declare(self, group_id: int, actor: str) -> int:
-        from bot.core.errors import Conflict
-
-        with self.db.session() as session:
-            group = session.exec(select(AlertGroup).where(AlertGroup.id == group_id).with_for_update()).first()
-            if group is None:
-                raise Conflict("That alert group no longer exists.")
-            if group.state != GROUP_TRIAGE:
-                raise Conflict(_decided(group))
-            group.state, group.claimed_by, group.claimed_at = GROUP_DECLARING, self.owner, self.clock.now()
-            group.decided_by = actor
-            session.add(group)
-        number = self.declare(group_id, reporter=actor)
-        assert number is not None
-        self._triage_refresh(group_id)
-        return number
+        return triage.declare(self, group_id, actor)
 
     def triage_attach(self, group_id: int, number: int, actor: str) -> None:
-        from bot.core.errors import Conflict
-
-        with self.db.session() as session:
-            group = session.exec(select(AlertGroup).where(AlertGroup.id == group_id).with_for_update()).first()
-            if group is None:
-                raise Conflict("That alert group no longer exists.")
-            if group.state != GROUP_TRIAGE:
-                raise Conflict(_decided(group))
-            incident = incidents.get(session, number)
-            incidents.require_open(incident)
-            if incident.is_exercise != group.exercise:
-                raise Conflict("An exercise's alerts attach only to an exercise, and real alerts only to a real "
-                               "incident.")
-            group.state, group.incident_id, group.decided_by = GROUP_INCIDENT, number, actor
-            alerts = list(session.exec(select(Alert).where(Alert.group_id == group_id).order_by(Alert.id)))
-            now = self.clock.now()
-            self._attach(session, group, alerts, now, first=True)
-            effects.post(session, number, Msg.of(":link: {who} attached {n} alert(s) of {src} to {ref}: *{title}*.",
-                                                 who=User(actor), n=len(alerts), src=Code(group.source),
-                                                 ref=incident.ref, title=group.title), created_at=now)
-            group.untold, group.told_at = 0, now
-            session.add(group)
-        self._triage_refresh(group_id)
+        triage.attach(self, group_id, number, actor)
 
     def triage_dismiss(self, group_id: int, reason: str, actor: str) -> None:
-        from bot.core.errors import Conflict
-
-        with self.db.session() as session:
-            group = session.exec(select(AlertGroup).where(AlertGroup.id == group_id).with_for_update()).first()
-            if group is None:
-                raise Conflict("That alert group no longer exists.")
-            if group.state != GROUP_TRIAGE:
-                raise Conflict(_decided(group))
-            group.state, group.decided_by, group.dismiss_reason = GROUP_DISMISSED, actor, reason
-            group.untold = 0
-            session.add(group)
-        self._triage_refresh(group_id)
-
-    def _triage_refresh(self, group_id: int) -> None:
-        with self.db.session() as session:
-            group = session.get(AlertGroup, group_id)
-            if group is None or group.triage_effect_id is None:
-                return
-            effects.record(session, kind=effects.UPDATE,
-                           lane=effects.channel(self.alert_rules.doc.triage.channel or ""),
-                           payload={"ref": group.triage_effect_id, "view": TRIAGE_VIEW, "data": {"group": group_id}},
-                           created_at=self.clock.now())
+        triage.dismiss(self, group_id, reason, actor)
 
     def remind_due(self) -> int:
-        """One reminder per triage message nobody acted on within `triage.remind_after`."""
-        now = self.clock.now()
-        channel = self.alert_rules.doc.triage.channel
-        if not channel:
-            return 0
-        n = 0
-        with self.db.session() as session:
-            due = list(session.exec(select(AlertGroup).where(AlertGroup.state == GROUP_TRIAGE,
-                                                             AlertGroup.created_at <= now - self.alert_rules.remind_after)))
-            for group in due:
-                effects.post(session, None, Msg.of(":hourglass: Nobody has acted on the alert *{title}* from {src} for "
-                                                   "{w}: declare, attach or dismiss it.", title=group.title,
-                                                   src=Code(group.source), w=_span(self.alert_rules.remind_after)),
-                             to=effects.channel(channel), thread_of=group.triage_effect_id, created_at=now,
-                             key=f"alert-group-{group.id}:remind")
-                n += 1
-        return n
-
-
-def _decided(group: AlertGroup) -> str:
-    if group.state == GROUP_DISMISSED:
-        return "Someone already dismissed these alerts."
-    if group.incident_id is not None:
-        return f"These alerts are already part of INC-{group.incident_id}."
-    return "These alerts are already being handled."
-
-
-def _span(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    if seconds % 3600 == 0 and seconds >= 3600:
-        return f"{seconds // 3600} h"
-    if seconds % 60 == 0 and seconds >= 60:
-        return f"{seconds // 60} min"
-    return f"{seconds} s"
-
+        return triage.remind_due(self)

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bot.alerts.common import FLUSH_JOB, REMIND_JOB
 from bot.alerts.routes import AlertRules, load_rules
-from bot.alerts.service import FLUSH_JOB, REMIND_JOB, AlertService
+from bot.alerts.service import AlertService
 from bot.config.org import SLACK_USER, SLACK_USERGROUP
 from bot.core.errors import ConfigError
 

@@ -120,7 +120,7 @@ def home_blocks(session: Session, *, limit: int = 10) -> list[dict]:
 
 
 def register(ctx: AppContext) -> None:
-    from bot.alerts.service import TRIAGE_VIEW
+    from bot.alerts.common import TRIAGE_VIEW
 
     assert ctx.slack_effects is not None
     ctx.slack_effects.views[TRIAGE_VIEW] = triage_view
