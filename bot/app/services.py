@@ -24,6 +24,7 @@ from bot.core.severity import SeverityRules, load_rules
 from bot.store.db import Database
 
 if TYPE_CHECKING:
+    from bot.alerts.service import AlertService
     from bot.containment.proof import ProofCheck
     from bot.containment.service import ContainmentService
     from bot.containment.spec import LeverRegistry
@@ -52,6 +53,7 @@ class Services:
     levers: LeverRegistry | None = None
     containment: ContainmentService | None = None
     scheduler: SchedulerService | None = None
+    alerts: AlertService | None = None
     # Extension points, in the order they were added (the order is stated where they are added).
     proof_checks: list[ProofCheck] = field(default_factory=list)
     postmortem_providers: dict[str, Any] = field(default_factory=dict)

@@ -17,6 +17,7 @@ from typing import Any
 
 import typer
 
+from bot.cli.alerts import alerts_cli
 from bot.cli.audit import audit
 from bot.cli.common import fail, settings
 from bot.cli.evidence import evidence_cli
@@ -132,8 +133,9 @@ def db_current() -> None:
 def config_check(
     config_file: Path = typer.Option(None, "--config", help="Defaults to FIREBREAK_CONFIG."),
     rules_file: Path = typer.Option(None, "--rules", help="Defaults to FIREBREAK_SEVERITY_RULES or the shipped rubric."),
+    alerts_file: Path = typer.Option(None, "--alerts", help="Defaults to FIREBREAK_ALERTS_FILE."),
 ) -> None:
-    """Validate the organization config and the severity rubric."""
+    """Validate the organization config, the severity rubric and the alert sources and routes."""
     from bot.config.org import load_config
     from bot.core.errors import ConfigError
     from bot.core.severity import load_rules
@@ -148,6 +150,15 @@ def config_check(
             typer.echo(f"ok: {label} ({path or 'default'})")
             if label == "config":
                 config = loaded
+        except ConfigError as err:
+            problems.append(str(err))
+    alerts_path = alerts_file or base.alerts_file
+    if alerts_path is not None:
+        from bot.alerts.routes import load_rules as load_alert_rules
+
+        try:
+            load_alert_rules(alerts_path, load_rules(rules_file or base.severity_rules_file))
+            typer.echo(f"ok: alert sources and routes ({alerts_path})")
         except ConfigError as err:
             problems.append(str(err))
     if problems:
@@ -187,6 +198,7 @@ cli.command("postmortem", rich_help_panel=INCIDENTS)(postmortem)
 cli.command("metrics", rich_help_panel=INCIDENTS)(metrics)
 cli.command("audit", rich_help_panel=INCIDENTS)(audit)
 cli.add_typer(evidence_cli, name="evidence", rich_help_panel=INCIDENTS)
+cli.add_typer(alerts_cli, name="alerts", rich_help_panel=INCIDENTS)
 cli.add_typer(tabletop_cli, name="tabletop", rich_help_panel=PRACTISE)
 cli.add_typer(scenarios_cli, name="scenarios", rich_help_panel=PRACTISE)
 cli.add_typer(config_cli, name="config", rich_help_panel=CHECK)

@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     # and how long start-up may wait for Slack (auth.test, the first Socket Mode connection) before giving up.
     health_port: int | None = Field(None, ge=1, le=65535, validation_alias=_env("FIREBREAK_HEALTH_PORT"))
     startup_timeout_seconds: float = Field(30.0, gt=0, le=600, validation_alias=_env("FIREBREAK_STARTUP_TIMEOUT"))
+    # Alert intake (docs/alerts.md): sources, routes and grouping in their own YAML file; in Socket Mode an HTTP
+    # listener for POST /alerts/<source> starts on this port when sources are configured.
+    alerts_file: Path | None = Field(None, validation_alias=_env("FIREBREAK_ALERTS_FILE"))
+    alerts_port: int = Field(3100, ge=1, le=65535, validation_alias=_env("FIREBREAK_ALERTS_PORT"))
 
     def api_url(self) -> str:
         url = self.slack_api_url

@@ -14,8 +14,10 @@ from bot.slack.request import WsgiHandler
 log = logging.getLogger(__name__)
 
 
-def make_wsgi(bot: Bot, readiness: Readiness) -> Callable[..., Iterable[bytes]]:
+def make_wsgi(bot: Bot, readiness: Readiness, *, alerts_only: bool = False) -> Callable[..., Iterable[bytes]]:
+    """`alerts_only`: the listener Socket Mode opens for alert sources (no /slack/events there)."""
     slack = WsgiHandler(bot.app)
+    alerts = alert_wsgi(bot)
 
     def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -25,13 +27,26 @@ def make_wsgi(bot: Bot, readiness: Readiness) -> Callable[..., Iterable[bytes]]:
             start_response("200 OK" if status == 200 else "503 Service Unavailable",
                            [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
             return [body]
-        if path == "/slack/events" and method == "POST":
+        if path == "/slack/events" and method == "POST" and not alerts_only:
             return slack(environ, start_response)
+        if path.startswith("/alerts/"):
+            return alerts(environ, start_response)
         body = b"not found"
         start_response("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
         return [body]
 
     return wsgi
+
+
+def alert_wsgi(bot: Bot) -> Callable[..., Iterable[bytes]]:
+    """POST /alerts/<source> (docs/alerts.md): stored before the answer, worked on the alerts lane after it."""
+    from bot.alerts.intake import wsgi
+
+    def intake():  # noqa: ANN202
+        svc = bot.ctx.alerts
+        return svc.intake if svc is not None and svc.alert_rules.sources else None
+
+    return wsgi(intake)
 
 
 class HttpServer:
@@ -42,13 +57,14 @@ class HttpServer:
     """
 
     def __init__(self, bot: Bot, host: str = "0.0.0.0", port: int = 3000, threads: int = 16,
-                 readiness: Readiness | None = None) -> None:
+                 readiness: Readiness | None = None, *, alerts_only: bool = False) -> None:
         from waitress.server import create_server
 
         self._serving = threading.Event()
         self.readiness = readiness or Readiness()
         self.readiness.add("serving", lambda: None if self._serving.is_set() else "not serving yet")
-        self.server = create_server(make_wsgi(bot, self.readiness), host=host, port=port, threads=threads,
+        wsgi = make_wsgi(bot, self.readiness, alerts_only=alerts_only)
+        self.server = create_server(wsgi, host=host, port=port, threads=threads,
                                     channel_timeout=30, ident="firebreak")
         self.port = self.server.effective_port  # type: ignore[union-attr]
         self.host = host

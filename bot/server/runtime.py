@@ -70,6 +70,14 @@ def serve(settings: Settings, *, http: bool, host: str, port: int) -> None:
                 closers.append(_listen(lambda: HealthServer(readiness, host, settings.health_port).start(),
                                        f"FIREBREAK_HEALTH_PORT {settings.health_port}").close)
                 log.info("firebreak: health on %s:%s (GET /healthz, /livez)", host, settings.health_port)
+            if bot.ctx.alerts is not None and bot.ctx.alerts.alert_rules.sources:  # docs/alerts.md
+                from bot.server.http import HttpServer
+
+                alerts = _listen(lambda: HttpServer(bot, host=host, port=settings.alerts_port, readiness=readiness,
+                                                    alerts_only=True), f"FIREBREAK_ALERTS_PORT {settings.alerts_port}")
+                alerts.start_background()
+                closers.append(alerts.close)
+                log.info("firebreak: alerts on %s (POST /alerts/<source>)", alerts.url)
         else:
             from bot.server.http import HttpServer
 
@@ -95,6 +103,8 @@ def serve(settings: Settings, *, http: bool, host: str, port: int) -> None:
             runner.start()
             _connected(runner, settings, identity.app_id)
         bot.ctx.effects.start()  # finishes side effects a crash interrupted, then keeps the ledger moving
+        if bot.ctx.alerts is not None:
+            bot.ctx.alerts.kick()  # alerts stored (answered 202) but not yet worked on when the last process stopped
         if settings.scheduler_mode == "embedded":  # else a `firebreak scheduler` process runs the timers
             bot.ctx.timers.start(settings.scheduler_interval)
         log.info("firebreak: ready (%s)", "Socket Mode" if socket_mode else "HTTP")

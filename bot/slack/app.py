@@ -51,6 +51,7 @@ FEATURES = [
     "bot.slack.commands.runbook",
     "bot.slack.views.reminders",
     "bot.slack.commands.report_clock",
+    "bot.slack.commands.alerts",
 ]
 
 

@@ -20,6 +20,7 @@ from bot.slack.listen import after_ack
 from bot.slack.ops import safe_call
 from bot.slack.summary import SEV_EMOJI, STATUS_LABEL
 from bot.slack.text import Mrkdwn, clip, md
+from bot.slack.views import alerts as alert_views
 from bot.slack.visibility import may_see
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ def home_view(ctx: AppContext, user_id: str | None = None) -> dict[str, Any]:
                       key=lambda i: (i.severity, i.contained_at is not None, i.opened_at, i.id))
         shown = [(inc, facts.load(session, inc, ctx.rules, now)) for inc in rows]
         report = compute(session, since=now - timedelta(days=30), weekly=False, by_category=())
+        triage = alert_views.home_blocks(session)
     lines = [incident_line(ctx, inc, f, visible=user_id is not None and may_see(
         ctx, user_id, private=inc.private, channel_id=inc.channel_id, reporter_id=inc.reporter_id)) for inc, f in shown]
     blocks: list[dict] = [render.header(f"Open incidents ({total})")]
@@ -62,6 +64,8 @@ def home_view(ctx: AppContext, user_id: str | None = None) -> dict[str, Any]:
             blocks.append(render.context(f"The {len(lines)} most severe of {total}; `/incident list` for more."))
     else:
         blocks.append(render.section("No open incidents. :sunny:"))
+    if triage:
+        blocks += [render.divider(), *triage]
     blocks.append(render.divider())
     blocks.append(render.header("MTTC by severity, last 30 days"))
     rows = []

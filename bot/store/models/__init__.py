@@ -3,6 +3,7 @@
 Each concept keeps its tables in its own module; add the module's import here.
 """
 
+from bot.store.models.alerts import Alert, AlertGroup, AlertSourceStat  # noqa: F401
 from bot.store.models.containment import ContainmentAction  # noqa: F401
 from bot.store.models.effects import Effect  # noqa: F401
 from bot.store.models.evidence import ProbeResult, ProbeRun, ReproCase  # noqa: F401

@@ -1,0 +1,1 @@
+"""Alert intake: detectors open incidents (docs/alerts.md)."""
