@@ -186,9 +186,11 @@ class SocketModeRunner:
             except OpenError as err:
                 self._failed(err)
                 continue
+            def greeted_or_over(lk: Link = link) -> object:
+                return lk.hello_at or lk.ended or self._closed
+
             with self._cond:
-                self._cond.wait_for(lambda lk=link: lk.hello_at or lk.ended or self._closed,
-                                    self.options.hello_timeout)
+                self._cond.wait_for(greeted_or_over, self.options.hello_timeout)
                 if self._closed:
                     link.close()
                     return
