@@ -387,13 +387,14 @@ class FakeSocketMode:
 
     def _act(self, link: Link, action: str) -> None:
         if action == "drop":  # FIN without a close frame
+            assert link.sock is not None, "a link has its socket from the start"
             with contextlib.suppress(OSError):
-                link.sock.shutdown(socket.SHUT_RDWR)  # type: ignore[union-attr]
+                link.sock.shutdown(socket.SHUT_RDWR)
             self._end(link, "drop")
         elif action == "reset":  # RST: linger 0, then close
+            assert link.sock is not None, "a link has its socket from the start"
             with contextlib.suppress(OSError):
-                link.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,  # type: ignore[union-attr]
-                                     struct.pack("ii", 1, 0))
+                link.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self._end(link, "reset")
         elif action.startswith("close:"):
             code = int(action.split(":", 1)[1])
