@@ -27,12 +27,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, exists, func, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, text, update
 from sqlalchemy.orm import aliased
+from sqlmodel import col
 
 from bot.app.lanes import EFFECTS
 from bot.core import secrets
 from bot.core.effects import PROVISION, now
+from bot.store.db import rowcount
 from bot.store.models.effects import DONE, FAILED, PENDING, RUNNING, Effect
 
 if TYPE_CHECKING:
@@ -151,15 +153,16 @@ class EffectRunner:
         moment = now()
         db = self.services.db
         with db.session() as session:
-            rows = list(session.execute(select(Effect).where(Effect.state == PENDING)
-                                        .order_by(Effect.id).limit(500)).scalars())
-            running = set(session.execute(select(Effect.lane).where(Effect.state == RUNNING)).scalars())
+            rows = list(session.execute(select(Effect).where(col(Effect.state) == PENDING)
+                                        .order_by(col(Effect.id)).limit(500)).scalars())
+            running = set(session.execute(select(col(Effect.lane)).where(col(Effect.state) == RUNNING)).scalars())
             provisioning = set(session.execute(
-                select(Effect.incident_id).where(Effect.kind == PROVISION,
-                                                 Effect.state.in_([PENDING, RUNNING]))).scalars())  # type: ignore[attr-defined]
+                select(col(Effect.incident_id)).where(col(Effect.kind) == PROVISION,
+                                                      col(Effect.state).in_([PENDING, RUNNING]))).scalars())
             waiting_on = {r.after_id for r in rows if r.after_id is not None}
-            finished = set(session.execute(select(Effect.id).where(
-                Effect.id.in_(waiting_on), Effect.state.in_([DONE, FAILED]))).scalars()) if waiting_on else set()  # type: ignore[union-attr,attr-defined]
+            finished: set[int | None] = set(session.execute(select(col(Effect.id)).where(
+                col(Effect.id).in_(waiting_on), col(Effect.state).in_([DONE, FAILED]))).scalars()
+            ) if waiting_on else set()
         with self._lock:
             busy = set(self._active) | running
         chosen: list[Effect] = []
@@ -185,13 +188,13 @@ class EffectRunner:
         with self.services.db.session() as session:
             if self.services.db.dialect == "postgresql":  # processes take turns per lane
                 session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:lane))"), {"lane": row.lane})
-            claimed = session.execute(
+            claimed = rowcount(session.execute(
                 update(Effect)
-                .where(Effect.id == row.id, Effect.state == PENDING,
-                       ~exists().where(and_(other.lane == row.lane, other.state == RUNNING)))
+                .where(col(Effect.id) == row.id, col(Effect.state) == PENDING,
+                       ~exists().where(and_(col(other.lane) == row.lane, col(other.state) == RUNNING)))
                 .values(state=RUNNING, owner=self.owner, started_at=moment, lease_until=moment + self.lease,
-                        attempts=Effect.attempts + 1)
-            ).rowcount
+                        attempts=col(Effect.attempts) + 1)
+            ))
         if claimed != 1:
             return None
         with self._lock:
@@ -202,16 +205,16 @@ class EffectRunner:
 
     def _release(self, job: Job) -> None:
         with self.services.db.session() as session:
-            session.execute(update(Effect).where(Effect.id == job.id, Effect.state == RUNNING)
+            session.execute(update(Effect).where(col(Effect.id) == job.id, col(Effect.state) == RUNNING)
                             .values(state=PENDING, owner=None, lease_until=None))
         self._finished(job)
 
     def _schedule_wakeup(self) -> None:
         """Retries wait for their time: wake up then (a timer thread, nothing spins)."""
         with self.services.db.session() as session:
-            nxt = session.execute(select(Effect.not_before).where(Effect.state == PENDING,
-                                                                  Effect.not_before.is_not(None))  # type: ignore[union-attr]
-                                  .order_by(Effect.not_before).limit(1)).scalar()
+            nxt = session.execute(select(col(Effect.not_before)).where(col(Effect.state) == PENDING,
+                                                                       col(Effect.not_before).is_not(None))
+                                  .order_by(col(Effect.not_before)).limit(1)).scalar()
         if nxt is None:
             return
         delay = max((nxt - now()).total_seconds(), 0.01)
@@ -258,14 +261,14 @@ class EffectRunner:
         if state == PENDING:
             values["not_before"] = not_before
         with self.services.db.session() as session:
-            session.execute(update(Effect).where(Effect.id == job.id).values(**values))
+            session.execute(update(Effect).where(col(Effect.id) == job.id).values(**values))
 
     def _retry(self, job: Job, error: str, after: float | None) -> None:
         error = secrets.redact(error)
         delay = after if after is not None else self.backoff[min(job.attempts - 1, len(self.backoff) - 1)]
         when = now() + timedelta(seconds=delay)
         with self.services.db.session() as session:
-            deadline = session.execute(select(Effect.deadline).where(Effect.id == job.id)).scalar()
+            deadline = session.execute(select(col(Effect.deadline)).where(col(Effect.id) == job.id)).scalar()
         if deadline is not None and when > deadline:
             self._fail(job, f"{error} (gave up after {job.attempts} attempts)")
             return
@@ -290,12 +293,12 @@ class EffectRunner:
         (`expired_only`, the periodic tick) only effects whose lease ran out are taken back, so an effect this
         process is still performing (a slow Slack answer) is never re-queued under it."""
         moment = now()
-        cond = Effect.state == RUNNING
+        cond: ColumnElement[bool] = col(Effect.state) == RUNNING
         if expired_only or not self.single_process:
-            cond = and_(cond, or_(Effect.lease_until.is_(None), Effect.lease_until < moment))  # type: ignore[union-attr,operator]
+            cond = and_(cond, or_(col(Effect.lease_until).is_(None), col(Effect.lease_until) < moment))
         with self.services.db.session() as session:
-            n = session.execute(update(Effect).where(cond).values(state=PENDING, owner=None, lease_until=None)
-                                ).rowcount
+            n = rowcount(session.execute(update(Effect).where(cond)
+                                         .values(state=PENDING, owner=None, lease_until=None)))
         if n:
             log.warning("re-queued %d side effect(s) interrupted by a crash", n)
             self.kick()
@@ -304,9 +307,9 @@ class EffectRunner:
     def retry_failed(self, incident_id: int, *, budget: timedelta = timedelta(minutes=15)) -> int:
         """Re-queue an incident's failed effects (`/incident repair`), in their original order."""
         with self.services.db.session() as session:
-            n = session.execute(update(Effect).where(Effect.incident_id == incident_id, Effect.state == FAILED)
-                                .values(state=PENDING, error=None, not_before=None, done_at=None,
-                                        deadline=now() + budget)).rowcount
+            n = rowcount(session.execute(
+                update(Effect).where(col(Effect.incident_id) == incident_id, col(Effect.state) == FAILED)
+                .values(state=PENDING, error=None, not_before=None, done_at=None, deadline=now() + budget)))
         if n:
             self.kick()
         return n
@@ -315,7 +318,7 @@ class EffectRunner:
         """Effects recorded but not yet done or given up (pending, waiting for a retry, or running)."""
         with self.services.db.session() as session:
             return int(session.execute(select(func.count()).select_from(Effect)
-                                       .where(Effect.state.in_([PENDING, RUNNING]))).scalar() or 0)  # type: ignore[attr-defined]
+                                       .where(col(Effect.state).in_([PENDING, RUNNING]))).scalar() or 0)
 
     def wait(self, ids: Iterable[int], timeout: float) -> dict[int, str]:
         """Wait until every effect in `ids` is done or failed, at most `timeout` seconds; returns their states."""
@@ -323,7 +326,9 @@ class EffectRunner:
         end = time.monotonic() + timeout
         while True:
             with self.services.db.session() as session:
-                states = dict(session.execute(select(Effect.id, Effect.state).where(Effect.id.in_(ids))).all())  # type: ignore[union-attr]
+                states = {row_id: state for row_id, state in session.execute(
+                    select(col(Effect.id), col(Effect.state)).where(col(Effect.id).in_(ids))).all()
+                    if row_id is not None}  # a stored row always has its id
             if all(s in (DONE, FAILED) for s in states.values()) or time.monotonic() >= end:
                 return {int(k): str(v) for k, v in states.items()}
             with self._lock:

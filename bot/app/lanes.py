@@ -60,7 +60,7 @@ class Lanes(Executor):
             raise
 
     # Executor interface: Bolt's listener executor (the ack lane, for lazy listeners) and older callers.
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:  # type: ignore[override]
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         return self.run(COMMANDS, fn, *args, **kwargs)
 
     def submit_work(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:

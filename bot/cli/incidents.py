@@ -19,7 +19,8 @@ def incidents(
     limit: int = typer.Option(50, "--limit", min=1, max=1000, help="Show at most this many."),
 ) -> None:
     """List incidents: number, severity, status, opened (UTC) and title."""
-    from sqlmodel import col, select
+    import sqlalchemy
+    from sqlmodel import col
 
     from bot.core.incidents import list_open_rows
     from bot.store.models import Incident
@@ -28,10 +29,12 @@ def incidents(
     try:
         with incident_database(url) as db, db.session() as session:
             if everything:
-                query = (select(Incident.id, Incident.severity, Incident.status, Incident.title,
-                                Incident.opened_at, Incident.private, Incident.is_exercise)
+                # more columns than sqlmodel's select is typed for: the SQLAlchemy one, run with execute
+                query = (sqlalchemy.select(col(Incident.id), col(Incident.severity), col(Incident.status),
+                                           col(Incident.title), col(Incident.opened_at), col(Incident.private),
+                                           col(Incident.is_exercise))
                          .order_by(col(Incident.id).desc()).limit(limit))
-                rows = [tuple(r) for r in session.exec(query)]
+                rows = [tuple(r) for r in session.execute(query)]
             else:
                 rows = [(r.id, r.severity, r.status, r.title, r.opened_at, r.private, r.is_exercise)
                         for r in list_open_rows(session, limit=limit)]

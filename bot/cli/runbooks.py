@@ -23,8 +23,8 @@ def _categories(rules_file: Path | None) -> list[str]:
 
 @runbooks_cli.command("check")
 def check(
-    directory: Path = typer.Argument(None, help="A directory of runbook files; defaults to FIREBREAK_RUNBOOKS_DIR."),
-    rules_file: Path = typer.Option(None, "--rules", help="Severity rubric for the category names; defaults to "
+    directory: Path | None = typer.Argument(None, help="A directory of runbook files; defaults to FIREBREAK_RUNBOOKS_DIR."),
+    rules_file: Path | None = typer.Option(None, "--rules", help="Severity rubric for the category names; defaults to "
                                                           "FIREBREAK_SEVERITY_RULES or the shipped rubric."),
 ) -> None:
     """Validate the shipped runbooks and DIR together; print every problem with file, line and key."""

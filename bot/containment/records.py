@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot.store.models import ContainmentAction
 from bot.store.models.containment import APPLIED, DRY_RUN, FAILED, NOT_EFFECTIVE, REQUESTED, VERIFIED
@@ -21,21 +21,22 @@ def current_action(session: Session, incident_id: int, lever: str, *, dry_run: b
                    ) -> ContainmentAction | None:
     query = select(ContainmentAction).where(ContainmentAction.incident_id == incident_id,
                                             ContainmentAction.lever == lever,
-                                            ContainmentAction.slot.is_not(None))  # type: ignore[union-attr]
+                                            col(ContainmentAction.slot).is_not(None))
     if dry_run is not None:
         query = query.where(ContainmentAction.slot == ("dry" if dry_run else "live"))
-    rows = list(session.exec(query.order_by(ContainmentAction.id)))
+    rows = list(session.exec(query.order_by(col(ContainmentAction.id))))
     live = [r for r in rows if r.slot == "live"]
-    return (live or rows or [None])[-1]
+    found = live or rows
+    return found[-1] if found else None
 
 
 def actions(session: Session, incident_id: int, *, last: int | None = None) -> list[ContainmentAction]:
     """The incident's lever actions, oldest first; with `last`, only the latest `last` of them."""
     if last is None:
         return list(session.exec(select(ContainmentAction).where(ContainmentAction.incident_id == incident_id)
-                                 .order_by(ContainmentAction.id)))
+                                 .order_by(col(ContainmentAction.id))))
     newest = session.exec(select(ContainmentAction).where(ContainmentAction.incident_id == incident_id)
-                          .order_by(ContainmentAction.id.desc()).limit(last))  # type: ignore[union-attr]
+                          .order_by(col(ContainmentAction.id).desc()).limit(last))
     return list(reversed(list(newest)))
 
 

@@ -160,6 +160,7 @@ class ContainmentService:
             return Prepared(lever, incident_id, incident.ref, reason)
 
     def _refuse_if_current(self, session: Session, incident: Incident, lever: Lever, *, dry: bool) -> None:
+        assert incident.id is not None
         existing = current_action(session, incident.id, lever.name, dry_run=dry)
         if existing is not None:
             mode = " (dry run)" if existing.dry_run else ""
@@ -283,7 +284,7 @@ class ContainmentService:
                                 f"{verified.detail}", actor=BOT_ACTOR, data=self._data(lever, aid, False))
             else:
                 row.detail = f"{row.detail}; not verified: {verified.skipped}"
-            action = {"lever": lever.name, "action_id": aid, "applied_at": row.applied_at,
+            action: dict[str, Any] = {"lever": lever.name, "action_id": aid, "applied_at": row.applied_at,
                       "verified_at": row.verified_at, "dry_run": False}
         check = proof.run_checks(self.ctx, n, action)
         if check is not None and not check.effective:
@@ -407,9 +408,9 @@ class ContainmentService:
         except Exception as exc:  # noqa: BLE001
             return self._revert_failed(lever, kind, pull, exc, previous)
         with self.ctx.db.session() as session:
-            row = session.get(ContainmentAction, aid)
-            assert row is not None
-            row.reverted_at, row.slot, row.revert_error = clock.now(), None, None
+            reverted = session.get(ContainmentAction, aid)
+            assert reverted is not None
+            reverted.reverted_at, reverted.slot, reverted.revert_error = clock.now(), None, None
             timeline.record(session, clock, incident_id, "lever_reverted", f"Lever `{lever.name}` reverted: "
                             f"{done.detail}" + (f" — {reason}" if reason else ""), actor=actor,
                             data=self._data(lever, aid, dry, attempts=done.attempts))

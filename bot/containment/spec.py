@@ -98,7 +98,7 @@ class VerifySpec(BaseModel):
 
 
 class WebhookTarget(HttpRequestSpec):
-    url: str  # type: ignore[assignment]
+    url: str
     revert: HttpRequestSpec | None = None
     verify: VerifySpec | None = None
 

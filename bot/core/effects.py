@@ -19,7 +19,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot.core.text import Msg
 from bot.store.models.effects import DONE, FAILED, PENDING, RUNNING, Effect
@@ -136,5 +136,5 @@ def ephemeral(session: Session, incident_id: int | None, channel_id: str, user_i
 def unfinished(session: Session, incident_id: int) -> list[Effect]:
     """Effects of an incident not yet done (pending, running or failed), oldest first."""
     return list(session.exec(select(Effect).where(Effect.incident_id == incident_id,
-                                                  Effect.state.in_([PENDING, RUNNING, FAILED]))  # type: ignore[attr-defined]
-                             .order_by(Effect.id)))  # type: ignore[arg-type]
+                                                  col(Effect.state).in_([PENDING, RUNNING, FAILED]))
+                             .order_by(col(Effect.id))))

@@ -32,7 +32,7 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot.core.durations import parse_duration
 from bot.core.errors import UsageError
@@ -437,8 +437,8 @@ def load_pauses(session: Session, incident: Incident) -> tuple[Pause, ...]:
     if not incident.is_exercise or incident.id is None:
         return ()
     query = (select(TimelineEvent).where(TimelineEvent.incident_id == incident.id,
-                                         TimelineEvent.kind.in_((PAUSED, RESUMED)))  # type: ignore[attr-defined]
-             .order_by(TimelineEvent.at, TimelineEvent.id))  # type: ignore[arg-type]
+                                         col(TimelineEvent.kind).in_((PAUSED, RESUMED)))
+             .order_by(col(TimelineEvent.at), col(TimelineEvent.id)))
     events: list[TimelineEvent] = list(session.exec(query))
     return pauses(events)
 

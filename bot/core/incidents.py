@@ -10,8 +10,9 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+import sqlalchemy
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot.core import facts, timeline
 from bot.core.clock import Clock, ensure_utc
@@ -183,6 +184,7 @@ def assign_role(
 ) -> tuple[str | None, bool]:
     """Assign a role. Returns (previous holder, whether this was the acknowledgement)."""
     require_open(incident)
+    assert incident.id is not None
     existing = session.exec(
         select(RoleAssignment).where(RoleAssignment.incident_id == incident.id, RoleAssignment.role == role)
     ).first()
@@ -216,6 +218,7 @@ def change_severity(
 ) -> int:
     """Set a new severity with a reason. Returns the old severity."""
     require_open(incident)
+    assert incident.id is not None
     if new not in (1, 2, 3, 4):
         raise UsageError("Severity must be 1, 2, 3 or 4.")
     reason = reason.strip()
@@ -235,6 +238,7 @@ def change_severity(
 
 def post_status(session: Session, clock: Clock, incident: Incident, text: str, *, actor: str) -> None:
     require_open(incident)
+    assert incident.id is not None
     incident.last_status_at = clock.now()
     session.add(incident)
     timeline.record(session, clock, incident.id, "status_update", text, actor=actor)
@@ -244,6 +248,7 @@ def add_note(session: Session, clock: Clock, incident: Incident, text: str, *, a
              kind: str = "note", data: dict | None = None) -> None:
     if not text.strip():
         raise UsageError("Nothing to add: give the text of the timeline entry.")
+    assert incident.id is not None
     timeline.record(session, clock, incident.id, kind, text.strip(), actor=actor, data=data)
 
 
@@ -256,6 +261,7 @@ def mark_contained(
     `at` lets a verifier (a lever's SDK check, a passing probe) record the moment it proved containment.
     """
     require_open(incident)
+    assert incident.id is not None
     if incident.contained_at is not None:
         return False
     when = ensure_utc(at) if at else clock.now()
@@ -271,6 +277,7 @@ def mark_contained(
 
 def resolve(session: Session, clock: Clock, incident: Incident, summary: str, *, actor: str) -> None:
     require_open(incident)
+    assert incident.id is not None
     if not summary.strip():
         raise UsageError("A resolution summary is required.")
     incident.resolved_at = clock.now()
@@ -290,6 +297,7 @@ def reopen(session: Session, clock: Clock, incident: Incident, reason: str, *, a
     incident.resolution = None
     incident.status = CONTAINED if incident.contained_at else ACTIVE
     facts.stamp(session, incident)
+    assert incident.id is not None
     timeline.record(session, clock, incident.id, "reopened", f"Reopened: {reason.strip()}", actor=actor,
                     data={"previous_resolved_at": previous.isoformat() if previous else None})
 
@@ -309,6 +317,7 @@ def correct_detected(session: Session, clock: Clock, incident: Incident, when: d
         raise Conflict(f"{incident.ref} was already detected at {when:%Y-%m-%d %H:%M:%S} UTC.")
     incident.detected_at = when
     facts.stamp(session, incident)
+    assert incident.id is not None
     timeline.record(session, clock, incident.id, "detected_at_corrected",
                     f"Detection time corrected to {when:%Y-%m-%d %H:%M:%S} UTC (was {previous:%Y-%m-%d %H:%M:%S} "
                     f"UTC): {reason}", actor=actor,
@@ -331,6 +340,7 @@ def reassess(session: Session, clock: Clock, rules: SeverityRules, incident: Inc
     session.add(incident)
     classification = rules.classify(inputs)
     changed = ", ".join(f"{k} {before[k] or '—'} → {after[k] or '—'}" for k in after if before[k] != after[k])
+    assert incident.id is not None
     timeline.record(session, clock, incident.id, "impact_reassessed", f"Impact re-assessed: {changed}", actor=actor,
                     data={"inputs": after, "previous": before, "rubric": classification.severity,
                           "reasons": list(classification.reasons)})
@@ -341,7 +351,7 @@ def list_open(session: Session, *, limit: int = 200) -> list[Incident]:
     query = (
         select(Incident)
         .where(Incident.status != RESOLVED)
-        .order_by(Incident.severity, Incident.opened_at, Incident.id)
+        .order_by(col(Incident.severity), col(Incident.opened_at), col(Incident.id))
         .limit(limit)
     )
     return list(session.exec(query))
@@ -371,14 +381,15 @@ class OpenRow:
 
 def list_open_rows(session: Session, *, limit: int = 200) -> list[OpenRow]:
     """Like list_open (same order and limit), as plain rows."""
-    query = (
-        select(Incident.id, Incident.severity, Incident.status, Incident.title, Incident.opened_at,
-               Incident.channel_id, Incident.private, Incident.is_exercise)
-        .where(Incident.status != RESOLVED)
-        .order_by(Incident.severity, Incident.opened_at, Incident.id)
+    query = (  # more columns than sqlmodel's select is typed for: the SQLAlchemy one, run with execute
+        sqlalchemy.select(col(Incident.id), col(Incident.severity), col(Incident.status), col(Incident.title),
+                          col(Incident.opened_at), col(Incident.channel_id), col(Incident.private),
+                          col(Incident.is_exercise))
+        .where(col(Incident.status) != RESOLVED)
+        .order_by(col(Incident.severity), col(Incident.opened_at), col(Incident.id))
         .limit(limit)
     )
-    return [OpenRow(*row) for row in session.exec(query)]
+    return [OpenRow(*row) for row in session.execute(query)]
 
 
 def count_open(session: Session) -> int:

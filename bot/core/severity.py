@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -156,6 +156,10 @@ class SeverityRules:
         return value
 
     # --- classification -------------------------------------------------------------
+    @overload
+    def _rank(self, key: str, value: str) -> int: ...
+    @overload
+    def _rank(self, key: str, value: str | None) -> int | None: ...
     def _rank(self, key: str, value: str | None) -> int | None:
         if value is None:
             return None
@@ -168,8 +172,8 @@ class SeverityRules:
             return False
         for key in SCALE_KEYS:
             have = self._rank(key, getattr(inputs, key))
-            least = getattr(cond, key + "_at_least")
-            most = getattr(cond, key + "_at_most")
+            least: str | None = getattr(cond, key + "_at_least")
+            most: str | None = getattr(cond, key + "_at_most")
             if least is not None and (have is None or have < self._rank(key, least)):
                 return False
             if most is not None and (have is None or have > self._rank(key, most)):

@@ -19,6 +19,7 @@ def provide(_ctx: Any, session: Any, incident: Any) -> dict[str, list[dict[str, 
              for row, ok in store.verify(session, incident.id)]
     runs = []
     for run in store.runs(session, incident.id):
+        assert run.id is not None
         runs.append({"id": run.id, "at": run.finished_at, "started_at": run.started_at, "trigger": run.trigger,
                      "lever": run.lever, "action_id": run.action_id, "dry_run": run.dry_run,
                      "endpoints": [e for e in run.endpoints.split(",") if e], "outcome": run.outcome,

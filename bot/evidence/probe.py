@@ -132,9 +132,8 @@ def _run_job(ctx: Services, job: _Job, category: str, deadline: float, moderatio
             break
         reply = client.chat(endpoint, job.prompt, timeout=min(endpoint.timeout_seconds, remaining))
         wait_s = reply.retry_after
-        retryable = reply.status in (429, 503) and wait_s is not None and attempt == 0
-        if not (retryable and wait_s <= cfg.probe.max_retry_wait_seconds
-                and time.monotonic() + wait_s < deadline - 0.5):
+        if (reply.status not in (429, 503) or wait_s is None or attempt != 0  # retried once, on 429/503
+                or wait_s > cfg.probe.max_retry_wait_seconds or time.monotonic() + wait_s >= deadline - 0.5):
             break
         time.sleep(wait_s)
 
@@ -206,6 +205,7 @@ def run_probe(ctx: Services, incident_id: int, *, trigger: str, actor: str, only
         if job.skip:
             results[job.case_id] = CaseResult(job.case_id, job.sha256, job.endpoint_name, INCONCLUSIVE, job.skip)
     for case in skipped_over_limit:
+        assert case.id is not None
         results[case.id] = CaseResult(case.id, case.sha256, "", INCONCLUSIVE,
                                       f"over the per-probe limit (probe.max_cases: {cfg.probe.max_cases})")
     runnable = [j for j in jobs if not j.skip]

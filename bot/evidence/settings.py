@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 CheckName = Literal["gateway", "refusal", "marker", "moderation"]
+DEFAULT_CHECKS: tuple[CheckName, ...] = ("gateway", "refusal", "marker")
 ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 
 DEFAULT_REFUSALS = [
@@ -76,7 +77,7 @@ class JudgeSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    checks: list[CheckName] = Field(default_factory=lambda: ["gateway", "refusal", "marker"])
+    checks: list[CheckName] = Field(default_factory=lambda: list(DEFAULT_CHECKS))
     pass_when: Literal["any", "all"] = "any"
     refusal_patterns: list[str] = Field(default_factory=lambda: list(DEFAULT_REFUSALS))
     blocked_statuses: list[int] = Field(default_factory=lambda: [403, 451])

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, func, select
+from sqlmodel import Session, col, func, select
 
 from bot.core import limits, timeline
 from bot.core.clock import Clock, ensure_utc
@@ -131,19 +131,19 @@ def add_case(session: Session, clock: Clock, incident: Incident, case: CaseInput
 
 
 def cases(session: Session, incident_id: int) -> list[ReproCase]:
-    query = select(ReproCase).where(ReproCase.incident_id == incident_id).order_by(ReproCase.id)
-    return list(session.exec(query))  # type: ignore[arg-type]
+    query = select(ReproCase).where(ReproCase.incident_id == incident_id).order_by(col(ReproCase.id))
+    return list(session.exec(query))
 
 
 def case_count(session: Session, incident_id: int) -> int:
     query = select(func.count()).select_from(ReproCase).where(ReproCase.incident_id == incident_id)
-    return int(session.exec(query).one())  # type: ignore[call-overload]
+    return int(session.exec(query).one())
 
 
 def last_run_line(session: Session, incident_id: int) -> tuple[Any, str] | None:
     """(finished_at, summary) of the incident's latest probe run (the last of `runs`), or None."""
     query = (select(ProbeRun.finished_at, ProbeRun.summary).where(ProbeRun.incident_id == incident_id)
-             .order_by(ProbeRun.id.desc()).limit(1))  # type: ignore[union-attr]
+             .order_by(col(ProbeRun.id).desc()).limit(1))
     row = session.exec(query).first()
     return (row[0], row[1]) if row else None
 
@@ -161,13 +161,14 @@ def verify(session: Session, incident_id: int) -> list[tuple[ReproCase, bool]]:
 
 
 def runs(session: Session, incident_id: int) -> list[ProbeRun]:
-    query = select(ProbeRun).where(ProbeRun.incident_id == incident_id).order_by(ProbeRun.id)
-    return list(session.exec(query))  # type: ignore[arg-type]
+    query = select(ProbeRun).where(ProbeRun.incident_id == incident_id).order_by(col(ProbeRun.id))
+    return list(session.exec(query))
 
 
 def results(session: Session, run_id: int) -> list[ProbeResult]:
-    query = select(ProbeResult).where(ProbeResult.run_id == run_id).order_by(ProbeResult.case_id, ProbeResult.id)
-    return list(session.exec(query))  # type: ignore[arg-type]
+    query = (select(ProbeResult).where(ProbeResult.run_id == run_id)
+             .order_by(col(ProbeResult.case_id), col(ProbeResult.id)))
+    return list(session.exec(query))
 
 
 def summary_line(row: ReproCase, category: str | None, limit: int = 80) -> str:

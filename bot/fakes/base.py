@@ -24,6 +24,15 @@ def serve(handler: type[BaseHTTPRequestHandler], name: str) -> ThreadingHTTPServ
     return server
 
 
+def host_port(server: ThreadingHTTPServer) -> tuple[str, int]:
+    """Where a stand-in listens: an IPv4 server's address is a (host, port) pair."""
+    address = server.server_address
+    assert isinstance(address, tuple), "an IPv4 server's address is (host, port)"
+    host, port = address[0], address[1]
+    assert isinstance(host, str), "an IPv4 server's host is a string"
+    return host, port
+
+
 def close(server: ThreadingHTTPServer | None) -> None:
     if server is not None:
         server.shutdown()

@@ -28,7 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
-from bot.fakes.base import QuietHandler, close, serve
+from bot.fakes.base import QuietHandler, close, host_port, serve
 
 SEMANTIC_PATCH = "domain-model=launchdarkly.semanticpatch"
 
@@ -138,9 +138,9 @@ class FakeLaunchDarkly:
             flag = self.flags.get((project, key))
             if flag is None:
                 return 404, {"code": "not_found", "message": f"unknown flag {key}"}
-            env = flag["environments"].get(env_key)
-            if env is None:
+            if not isinstance(env_key, str) or env_key not in flag["environments"]:
                 return 400, {"code": "invalid_request", "message": f"unknown environment {env_key}"}
+            env = flag["environments"][env_key]
             ids = {v["_id"]: i for i, v in enumerate(flag["variations"])}
             new = json.loads(json.dumps(env))
             for ins in instructions:
@@ -176,7 +176,7 @@ class FakeLaunchDarkly:
     @property
     def url(self) -> str:
         assert self._server is not None, "call start() first"
-        host, port = self._server.server_address[:2]
+        host, port = host_port(self._server)
         return f"http://{host}:{port}"
 
     def start(self) -> FakeLaunchDarkly:
@@ -244,6 +244,7 @@ class FakeLaunchDarkly:
             self._record(method, parsed.path, kind, 401, headers, body)
             return self._send(h, 401, {"code": "unauthorized", "message": "Invalid access token"})
         project, key = parts[3], parts[4]
+        out: dict[str, Any]
         if kind == "get":
             env = parse_qs(parsed.query).get("env", [None])[0]
             with self.lock:

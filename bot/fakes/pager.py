@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
 from typing import Any
 
-from bot.fakes.base import QuietHandler, close, serve
+from bot.fakes.base import QuietHandler, close, host_port, serve
 
 PD_ACTIONS = {"trigger", "acknowledge", "resolve"}
 PD_SEVERITIES = {"critical", "error", "warning", "info"}
@@ -61,7 +61,7 @@ class FakePager:
     @property
     def origin(self) -> str:
         assert self._server is not None, "start() the fake pager first"
-        host, port = self._server.server_address[:2]
+        host, port = host_port(self._server)
         return f"http://{host}:{port}"
 
     @property

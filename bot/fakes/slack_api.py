@@ -27,7 +27,7 @@ from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from bot.fakes.base import QuietHandler, close, serve
+from bot.fakes.base import QuietHandler, close, host_port, serve
 from bot.fakes.slack_calls import Call, Violation, critical_path
 from bot.fakes.slack_conversations import Conversations
 from bot.fakes.slack_markup import Finding, normalize, scan
@@ -91,7 +91,7 @@ class FakeSlack(Conversations, Messaging):
     @property
     def origin(self) -> str:
         assert self._server is not None, "start() the fake first"
-        host, port = self._server.server_address[:2]
+        host, port = host_port(self._server)
         return f"http://{host}:{port}"
 
     @property

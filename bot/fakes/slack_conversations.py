@@ -114,7 +114,7 @@ class Conversations(SlackState):
             raise SlackError("no_user")
         if len(users) > 1000:
             raise SlackError("too_many_users")
-        errors = []
+        errors: list[dict[str, Any]] = []
         for u in users:
             problem = ("cant_invite_self" if u == BOT_USER else "user_not_found" if not USER_ID.match(u)
                        else "already_in_channel" if u in ch["members"] else None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from bot.fakes import slack_blockkit as kit
 from bot.fakes.slack_state import BOT_USER, Message, SlackError, SlackState
 
@@ -9,6 +11,12 @@ from bot.fakes.slack_state import BOT_USER, Message, SlackError, SlackState
 class Messaging(SlackState):
     """What the bot says and shows: messages, ephemerals, pins, views and files. Each method checks what
     Slack checks (slack_state's rules, slack_blockkit's limits) before it changes anything."""
+
+    if TYPE_CHECKING:
+        @property
+        def origin(self) -> str:
+            """Where the stand-in listens (the server, FakeSlack, provides it): upload URLs point there."""
+            ...
 
     # ----- API methods: messages ---------------------------------------------------------------------
     def api_chat_postMessage(self, p: dict) -> dict:  # noqa: N802

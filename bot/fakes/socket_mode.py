@@ -39,7 +39,7 @@ from http.server import ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlparse
 
-from bot.fakes.base import QuietHandler, close, serve
+from bot.fakes.base import QuietHandler, close, host_port, serve
 
 if TYPE_CHECKING:
     from bot.fakes.slack_api import FakeSlack
@@ -134,7 +134,7 @@ class FakeSocketMode:
         self.open_faults: list[_Fault] = []
         self.accepting = True  # False: new WebSocket upgrades are refused (HTTP 503)
         self._ids = itertools.count(1)
-        self._timers: list[tuple[float, int, Callable[[], None]]] = []
+        self._timers: list[tuple[float, int, Callable[[], object]]] = []
         self._timer_seq = itertools.count()
         self._timer_cond = threading.Condition()
         self._running = False
@@ -144,7 +144,7 @@ class FakeSocketMode:
     @property
     def origin(self) -> str:
         assert self._server is not None, "start() the stand-in first"
-        host, port = self._server.server_address[:2]
+        host, port = host_port(self._server)
         return f"http://{host}:{port}"
 
     @property
@@ -226,7 +226,8 @@ class FakeSocketMode:
             self.tickets[ticket] = now
             self.opens.append(OpenCall(now, True))
             self.changed.notify_all()
-        host, port = self._server.server_address[:2]  # type: ignore[union-attr]
+        assert self._server is not None
+        host, port = host_port(self._server)
         return 200, {}, {"ok": True, "url": f"ws://{host}:{port}/link/?ticket={ticket}&app_id={self.app_id}"}
 
     def _open_result(self, now: float, status: int, error: str) -> tuple[int, dict[str, str], Any]:
@@ -322,7 +323,7 @@ class FakeSocketMode:
                 parsed = _parse_frame(buf)
                 if parsed is None:
                     break
-                if parsed == "error":
+                if isinstance(parsed, str):  # "error"
                     self._end(link, "protocol", close_code=1002)
                     return
                 fin, opcode, data, used = parsed
@@ -386,13 +387,14 @@ class FakeSocketMode:
 
     def _act(self, link: Link, action: str) -> None:
         if action == "drop":  # FIN without a close frame
+            assert link.sock is not None, "a link has its socket from the start"
             with contextlib.suppress(OSError):
-                link.sock.shutdown(socket.SHUT_RDWR)  # type: ignore[union-attr]
+                link.sock.shutdown(socket.SHUT_RDWR)
             self._end(link, "drop")
         elif action == "reset":  # RST: linger 0, then close
+            assert link.sock is not None, "a link has its socket from the start"
             with contextlib.suppress(OSError):
-                link.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,  # type: ignore[union-attr]
-                                     struct.pack("ii", 1, 0))
+                link.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self._end(link, "reset")
         elif action.startswith("close:"):
             code = int(action.split(":", 1)[1])
@@ -571,7 +573,7 @@ class FakeSocketMode:
         return self.wait_for(lambda: self.ack_for(envelope_id), timeout)
 
     # ----- timers ---------------------------------------------------------------------------------
-    def _schedule(self, delay: float, fn: Callable[[], None]) -> None:
+    def _schedule(self, delay: float, fn: Callable[[], object]) -> None:
         with self._timer_cond:
             heapq.heappush(self._timers, (time.monotonic() + delay, next(self._timer_seq), fn))
             self._timer_cond.notify_all()

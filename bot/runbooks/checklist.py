@@ -16,9 +16,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot.core import effects
+from bot.store.db import rowcount
 from bot.store.models.effects import PENDING, Effect
 from bot.store.models.runbook import DROPPED, RunbookAttachment, RunbookStep
 
@@ -49,9 +50,9 @@ def _join(session: Session, effect_id: int) -> bool:
     The conditional write takes the row's lock, so the runner's claim (itself a conditional write on the same
     row) waits for this transaction to commit and then renders what it committed; if the runner claimed it
     first, this answers False and the caller records a new effect."""
-    joined = session.execute(update(Effect).where(Effect.id == effect_id, Effect.state == PENDING)  # type: ignore[arg-type]
+    joined = session.execute(update(Effect).where(col(Effect.id) == effect_id, col(Effect.state) == PENDING)
                              .values(state=PENDING))
-    return bool(joined.rowcount)  # type: ignore[attr-defined]
+    return bool(rowcount(joined))
 
 
 def publish(session: Session, incident_id: int, *, created_at: datetime) -> int | None:
@@ -68,7 +69,7 @@ def publish(session: Session, incident_id: int, *, created_at: datetime) -> int 
         return post.id  # not posted yet: it renders the state as it is when it runs
     waiting = session.exec(select(Effect.id).where(Effect.incident_id == incident_id, Effect.kind == effects.UPDATE,
                                                    Effect.lane == lane(incident_id), Effect.state == PENDING)
-                           .order_by(Effect.id)).first()  # type: ignore[arg-type]
+                           .order_by(col(Effect.id))).first()
     if waiting is not None and _join(session, waiting):
         return waiting
     return effects.record(session, kind=effects.UPDATE, lane=lane(incident_id), incident_id=incident_id,

@@ -257,7 +257,7 @@ def check_runbook(doc: YamlDocument, file: str, categories: Iterable[str], *, or
         steps = _parse_phases(check, phases, sevs)
 
     problems.extend(check.problems)
-    if check.problems:
+    if check.problems or not isinstance(key, str):  # a bad key is always among the problems
         return None
     return Runbook(key=key, title=title, categories=tuple(cats), severities=sevs, steps=tuple(steps),
                    source=file, origin=origin, summary=summary, auto=auto)
@@ -354,8 +354,8 @@ def _parse_step(check: _Checker, item: Any, path: Path_, phase: str, runbook_sev
     lever = item.get("lever")
     if lever is not None and (not isinstance(lever, str) or not KEY.match(lever)):
         check.add(path + ("lever",), f"`{lever}` is not a lever name (lowercase letters, digits, `-`, `_`)")
-    if len(check.problems) > before:
-        return None
+    if len(check.problems) > before or not isinstance(step_id, str) or not isinstance(owner, str):
+        return None  # (a bad id or owner is always among the problems)
     return StepDef(id=step_id, phase=phase, text=text, owner=owner, required=required, due=due,
                    severities=step_sevs, lever=lever)
 

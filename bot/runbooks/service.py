@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot.core import facts, limits, timeline
 from bot.core.clock import Clock
@@ -23,6 +23,7 @@ from bot.core.facts import StepFact, StepState
 from bot.core.incidents import ROLES
 from bot.core.text import Code, Msg, Raw, User, When, duration, plain
 from bot.runbooks.loader import PHASE_ORDER, Library, Runbook, StepDef
+from bot.store.db import rowcount
 from bot.store.models import Incident
 from bot.store.models.runbook import DONE, DROPPED, PENDING, SKIPPED, RunbookAttachment, RunbookStep
 
@@ -89,16 +90,16 @@ class Change:
 
 def active_attachments(session: Session, incident_id: int) -> list[RunbookAttachment]:
     query = (select(RunbookAttachment)
-             .where(RunbookAttachment.incident_id == incident_id, RunbookAttachment.detached_at.is_(None))  # type: ignore[union-attr]
-             .order_by(RunbookAttachment.id))
+             .where(RunbookAttachment.incident_id == incident_id, col(RunbookAttachment.detached_at).is_(None))
+             .order_by(col(RunbookAttachment.id)))
     return list(session.exec(query))
 
 
 def active_titles(session: Session, incident_id: int) -> list[str]:
     """The titles of the runbooks in use, in attachment order (what `active_attachments` gives, one column)."""
     query = (select(RunbookAttachment.title)
-             .where(RunbookAttachment.incident_id == incident_id, RunbookAttachment.detached_at.is_(None))  # type: ignore[union-attr]
-             .order_by(RunbookAttachment.id))
+             .where(RunbookAttachment.incident_id == incident_id, col(RunbookAttachment.detached_at).is_(None))
+             .order_by(col(RunbookAttachment.id)))
     return list(session.exec(query))
 
 
@@ -165,11 +166,11 @@ def _attach(session: Session, clock: Clock, incident: Incident, runbook: Runbook
         att.detached_at, att.detached_by = now, actor
         session.add(att)
         change.replaced.append(att.runbook_key)
-    for row in existing.values():
-        if row.state == PENDING and row.runbook_key in detached_keys and row.step_id not in wanted:
-            row.state = DROPPED
-            session.add(row)
-            change.dropped.append(row.step_id)
+    for prev in existing.values():
+        if prev.state == PENDING and prev.runbook_key in detached_keys and prev.step_id not in wanted:
+            prev.state = DROPPED
+            session.add(prev)
+            change.dropped.append(prev.step_id)
     seq = (len(session.exec(select(RunbookAttachment.id).where(
         RunbookAttachment.incident_id == incident.id)).all()) + 1) * 1000
     for index, step in enumerate(runbook.steps_for(incident.severity)):
@@ -178,7 +179,8 @@ def _attach(session: Session, clock: Clock, incident: Incident, runbook: Runbook
             change.kept.append(step.id)  # finished, or pending under a runbook that stays attached
             continue
         if row is None:
-            row = RunbookStep(incident_id=incident.id, step_id=step.id, started_at=now, owner_role=step.owner)
+            row = RunbookStep(incident_id=incident.id, step_id=step.id, started_at=now, owner_role=step.owner,
+                              runbook_key=runbook.key, phase=step.phase)
             change.added.append(step.id)
         elif row.state == DROPPED:
             row.started_at = now
@@ -232,7 +234,7 @@ def reevaluate(session: Session, clock: Clock, library: Library, incident: Incid
             if applies and (row is None or row.state == DROPPED):
                 if row is None:
                     row = RunbookStep(incident_id=incident.id, step_id=step.id, started_at=clock.now(),
-                                      owner_role=step.owner)
+                                      owner_role=step.owner, runbook_key=key, phase=step.phase)
                     rows[step.id] = row
                 else:
                     row.started_at = clock.now()
@@ -265,7 +267,7 @@ def reevaluate(session: Session, clock: Clock, library: Library, incident: Incid
 def _position(session: Session, incident_id: int, key: str) -> int:
     """Steps of the n-th runbook attached sort after those of earlier ones within a phase."""
     keys = session.exec(select(RunbookAttachment.runbook_key).where(RunbookAttachment.incident_id == incident_id)
-                        .order_by(RunbookAttachment.id)).all()
+                        .order_by(col(RunbookAttachment.id))).all()
     return (keys.index(key) + 1) * 1000 if key in keys else 0
 
 
@@ -327,10 +329,10 @@ def finish(session: Session, clock: Clock, incident_id: int, step_id: str, *, ac
     state = SKIPPED if skip else DONE
     result = session.execute(
         update(RunbookStep)
-        .where(RunbookStep.id == row.id, RunbookStep.state == PENDING)  # type: ignore[arg-type]
+        .where(col(RunbookStep.id) == row.id, col(RunbookStep.state) == PENDING)
         .values(state=state, finished_at=now, finished_by=actor, reason=reason)
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if rowcount(result) != 1:
         session.expire(row)
         session.refresh(row)
         raise Conflict(finished_text(row))
@@ -362,9 +364,9 @@ def assign(session: Session, clock: Clock, incident_id: int, step_id: str, user_
         raise Conflict(Msg.of("{who} already owns {step}.", who=User(user_id), step=Code(row.step_id)))
     previous = row.owner_id
     result = session.execute(
-        update(RunbookStep).where(RunbookStep.id == row.id, RunbookStep.state == PENDING)  # type: ignore[arg-type]
+        update(RunbookStep).where(col(RunbookStep.id) == row.id, col(RunbookStep.state) == PENDING)
         .values(owner_id=user_id))
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if rowcount(result) != 1:
         session.refresh(row)
         raise Conflict(finished_text(row))
     session.expire(row)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot.config.org import Config
 from bot.core import limits, timeline
@@ -26,7 +26,7 @@ REFERENCE = 200  # the reference of a filed report (a case or ticket number)
 
 
 def clocks_of(session: Session, incident_id: int) -> list[ReportClock]:
-    query = select(ReportClock).where(ReportClock.incident_id == incident_id).order_by(ReportClock.id)  # type: ignore[arg-type]
+    query = select(ReportClock).where(ReportClock.incident_id == incident_id).order_by(col(ReportClock.id))
     return list(session.exec(query))
 
 
@@ -59,7 +59,8 @@ def start_clock(session: Session, clock: Clock, config: Config, incident: Incide
         raise Conflict(Msg.of("The {regime} clock of {ref} is already running (started {at}). "
                               "`/incident report-clock` shows it.", regime=regime.name, ref=incident.ref,
                               at=When(existing.started_at)))
-    stages = [{"stage": s.name, "label": s.label, "due": due.isoformat(), "done_at": None, "reference": None,
+    assert incident.id is not None
+    stages: list[dict[str, Any]] = [{"stage": s.name, "label": s.label, "due": due.isoformat(), "done_at": None, "reference": None,
                "done_by": None}
               for s, due in deadlines(regime, aware, case=case, classified_at=classified_at, usage=usage)]
     row = ReportClock(incident_id=incident.id, regime=regime.name, regime_case=case, aware_at=aware, stages=stages,
@@ -67,7 +68,6 @@ def start_clock(session: Session, clock: Clock, config: Config, incident: Incide
     session.add(row)
     session.flush()
     due_text = "; ".join(f"{s['label']} by {when_utc(datetime.fromisoformat(s['due']))}" for s in stages)
-    assert incident.id is not None
     timeline.record(session, clock, incident.id, "report_clock_started",
                     f"{regime.label}{f' ({case})' if case else ''}: {due_text}", actor=actor,
                     data={"regime": regime.name, "case": case, "aware_at": aware.isoformat(),

@@ -44,7 +44,7 @@ from sqlalchemy.exc import IntegrityError
 from bot.core.timers import Timer
 from bot.scheduler.lease import Lease
 from bot.store.db import make_engine
-from bot.store.models.scheduler import JOBS_TABLE, SchedulerRun, apscheduler_jobs
+from bot.store.models.scheduler import JOBS_TABLE, apscheduler_jobs, scheduler_runs
 
 if TYPE_CHECKING:
     from bot.app.services import Services
@@ -96,7 +96,7 @@ class DurableTimers:
                 return
             self.store.start(self._scheduler, "default")  # CREATE TABLE IF NOT EXISTS (migrations create it)
             if self._own_engine:  # a separate job database needs the ledger next to the jobs
-                SchedulerRun.__table__.create(self.engine, checkfirst=True)  # type: ignore[attr-defined]
+                scheduler_runs.create(self.engine, checkfirst=True)
             self._store_started = True
 
     def register(self, job: str, fn: Callable[..., Any]) -> None:
@@ -210,12 +210,14 @@ class DurableTimers:
                 and_(apscheduler_jobs.c.id == key, apscheduler_jobs.c.next_run_time == stamp)))
             if gone.rowcount != 1:
                 return None
-            result = conn.execute(SchedulerRun.__table__.insert().values(  # type: ignore[attr-defined]
+            result = conn.execute(scheduler_runs.insert().values(
                 key=key, job=job, kwargs=kwargs, due_at=due, claimed_at=self.ctx.clock.now(), owner=self.owner))
-            return int(result.inserted_primary_key[0])
+            inserted = result.inserted_primary_key
+            assert inserted is not None, "an INSERT of one row has its primary key"
+            return int(inserted[0])
 
     def _finish(self, run_id: int, outcome: str) -> None:
-        table = SchedulerRun.__table__  # type: ignore[attr-defined]
+        table = scheduler_runs
         with self.engine.begin() as conn:
             conn.execute(update(table).where(table.c.id == run_id).values(
                 finished_at=self.ctx.clock.now(), outcome=outcome[:200]))
@@ -267,7 +269,7 @@ class DurableTimers:
     def recover_interrupted(self) -> int:
         """Re-queue, once, firings that another owner claimed but never finished (it crashed mid-job)."""
         self._ensure_store()
-        table = SchedulerRun.__table__  # type: ignore[attr-defined]
+        table = scheduler_runs
         with self.engine.begin() as conn:
             rows = conn.execute(select(table.c.id, table.c.key, table.c.job, table.c.kwargs, table.c.due_at)
                                 .where(and_(table.c.finished_at.is_(None), table.c.owner != self.owner))).all()

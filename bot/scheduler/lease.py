@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 class Lease:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._conn = None
+        self._conn: Connection | None = None
         self._key: int | None = None
         self._lock = threading.Lock()
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot.core import facts
 from bot.core.durations import format_duration
@@ -70,7 +70,7 @@ def _read(session: Session, ctx: Services, n: int) -> _State | None:
         return None
     page = session.get(PageState, n)
     clocks = list(session.exec(select(ReportClock).where(ReportClock.incident_id == n,
-                                                          ReportClock.done_at.is_(None))))  # type: ignore[union-attr]
+                                                          col(ReportClock.done_at).is_(None))))
     mttc = (facts.load(session, incident, ctx.rules, ctx.clock.now())
             if incident.contained_at is None and incident.status != RESOLVED else None)
     return _State(incident, page is not None and page.paged_at is not None, clocks, mttc)
@@ -202,10 +202,10 @@ def reconcile(ctx: Services) -> tuple[int, int]:
     pending = t.scheduled("inc-")
     keyed = {int(m.group(1)) for key in pending if (m := KEY.match(key))}
     with ctx.db.session() as session:
-        open_ids = set(session.exec(select(Incident.id).where(Incident.status != RESOLVED)))
+        open_ids = {i for i in session.exec(select(Incident.id).where(Incident.status != RESOLVED)) if i is not None}
         obligations = set(session.exec(
-            select(ReportClock.incident_id).where(ReportClock.done_at.is_(None))))  # type: ignore[union-attr]
-    planned = sorted((open_ids | obligations) - {None})
+            select(ReportClock.incident_id).where(col(ReportClock.done_at).is_(None))))
+    planned = sorted(open_ids | obligations)
     dropped = 0
     with t.batch():
         for n in sorted(keyed - open_ids):

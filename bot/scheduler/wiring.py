@@ -7,6 +7,7 @@ are the Slack transport's (`bot.slack.views.reminders`, `bot.slack.commands.repo
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-JOBS = {
+JOBS: dict[str, Callable[..., Any]] = {
     planner.STATUS_JOB: jobs.status_reminder,
     planner.SLA_JOB: jobs.sla_warning,
     planner.REPORT_JOB: jobs.report_reminder,

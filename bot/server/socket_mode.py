@@ -186,9 +186,11 @@ class SocketModeRunner:
             except OpenError as err:
                 self._failed(err)
                 continue
+            def greeted_or_over(lk: Link = link) -> object:
+                return lk.hello_at or lk.ended or self._closed
+
             with self._cond:
-                self._cond.wait_for(lambda lk=link: lk.hello_at or lk.ended or self._closed,
-                                    self.options.hello_timeout)
+                self._cond.wait_for(greeted_or_over, self.options.hello_timeout)
                 if self._closed:
                     link.close()
                     return
@@ -359,6 +361,8 @@ class SocketModeRunner:
         started = time.time()
         try:
             resp = run_bolt_app(self.app, req)
+            # arg-type: _AckRoute is the part of a Bolt socket-mode client that send_response uses (a logger
+            # and send_socket_mode_response); the runner owns its connections itself.
             send_response(_AckRoute(self, entry, eid), req, resp, started)  # type: ignore[arg-type]
         except Exception:  # noqa: BLE001 - one envelope must never stop the others
             log.exception("socket mode: envelope %s failed", eid)

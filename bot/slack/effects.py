@@ -34,7 +34,7 @@ PIN = "pin"
 TOPIC = "topic"
 
 # A named layout: (ctx, session, data) -> (fallback text, blocks). Features register theirs.
-View = Callable[[AppContext, Any, dict[str, Any]], tuple[str, list[dict]]]
+View = Callable[[AppContext, Any, dict[str, Any]], tuple[str, list[dict] | None]]  # no blocks: text only
 # After a post: (ctx, job, channel, ts). E.g. the runbook checklist keeps its message's ts.
 Then = Callable[[AppContext, Job, str, str], None]
 
@@ -195,6 +195,7 @@ class SlackEffects:
             incident = session.get(Incident, job.incident_id)
             if incident is None or not incident.channel_id:
                 raise Failed("the incident has no channel", quiet=True)
+            assert incident.id is not None
             roles = incidents.roles(session, incident.id)
             blocks = summary_blocks(self.ctx, session, incident, roles)
             text = summary_fallback(incident)
@@ -242,6 +243,7 @@ class SlackEffects:
             raise Failed("the incident has no channel", quiet=True)
         wanted = job.payload.get("topic")
         if wanted is None:  # rendered here: the IC's name needed a lookup (see `summary`)
+            assert incident.id is not None
             with self.ctx.db.session() as session:
                 roles = incidents.roles(session, incident.id)
             ic = roles.get("ic")

@@ -68,15 +68,16 @@ def home_view(ctx: AppContext, user_id: str | None = None) -> dict[str, Any]:
         blocks += [render.divider(), *triage]
     blocks.append(render.divider())
     blocks.append(render.header("MTTC by severity, last 30 days"))
-    rows = []
+    mttc_lines: list[str] = []
     for row in report.by_severity:
+        assert row.severity is not None  # a row of the by-severity breakdown has its severity
         s = row.stats[Metric.MTTC]
         med = format_duration(s.median) if s.median is not None else "—"
         mean = format_duration(s.mean) if s.mean is not None else "—"
-        rows.append(f"{SEV_EMOJI[row.severity]} *SEV{row.severity}* · median {med} · mean {mean} · "
-                    f"{s.done} contained, {s.open} open · target "
-                    f"{format_duration(ctx.rules.mttc_target(row.severity))}")
-    blocks.append(render.section("\n".join(rows) if rows else "No incidents in the last 30 days."))
+        mttc_lines.append(f"{SEV_EMOJI[row.severity]} *SEV{row.severity}* · median {med} · mean {mean} · "
+                          f"{s.done} contained, {s.open} open · target "
+                          f"{format_duration(ctx.rules.mttc_target(row.severity))}")
+    blocks.append(render.section("\n".join(mttc_lines) if mttc_lines else "No incidents in the last 30 days."))
     blocks.append(render.context(f"As of {render.when(now)} · exercises excluded · MTTC = contained − detected"))
     blocks.append({"type": "actions", "elements": [render.button("Refresh", REFRESH, "refresh")]})
     return {"type": "home", "blocks": render.cap_blocks(blocks)}

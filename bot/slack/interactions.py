@@ -92,11 +92,10 @@ def tell(ctx: AppContext, client: WebClient, body: dict[str, Any], text: str, bl
             respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=replace)
             return
         user, channel = user or _user(body), channel or _channel(body)
-        extra = {"blocks": blocks} if blocks else {}
-        if user and channel:
-            client.chat_postEphemeral(channel=channel, user=user, text=text, **extra)
+        if user and channel:  # (no blocks: the client leaves out a None argument)
+            client.chat_postEphemeral(channel=channel, user=user, text=text, blocks=blocks or None)
         elif user:
-            client.chat_postMessage(channel=user, text=text, **extra)
+            client.chat_postMessage(channel=user, text=text, blocks=blocks or None)
     except Exception:  # noqa: BLE001 - an answer that cannot be delivered is logged, never raised
         log.warning("could not answer %s privately", _user(body))
 

@@ -171,14 +171,14 @@ def _escalate(ctx: AppContext, session: Session, incident: Incident, *, actor: s
     for target in found:
         if target.users:
             effects.invite(session, n, sorted(target.users), created_at=now)
-        people = [User(u) for u in sorted(target.users)] + [Group(g) for g in sorted(target.usergroups)]
-        if people:
-            names = {f"p{i}": p for i, p in enumerate(people)}
+        mentioned = [User(u) for u in sorted(target.users)] + [Group(g) for g in sorted(target.usergroups)]
+        if mentioned:
+            names = {f"p{i}": p for i, p in enumerate(mentioned)}
             mentions = " ".join("{" + k + "}" for k in names)
             effects.post(session, n, Msg.of(tag + ":loudspeaker: " + mentions + " — you are on the escalation path "
                                             "for this {sev} incident ({why}).", sev=incident.sev, why=target.reason,
                                             **names), created_at=now)
-            notified.append(" ".join(f"@{p.id}" for p in people))
+            notified.append(" ".join(f"@{p.id}" for p in mentioned))
     if notified:
         timeline.record(session, ctx.clock, n, "escalation_notified",
                         f"Notified {', '.join(notified)}" + (" on open" if initial else ""),

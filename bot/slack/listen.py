@@ -104,14 +104,14 @@ def first_time(ctx: AppContext, key: str) -> bool:
 
 
 def after_ack(ctx: AppContext, context: dict[str, Any], fn: Callable[..., None], *args: Any,
-              lane: str = COMMANDS, tell: Callable[[str], None] | None = None) -> None:
+              lane: str = COMMANDS, tell: Callable[[str], object] | None = None) -> None:
     """Run `fn(*args)` on a work lane once per request; `tell(text)` answers the person if the database is down."""
     key = context.get(KEY) if context is not None else None
     ctx.lanes.run(lane, _once, ctx, key, fn, args, tell)
 
 
 def _once(ctx: AppContext, key: str | None, fn: Callable[..., None], args: tuple[Any, ...],
-          tell: Callable[[str], None] | None) -> None:
+          tell: Callable[[str], object] | None) -> None:
     try:
         if key is not None and not first_time(ctx, key):
             log.info("ignoring a request another process already handled")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -43,7 +44,7 @@ def section(text: str, *, fields: list[str] | None = None, accessory: dict | Non
     return block
 
 
-def fields_section(fields: list[str]) -> dict[str, Any]:
+def fields_section(fields: Sequence[str]) -> dict[str, Any]:
     return {"type": "section", "fields": [{"type": "mrkdwn", "text": clip(f, 2000)} for f in fields[:10]]}
 
 
@@ -63,7 +64,7 @@ def button(text: str, action_id: str, value: str, *, style: str | None = None) -
     return b
 
 
-def chunk_lines(lines: list[str], limit: int = MAX_SECTION_TEXT) -> list[str]:
+def chunk_lines(lines: Sequence[str], limit: int = MAX_SECTION_TEXT) -> list[str]:
     """Pack lines into texts no longer than a section allows."""
     chunks: list[str] = []
     current = ""

@@ -101,6 +101,7 @@ def summary_blocks(ctx: AppContext, session: Any, incident: Incident,
                    roles: dict[str, str] | None = None) -> list[dict]:
     """`roles`: the incident's roles when the caller already read them (the refresh also needs them)."""
     if roles is None:
+        assert incident.id is not None
         roles = incidents.roles(session, incident.id)
     blocks: list[dict] = []
     if incident.is_exercise:
@@ -127,6 +128,7 @@ def summary_blocks(ctx: AppContext, session: Any, incident: Incident,
 
 def status_text(ctx: AppContext, session: Any, incident: Incident) -> Mrkdwn:
     """The private view of `/incident status` with no text."""
+    assert incident.id is not None
     roles = incidents.roles(session, incident.id)
     lines = [md("*{tag}{ref}: {title}*", tag=exercise_tag(incident), ref=incident.ref, title=incident.title),
              md("{sev} because {why}", sev=incident.sev, why=" and ".join(incident.reasons))]

@@ -38,13 +38,13 @@ class Mrkdwn(str):
 
     __slots__ = ()
 
-    def __add__(self, other: str) -> Mrkdwn:  # type: ignore[override]
+    def __add__(self, other: str) -> Mrkdwn:
         return Mrkdwn(str.__add__(self, other if isinstance(other, Mrkdwn) else escape(other)))
 
     def __radd__(self, other: str) -> Mrkdwn:
         return Mrkdwn((other if isinstance(other, Mrkdwn) else escape(other)) + str(self))
 
-    def join(self, parts: Any) -> Mrkdwn:  # type: ignore[override]
+    def join(self, parts: Any) -> Mrkdwn:
         return Mrkdwn(str.join(self, (p if isinstance(p, Mrkdwn) else escape(p) for p in parts)))
 
 

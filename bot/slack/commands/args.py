@@ -35,6 +35,11 @@ class Parsed:
     words: list[str] = field(default_factory=list)
     flags: dict[str, str | bool] = field(default_factory=dict)
 
+    def value(self, name: str) -> str | None:
+        """The value of `--name value` (None when not given); switches have none."""
+        got = self.flags.get(name)
+        return got if isinstance(got, str) else None
+
 
 def parse_flags(text: str, *, values: set[str], switches: set[str], usage: str) -> Parsed:
     """Split `--flag value` / `--switch` from the other words. Unknown flags are an error."""

@@ -28,8 +28,9 @@ def record_contained(ctx: AppContext, number: int, note: str, user_id: str) -> M
     with ctx.db.session() as session:
         incident = incidents.get(session, number, lock=True)
         if not incidents.mark_contained(session, ctx.clock, incident, note, actor=user_id):
-            raise Conflict(Msg.of("{ref} was already contained at {at}.", ref=incident.ref,
-                                  at=When(incident.contained_at)))  # type: ignore[arg-type]
+            contained_at = incident.contained_at
+            assert contained_at is not None  # it declines only an incident contained before
+            raise Conflict(Msg.of("{ref} was already contained at {at}.", ref=incident.ref, at=When(contained_at)))
         mttc = format_duration(facts.load(session, incident, ctx.rules, ctx.clock.now()).mttc.active)
         now, ref = ctx.clock.now(), incident.ref
         suffix = Msg.of(" — {note}", note=note) if note else None

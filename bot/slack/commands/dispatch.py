@@ -16,6 +16,7 @@ from bot.slack.commands import Invocation, error_text, split_first
 from bot.slack.context import AppContext
 from bot.slack.listen import DB_DOWN, DatabaseUnavailable, after_ack
 from bot.slack.text import Mrkdwn, escape, from_slack
+from bot.store.models import Incident
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ def run_command(ctx: AppContext, body: dict[str, Any], client: WebClient, respon
         )
         if sub.incident != "none":
             with ctx.db.session() as session:
+                incident: Incident | None
                 if ref is not None:
                     incident = incidents.get(session, ref)
                 else:

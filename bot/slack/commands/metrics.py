@@ -29,8 +29,8 @@ def metrics(inv: Invocation) -> None:
     if parsed.words:
         raise UsageError(f"Unexpected `{' '.join(parsed.words)}`; filters are given as options.", usage=USAGE)
     now = ctx.clock.now()
-    f = parse_filters(ctx.rules, now, since=parsed.flags.get("since"), sev=parsed.flags.get("sev"),  # type: ignore[arg-type]
-                      category=parsed.flags.get("category"), exercises=bool(parsed.flags.get("exercises")),  # type: ignore[arg-type]
+    f = parse_filters(ctx.rules, now, since=parsed.value("since"), sev=parsed.value("sev"),
+                      category=parsed.value("category"), exercises=bool(parsed.flags.get("exercises")),
                       usage=USAGE)
     with ctx.db.session() as session:
         report = compute(session, since=f.since, until=now, severity=f.severity, category=f.category,

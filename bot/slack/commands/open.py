@@ -67,11 +67,11 @@ def parse_open(rules: SeverityRules, text: str, reporter: str, now: datetime | N
             category, suggested = rules.suggest_category(title), True
         inputs = Inputs(
             category=category,
-            reach=rules.check_scale("reach", flags.get("reach")),  # type: ignore[arg-type]
-            exposure=rules.check_scale("exposure", flags.get("exposure")),  # type: ignore[arg-type]
-            data=rules.check_scale("data", flags.get("data")),  # type: ignore[arg-type]
+            reach=rules.check_scale("reach", parsed.value("reach")),
+            exposure=rules.check_scale("exposure", parsed.value("exposure")),
+            data=rules.check_scale("data", parsed.value("data")),
             ongoing=_check_bool_conflict(flags),
-            regulated_domain=rules.check_domain(flags.get("domain")),  # type: ignore[arg-type]
+            regulated_domain=rules.check_domain(parsed.value("domain")),
         )
     except UsageError as err:
         raise UsageError(err.message, usage=USAGE) from err

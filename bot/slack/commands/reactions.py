@@ -23,12 +23,14 @@ def pin_message(ctx: AppContext, event: dict[str, Any]) -> None:
     """A :pushpin: on a message in an incident channel: the message joins the timeline, once, as it reads."""
     channel = event["item"]["channel"]
     ts = event["item"]["ts"]
-    user = event.get("user") if isinstance(event.get("user"), str) else "unknown"
+    sender = event.get("user")
+    user = sender if isinstance(sender, str) else "unknown"
     with ctx.db.session() as session:
         incident = incidents.by_channel(session, channel)
         if incident is None or not incident.is_open:
             return
         number = incident.id
+        assert number is not None
         access = incidents.access(session, incident)
     if not ctx.policy.decide(Action.ADD_TIMELINE, user, access, ctx.directory):
         return  # a reaction is no request for an answer: nothing is added, nothing said
@@ -56,7 +58,8 @@ def pin_message(ctx: AppContext, event: dict[str, Any]) -> None:
 def register(app: App, ctx: AppContext) -> None:
     @app.event("reaction_added")
     def on_reaction(event: dict[str, Any], context: dict[str, Any]) -> None:
-        item = event.get("item") if isinstance(event.get("item"), dict) else {}
+        found = event.get("item")
+        item = found if isinstance(found, dict) else {}
         if event.get("reaction") != "pushpin" or item.get("type") != "message":
             return
         if not isinstance(item.get("channel"), str) or not isinstance(item.get("ts"), str):

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from slack_bolt import App
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot.core import effects, incidents, limits
 from bot.core.clock import ensure_utc
@@ -197,9 +197,10 @@ def running_everywhere(inv: Invocation, now: datetime) -> list[Msg]:
     shown to its members only; others see that it has some."""
     ctx = inv.ctx
     with ctx.db.session() as session:
-        found = list(session.exec(select(ReportClock, Incident).join(Incident)  # type: ignore[call-overload]
-                                  .where(ReportClock.done_at.is_(None)).order_by(ReportClock.id)))  # type: ignore[union-attr]
-        access: dict[int, AccessFacts] = {i.id: incidents.access(session, i) for _, i in found if i.private}
+        found = list(session.exec(select(ReportClock, Incident).join(Incident)
+                                  .where(col(ReportClock.done_at).is_(None)).order_by(col(ReportClock.id))))
+        access: dict[int, AccessFacts] = {i.id: incidents.access(session, i) for _, i in found
+                                          if i.private and i.id is not None}  # (a stored incident has its id)
     # Membership is a question to Slack: asked after the transaction, once per private incident.
     visible = {n: bool(ctx.policy.decide(Action.VIEW, inv.user_id, facts, ctx.directory))
                for n, facts in access.items()}
@@ -208,6 +209,7 @@ def running_everywhere(inv: Invocation, now: datetime) -> list[Msg]:
     lines = [Msg.of("*Running reporting clocks*")]
     hidden: dict[str, int] = {}
     for row, incident in found:
+        assert incident.id is not None
         if incident.private and not visible.get(incident.id, False):
             hidden[incident.ref] = hidden.get(incident.ref, 0) + 1
             continue

@@ -106,10 +106,20 @@ def _value(values: Any, block: str) -> Any:
     return value if isinstance(value, str) else None
 
 
+def _text(values: Any, block: str) -> str:
+    """A text answer; "" when missing, empty or not text (validation then says what is required)."""
+    value = _value(values, block)
+    return value if isinstance(value, str) else ""
+
+
 def case_from_values(values: Any) -> CaseInput:
     """A form's answers, exactly as typed (Slack sends form values unescaped)."""
     checks = _value(values, "checks") or None
-    return CaseInput(**{f: _value(values, f) or "" for f in store.TEXT_FIELDS}, checks=checks, source="modal")
+    return CaseInput(prompt=_text(values, "prompt"), harmful_output=_text(values, "harmful_output"),
+                     endpoint=_text(values, "endpoint"),
+                     system_prompt_version=_text(values, "system_prompt_version"),
+                     filter_setting=_text(values, "filter_setting"), tool_call=_text(values, "tool_call"),
+                     marker=_text(values, "marker"), checks=checks, source="modal")
 
 
 def _problems(values: dict[str, Any]) -> dict[str, str] | None:
@@ -189,9 +199,10 @@ def _reveal(click: Click) -> None:
 
 # ----- the message shortcut ------------------------------------------------------------------------------
 def _from_message(ctx: AppContext, body: dict[str, Any], client: WebClient, respond: Any) -> None:
-    user = (body.get("user") or {}).get("id") if isinstance(body.get("user"), dict) else None
-    channel = (body.get("channel") or {}).get("id") if isinstance(body.get("channel"), dict) else None
-    message = body.get("message") if isinstance(body.get("message"), dict) else {}
+    sender, where, found = body.get("user"), body.get("channel"), body.get("message")
+    user = sender.get("id") if isinstance(sender, dict) else None
+    channel = where.get("id") if isinstance(where, dict) else None
+    message = found if isinstance(found, dict) else {}
     if not isinstance(user, str):
         return  # nobody to answer
 

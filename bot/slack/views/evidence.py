@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot.app.effects import Failed
 from bot.core.text import Code, Msg, User, When
@@ -142,10 +142,12 @@ def probe_view(ctx: AppContext, session: Session, data: dict[str, Any]) -> tuple
     run = session.get(ProbeRun, int(data["run_id"]))
     if run is None:
         raise Failed(f"probe run {data['run_id']} does not exist")
-    results = store.results(session, run.id)  # type: ignore[arg-type]
+    assert run.id is not None
+    results = store.results(session, run.id)
     ids = [r.case_id for r in results]
-    hashes = dict(session.exec(select(ReproCase.id, ReproCase.sha256)
-                               .where(ReproCase.id.in_(ids))).all()) if ids else {}  # type: ignore[union-attr]
+    hashes = {case_id: sha for case_id, sha in session.exec(
+        select(ReproCase.id, ReproCase.sha256).where(col(ReproCase.id).in_(ids))).all()
+        if case_id is not None} if ids else {}  # a stored case always has its id
     ref = f"INC-{run.incident_id}"
     return probe_title(run, ref), probe_blocks(run, results, hashes, ref=ref)
 
