@@ -35,6 +35,9 @@ def test_patch_checks_token_content_type_and_flag(fake) -> None:
     assert patch(fake, body, ctype="application/json").status_code == 400
     assert patch(fake, body, flag="nope").status_code == 404
     assert patch(fake, {"environmentKey": "production", "instructions": [{"kind": "explode"}]}).status_code == 400
+    # An environment that is not a name (a list, an object) is an unknown environment, not a crash.
+    for env in (["production"], {"key": "production"}, 7):
+        assert patch(fake, {"environmentKey": env, "instructions": [{"kind": "turnFlagOff"}]}).status_code == 400
     assert fake.patches == [] and fake.env("agent-browsing")["version"] == 1
     resp = patch(fake, {**body, "comment": "INC-1"})
     assert resp.status_code == 200 and resp.json()["environments"]["production"]["on"] is False

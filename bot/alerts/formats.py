@@ -206,7 +206,7 @@ def evidence(value: Any, where: str) -> list[dict[str, Any]]:
                 "model": text(item.get("model"), f"{at}.model", 200),
                 "surface": text(item.get("surface"), f"{at}.surface", 200),
                 "scores": score_map(item.get("scores"), f"{at}.scores")}
-        if len((pair["prompt"] + pair["output"]).encode()) > limits.REPRO:
+        if len((str(pair["prompt"]) + str(pair["output"])).encode()) > limits.REPRO:
             raise BadAlert(f"`{at}` is over {limits.REPRO:,} bytes")
         out.append(pair)
     return out

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot.alerts import auth, formats
 from bot.alerts.auth import Refused
@@ -181,7 +181,7 @@ class Intake:
             keys = sorted({inc.dedup_key for inc in alerts})
             rows = {r.dedup_key: r for r in session.exec(
                 select(Alert).where(Alert.source == source, Alert.dedup_key.in_(keys))  # type: ignore[attr-defined]
-                .order_by(Alert.id).with_for_update())}
+                .order_by(col(Alert.id)).with_for_update())}
             for inc in alerts:
                 digest = inc.digest()
                 detected = min(inc.detected_at or now, now)

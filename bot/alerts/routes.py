@@ -251,10 +251,10 @@ def parse_rules(data: Any, source_file: str, rules: SeverityRules | None = None)
         for src in [route.when.equals.get("source")] + list(route.when.any_of.get("source", [])):
             if src and src not in doc.sources:
                 problems.append(f"{source_file}: routes[{i}].when: unknown source `{src}`")
-    for name, src in doc.sources.items():
-        cat = src.defaults.get("category")
-        if cat and rules is not None and cat not in rules.categories:
-            problems.append(f"{source_file}: sources.{name}.defaults.category: unknown category `{cat}`")
+    for name, source in doc.sources.items():
+        default = source.defaults.get("category")
+        if default and rules is not None and default not in rules.categories:
+            problems.append(f"{source_file}: sources.{name}.defaults.category: unknown category `{default}`")
     durations = {}
     for key, text in (("window", doc.window), ("triage.remind_after", doc.triage.remind_after)):
         try:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot.alerts import grouping, triage
 from bot.alerts.common import FLUSH_JOB, REMIND_JOB, TRIAGE_VIEW, span
@@ -179,7 +179,7 @@ class AlertService:
         declares: list[int] = []
         with self.db.session() as session:
             alerts = list(session.exec(select(Alert).where(Alert.processed == False)  # noqa: E712
-                                       .order_by(Alert.id).limit(BATCH).with_for_update(skip_locked=True)))
+                                       .order_by(col(Alert.id)).limit(BATCH).with_for_update(skip_locked=True)))
             if not alerts:
                 return 0, []
             now = self.clock.now()
@@ -353,7 +353,7 @@ class AlertService:
             group = session.get(AlertGroup, group_id)
             if group is None or group.state != GROUP_DECLARING or group.claimed_by != self.owner:
                 return None
-            first = session.exec(select(Alert).where(Alert.group_id == group_id).order_by(Alert.id)).first()
+            first = session.exec(select(Alert).where(Alert.group_id == group_id).order_by(col(Alert.id))).first()
             assert first is not None
             route = self.alert_rules.route(group.route)
             req = self.open_request(group, first, reporter)
@@ -363,7 +363,7 @@ class AlertService:
             group = session.exec(select(AlertGroup).where(AlertGroup.id == group_id).with_for_update()).one()
             group.state, group.incident_id = GROUP_INCIDENT, number
             now = self.clock.now()
-            alerts = list(session.exec(select(Alert).where(Alert.group_id == group_id).order_by(Alert.id)))
+            alerts = list(session.exec(select(Alert).where(Alert.group_id == group_id).order_by(col(Alert.id))))
             self.attach_alerts(session, group, alerts, now, first=True)
             route = self.alert_rules.route(group.route)
             self._declared_message(session, group, alerts, number, now, route)
@@ -535,7 +535,7 @@ class AlertService:
         with self.db.session() as session:
             group = session.exec(select(AlertGroup).where(AlertGroup.id == group_id).with_for_update()).one()
             group.state, group.incident_id = GROUP_INCIDENT, number
-            alerts = list(session.exec(select(Alert).where(Alert.group_id == group_id).order_by(Alert.id)))
+            alerts = list(session.exec(select(Alert).where(Alert.group_id == group_id).order_by(col(Alert.id))))
             self.attach_alerts(session, group, alerts, self.clock.now(), first=True)
             session.add(group)
 

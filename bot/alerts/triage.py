@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.alerts.common import TRIAGE_VIEW, span
 from bot.core import effects, incidents
@@ -55,7 +55,7 @@ def attach(svc: AlertService, group_id: int, number: int, actor: str) -> None:
             raise Conflict("An exercise's alerts attach only to an exercise, and real alerts only to a real "
                            "incident.")
         group.state, group.incident_id, group.decided_by = GROUP_INCIDENT, number, actor
-        alerts = list(session.exec(select(Alert).where(Alert.group_id == group_id).order_by(Alert.id)))
+        alerts = list(session.exec(select(Alert).where(Alert.group_id == group_id).order_by(col(Alert.id))))
         now = svc.clock.now()
         svc.attach_alerts(session, group, alerts, now, first=True)
         effects.post(session, number, Msg.of(":link: {who} attached {n} alert(s) of {src} to {ref}: *{title}*.",

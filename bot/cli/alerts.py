@@ -74,23 +74,23 @@ def _minutes(seconds: float | None) -> str:
     return "—" if seconds is None else f"{seconds / 60:.1f} min"
 
 
-def _median(values: list[int]) -> float | None:
-    values = sorted(v for v in values if v is not None)
-    if not values:
+def _median(values: list[int | None]) -> float | None:
+    known = sorted(v for v in values if v is not None)
+    if not known:
         return None
-    mid = len(values) // 2
-    return float(values[mid]) if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+    mid = len(known) // 2
+    return float(known[mid]) if len(known) % 2 else (known[mid - 1] + known[mid]) / 2
 
 
 def incidents_by_source(session) -> list[tuple[str, int, float | None, float | None]]:  # noqa: ANN001
     """Real incidents alerts declared or joined, per source, with their median MTTD and MTTC."""
-    from sqlmodel import select
+    from sqlmodel import col, select
 
     from bot.store.models import Incident
     from bot.store.models.alerts import AlertGroup
 
     rows = session.exec(select(AlertGroup.source, Incident.id, Incident.mttd_seconds, Incident.mttc_seconds)
-                        .join(Incident, Incident.id == AlertGroup.incident_id)
+                        .join(Incident, col(Incident.id) == col(AlertGroup.incident_id))
                         .where(Incident.is_exercise == False).distinct())  # noqa: E712
     per: dict[str, dict[int, tuple[int | None, int | None]]] = {}
     for source, number, mttd, mttc in rows:

@@ -300,10 +300,10 @@ class Console:
                     self.say(f"  #{ch['name']}{'  (private)' if ch['is_private'] else ''}{here}")
         elif line.split()[0] == ":channel":
             name = line.split(maxsplit=1)[1].strip().lstrip("#") if len(line.split()) > 1 else ""
-            ch = (self.h.fake.channel_by_name(name) or self.h.fake.channels.get(name)) if name else None
-            if ch:
-                self.channel = ch["id"]
-                self.say(f"  you are in #{ch['name']}")
+            chosen = (self.h.fake.channel_by_name(name) or self.h.fake.channels.get(name)) if name else None
+            if chosen:
+                self.channel = chosen["id"]
+                self.say(f"  you are in #{chosen['name']}")
             elif not name:
                 self.say("  which channel? :channel NAME (:channels lists them)")
             else:
@@ -333,10 +333,10 @@ class Console:
                     calls += self.submit(answers, ask)
             created = [c for c in calls if c.method == "conversations.create"]
             if created:
-                ch = self.h.fake.channel_by_name(created[-1].params["name"])
-                if ch:
-                    self.channel = ch["id"]
-                    self.say(f"  (you are now in #{ch['name']})")
+                made = self.h.fake.channel_by_name(created[-1].params["name"])
+                if made:
+                    self.channel = made["id"]
+                    self.say(f"  (you are now in #{made['name']})")
             if reply.ack.status != 200:
                 self.say(f"  request refused: HTTP {reply.ack.status}")
         elif line.startswith(":"):

@@ -272,7 +272,7 @@ class SlackState:
             "num_members": len(ch["members"]), "is_member": BOT_USER in ch["members"]}
 
     def _msg_json(self, m: Message, *, metadata: bool = True) -> dict:
-        out = {"type": "message", "ts": m.ts, "text": m.text, "user": m.user, "blocks": m.blocks}
+        out: dict[str, Any] = {"type": "message", "ts": m.ts, "text": m.text, "user": m.user, "blocks": m.blocks}
         if m.user == BOT_USER:
             out["bot_id"] = BOT_ID
         if m.thread_ts:

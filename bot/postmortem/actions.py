@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot.core import timeline
 from bot.core.clock import Clock
@@ -66,6 +66,7 @@ def parse_add(args: str, today: date, mentions: Mapping[str, str]) -> tuple[str,
 
 def add(session: Session, clock: Clock, incident: Incident, text: str, *, owner: str | None, due: date | None,
         actor: str) -> ActionItem:
+    assert incident.id is not None  # a stored incident
     last = session.exec(select(func.max(ActionItem.number)).where(ActionItem.incident_id == incident.id)).one()
     item = ActionItem(incident_id=incident.id, number=(last or 0) + 1, text=text, owner=owner, due=due,
                       created_at=clock.now(), created_by=actor)
@@ -87,6 +88,7 @@ def parse_number(text: str) -> int:
 
 
 def complete(session: Session, clock: Clock, incident: Incident, number: int, *, actor: str) -> ActionItem:
+    assert incident.id is not None  # a stored incident
     item = session.exec(select(ActionItem).where(ActionItem.incident_id == incident.id,
                                                  ActionItem.number == number).with_for_update()).first()
     if item is None:
@@ -101,7 +103,7 @@ def complete(session: Session, clock: Clock, incident: Incident, number: int, *,
 
 
 def items(session: Session, incident_id: int) -> list[ActionItem]:
-    query = select(ActionItem).where(ActionItem.incident_id == incident_id).order_by(ActionItem.number)
+    query = select(ActionItem).where(ActionItem.incident_id == incident_id).order_by(col(ActionItem.number))
     return list(session.exec(query))
 
 

@@ -76,6 +76,7 @@ def build(ctx: Any, session: Session, incident: Incident, *, names: Names = plai
     """The template context for one incident. `regulator=True` leaves out people entirely."""
     now = ctx.clock.now()
     rules = ctx.rules
+    assert incident.id is not None  # a stored incident
     events = timeline.events(session, incident.id)
     extra = postmortem_data.collect(ctx, session, incident)
     f = facts.derive(incident, rules=rules, now=now, paused=facts.pauses(events),

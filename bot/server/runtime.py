@@ -66,8 +66,8 @@ def serve(settings: Settings, *, http: bool, host: str, port: int) -> None:
         bot_guard = guard.of(bot.app)
         bot_guard.require()
         if socket_mode:
-            if settings.health_port:
-                closers.append(_listen(lambda: HealthServer(readiness, host, settings.health_port).start(),
+            if (health_port := settings.health_port):
+                closers.append(_listen(lambda: HealthServer(readiness, host, health_port).start(),
                                        f"FIREBREAK_HEALTH_PORT {settings.health_port}").close)
                 log.info("firebreak: health on %s:%s (GET /healthz, /livez)", host, settings.health_port)
             if bot.ctx.alerts is not None and bot.ctx.alerts.alert_rules.sources:  # docs/alerts.md

@@ -62,9 +62,9 @@ def check(scenario: Scenario, path: Path, *, library: Any = None, registry: Any 
     `regimes`: the reporting-clock regime names (bot.scheduler.regimes)."""
     problems: list[str] = []
     for where, regime in clocks(scenario) if regimes is not None else []:
-        if regime not in regimes:
+        if regimes is not None and regime not in regimes:
             problems.append(f"{path}: {where}: no reporting regime `{regime}` (regimes: "
-                            f"{', '.join(sorted(regimes))})")
+                            f"{', '.join(sorted(regimes or ()))})")
     steps, levers = references(scenario)
     sev = scenario.expected_severity
     if library is not None:

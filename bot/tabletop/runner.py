@@ -201,9 +201,10 @@ Plan = list[tuple[str, datetime, dict[str, int]]]  # (timer key, due time, job k
 def inject_plan(session: Session, run: ExerciseRun) -> Plan:
     """The timers a running exercise needs: every undelivered inject at its current due time."""
     scenario = Scenario.from_snapshot(run.scenario)
-    done = delivered(session, run.id)  # type: ignore[arg-type]
+    assert run.id is not None  # a stored run
+    done = delivered(session, run.id)
     return [(incident_key(run.incident_id, f"inject:{i}"), due_at(run, scenario, i),
-             {"run_id": run.id, "index": i}) for i in range(len(scenario.injects)) if i not in done]  # type: ignore[misc]
+             {"run_id": run.id, "index": i}) for i in range(len(scenario.injects)) if i not in done]
 
 
 def schedule(ctx: AppContext, plan: Plan) -> None:
@@ -370,6 +371,7 @@ def end(ctx: AppContext, run_id: int, *, actor: str) -> Ended:
         session.add(run)
         incident = incidents.get(session, run.incident_id, lock=True)
         scenario = Scenario.from_snapshot(run.scenario)
+        assert incident.id is not None  # a stored incident
         events = [Fact(e.at, e.kind, e.data or {}) for e in timeline.events(session, incident.id)]
         card = compute(scenario, ref=incident.ref, started=run.started_at, ended=now, events=events,
                        incident=facts.load(session, incident, ctx.rules, now),

@@ -110,10 +110,11 @@ def compute(scenario: Scenario, *, ref: str, started: datetime, ended: datetime,
 
     # Injects and their expected responses.
     posted = {str(f.data.get("inject")): f.at for f in events if f.kind == "inject_posted"}
-    injects = []
+    injects: list[dict[str, Any]] = []
+    expected_answers: list[dict[str, Any]] = []
     for inj in scenario.injects:
         at = posted.get(inj.id)
-        answers = []
+        answers: list[dict[str, Any]] = []
         for exp in inj.expects:
             hit, ahead = _answer(exp, at, events, track) if at else (None, False)
             delay = span(at, hit) if (hit and at) else None
@@ -122,7 +123,8 @@ def compute(scenario: Scenario, *, ref: str, started: datetime, ended: datetime,
                             "on_time": delay is not None and delay <= inj.within})
         injects.append({"id": inj.id, "offset": _secs(inj.at), "text": inj.text, "posted": rel(at),
                         "within": _secs(inj.within), "answers": answers})
-    expected_answers = [a for i in injects if i["posted"] is not None for a in i["answers"]]
+        if at is not None:  # only the injects that were posted expect answers
+            expected_answers += answers
 
     # Status-update cadence: every gap (start → first update → … → end) within the cadence.
     updates = [f.at for f in events if f.kind == "status_update" and started <= f.at <= ended]

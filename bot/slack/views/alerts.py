@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlmodel import Session, func, select
+from sqlmodel import Session, col, func, select
 
 from bot.core import incidents
 from bot.core.text import User, When
@@ -27,7 +27,7 @@ def triage_view(ctx: AppContext, session: Session, data: dict[str, Any]) -> tupl
     if group is None:
         return "An alert group that no longer exists.", []
     tag = "[EXERCISE] " if group.exercise else ""
-    first = session.exec(select(Alert).where(Alert.group_id == group.id).order_by(Alert.id)).first()
+    first = session.exec(select(Alert).where(Alert.group_id == group.id).order_by(col(Alert.id))).first()
     head = md(tag + ":mag: *Alert for triage* from {src} (route {route}): *{title}*", src=group.source,
               route=group.route, title=clip(group.title, 200))
     facts = [md("Category: {c}", c=first.category if first else "—"),
@@ -78,7 +78,7 @@ def list_blocks(session: Session, incident: Incident) -> tuple[str, list[dict]]:
     if not total:
         return f"No alerts are attached to {incident.ref}.", []
     rows = list(session.exec(select(Alert).where(Alert.incident_id == incident.id)
-                             .order_by(Alert.detected_at, Alert.id).limit(SHOWN)))
+                             .order_by(col(Alert.detected_at), col(Alert.id)).limit(SHOWN)))
     firing = session.exec(select(func.count()).select_from(Alert).where(Alert.incident_id == incident.id,
                                                                        Alert.status != "resolved")).one()
     lines = []
