@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from bot.alerts.common import TRIAGE_VIEW, span
 from bot.core import effects, incidents
@@ -26,13 +26,19 @@ if TYPE_CHECKING:
     from bot.alerts.service import AlertService
 
 
+def undecided(session: Session, group_id: int) -> AlertGroup:
+    """The group, locked, while it still waits in triage; a Conflict saying what happened to it otherwise."""
+    group = session.exec(select(AlertGroup).where(AlertGroup.id == group_id).with_for_update()).first()
+    if group is None:
+        raise Conflict("That alert group no longer exists.")
+    if group.state != GROUP_TRIAGE:
+        raise Conflict(decided(group))
+    return group
+
+
 def declare(svc: AlertService, group_id: int, actor: str) -> int:
     with svc.db.session() as session:
-        group = session.exec(select(AlertGroup).where(AlertGroup.id == group_id).with_for_update()).first()
-        if group is None:
-            raise Conflict("That alert group no longer exists.")
-        if group.state != GROUP_TRIAGE:
-            raise Conflict(decided(group))
+        group = undecided(session, group_id)
         group.state, group.claimed_by, group.claimed_at = GROUP_DECLARING, svc.owner, svc.clock.now()
         group.decided_by = actor
         session.add(group)
@@ -44,11 +50,7 @@ def declare(svc: AlertService, group_id: int, actor: str) -> int:
 
 def attach(svc: AlertService, group_id: int, number: int, actor: str) -> None:
     with svc.db.session() as session:
-        group = session.exec(select(AlertGroup).where(AlertGroup.id == group_id).with_for_update()).first()
-        if group is None:
-            raise Conflict("That alert group no longer exists.")
-        if group.state != GROUP_TRIAGE:
-            raise Conflict(decided(group))
+        group = undecided(session, group_id)
         incident = incidents.get(session, number)
         incidents.require_open(incident)
         if incident.is_exercise != group.exercise:
@@ -68,11 +70,7 @@ def attach(svc: AlertService, group_id: int, number: int, actor: str) -> None:
 
 def dismiss(svc: AlertService, group_id: int, reason: str, actor: str) -> None:
     with svc.db.session() as session:
-        group = session.exec(select(AlertGroup).where(AlertGroup.id == group_id).with_for_update()).first()
-        if group is None:
-            raise Conflict("That alert group no longer exists.")
-        if group.state != GROUP_TRIAGE:
-            raise Conflict(decided(group))
+        group = undecided(session, group_id)
         group.state, group.decided_by, group.dismiss_reason = GROUP_DISMISSED, actor, reason
         group.untold = 0
         session.add(group)

@@ -13,12 +13,7 @@ import json
 import typer
 
 from bot.cli.common import (
-    LIST_HINT,
-    NoIncidents,
-    fail,
-    incident_database,
-    no_incidents_line,
-    settings,
+    incident_session,
     terminal_text,
 )
 
@@ -32,22 +27,8 @@ def audit(
     """Privileged actions and refused attempts on an incident, oldest first (UTC)."""
     from bot.core import timeline
     from bot.core.audit import PRIVILEGED_KINDS
-    from bot.core.errors import FirebreakError
-    from bot.core.incidents import parse_ref
-    from bot.store.models import Incident
-
-    try:
-        number = parse_ref(incident)
-    except FirebreakError as err:
-        fail(err.message)
-    url = settings().database_url
-    try:
-        with incident_database(url) as db, db.session() as session:
-            if session.get(Incident, number) is None:
-                fail(f"INC-{number} does not exist; {LIST_HINT}.")
-            rows = timeline.events(session, number, kinds=list(PRIVILEGED_KINDS))
-    except NoIncidents:
-        fail(f"INC-{number} does not exist. {no_incidents_line(url)}")
+    with incident_session(incident) as (number, session):
+        rows = timeline.events(session, number, kinds=list(PRIVILEGED_KINDS))
     if as_json:
         for ev in rows:
             typer.echo(json.dumps({"at": ev.at.isoformat(), "incident": f"INC-{number}", "kind": ev.kind,

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, NoReturn
 import typer
 
 if TYPE_CHECKING:
+    from sqlmodel import Session
+
     from bot.config.settings import Settings
     from bot.store.db import Database
 
@@ -130,6 +132,28 @@ def require_current(db: Database, shown: str) -> None:
     if revision != head:
         fail(f"The database at {shown} is at migration {revision}; this firebreak needs {head}. "
              "Run `firebreak db upgrade` first.")
+
+
+@contextmanager
+def incident_session(incident: str) -> Iterator[tuple[int, Session]]:
+    """`INC-42` (as typed) and a read session in which it exists; one line and exit 2 otherwise (a bad
+    reference, no such incident, a database never set up)."""
+    from bot.core.errors import FirebreakError
+    from bot.core.incidents import parse_ref
+    from bot.store.models import Incident
+
+    try:
+        number = parse_ref(incident)
+    except FirebreakError as err:
+        fail(err.message)
+    url = settings().database_url
+    try:
+        with incident_database(url) as db, db.session() as session:
+            if session.get(Incident, number) is None:
+                fail(f"INC-{number} does not exist; {LIST_HINT}.")
+            yield number, session
+    except NoIncidents:
+        fail(f"INC-{number} does not exist. {no_incidents_line(url)}")
 
 
 def no_incidents_line(url: str) -> str:

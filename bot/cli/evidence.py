@@ -7,11 +7,7 @@ import os
 import typer
 
 from bot.cli.common import (
-    LIST_HINT,
-    NoIncidents,
-    fail,
-    incident_database,
-    no_incidents_line,
+    incident_session,
     settings,
     terminal_text,
 )
@@ -24,25 +20,12 @@ evidence_cli = typer.Typer(no_args_is_help=True, help="Evidence and probes.")
 def verify(incident: str = typer.Argument(..., help="The incident, e.g. INC-42 (`firebreak incidents` lists them).")
            ) -> None:
     """Recompute the SHA-256 of every repro case of an incident and compare it with the stored hash."""
-    from bot.core.errors import FirebreakError
-    from bot.core.incidents import parse_ref
     from bot.evidence import store
-    from bot.store.models import Incident
 
-    try:
-        number = parse_ref(incident)
-    except FirebreakError as err:
-        fail(err.message)
-    url = settings().database_url
-    try:
-        with incident_database(url) as db, db.session() as session:
-            if session.get(Incident, number) is None:
-                fail(f"INC-{number} does not exist; {LIST_HINT}.")
-            checked = store.verify(session, number)
-            lines = [f"{'ok  ' if ok else 'BAD '} case #{row.id} {row.sha256} added {row.added_at.isoformat()} "
-                     f"by {terminal_text(row.added_by)}" for row, ok in checked]
-    except NoIncidents:
-        fail(f"INC-{number} does not exist. {no_incidents_line(url)}")
+    with incident_session(incident) as (number, session):
+        checked = store.verify(session, number)
+        lines = [f"{'ok  ' if ok else 'BAD '} case #{row.id} {row.sha256} added {row.added_at.isoformat()} "
+                 f"by {terminal_text(row.added_by)}" for row, ok in checked]
     if not checked:
         typer.echo(f"INC-{number} has no repro cases.")
         return
