@@ -8,6 +8,7 @@ with FIREBREAK_TEMPLATES_DIR; see `bot.templates`). The context they get is buil
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from bot.core import incidents, secrets
@@ -26,16 +27,30 @@ def _context(ctx: Any, incident_id: int, names: Names, regulator: bool) -> dict[
         return build_context(ctx, session, incident, names=names, regulator=regulator)
 
 
+_MARK = "\u2063"  # an invisible separator around each person in the first render, replaced by their name
+_MARKED = re.compile(f"{_MARK}([A-Z0-9]{{2,32}}){_MARK}")
+
+
 def _render(ctx: Any, incident_id: int, template: str, *, names: Names | None, regulator: bool) -> str:
-    if names is None:
-        # Two passes: the first learns whom the draft names; the workspace is asked between the two, outside
-        # any database transaction; the second renders with the display names found.
-        recorder, seen = people.recorder()
-        _context(ctx, incident_id, recorder, regulator)
-        names = people.workspace_names(ctx, seen)
-    context = _context(ctx, incident_id, names, regulator)
+    org_dir = getattr(ctx.settings, "templates_dir", None)
+    if names is not None:
+        text = render(template, _context(ctx, incident_id, names, regulator), org_dir=org_dir)
+    else:
+        # One render with each person marked; the workspace is asked for their names after it, outside any
+        # database transaction, and the marks are replaced by the names found.
+        seen: set[str] = set()
+
+        def marked(user_id: str) -> str:
+            if user_id in ("firebreak", "") or not user_id.isalnum():
+                return people.plain_names(user_id)
+            seen.add(user_id)
+            return f"{_MARK}{user_id}{_MARK}"
+
+        text = render(template, _context(ctx, incident_id, marked, regulator), org_dir=org_dir)
+        named = people.workspace_names(ctx, seen)
+        text = _MARKED.sub(lambda m: named(m.group(1)), text).replace(_MARK, "")
     # A file leaves the process: the one redaction step, over provider data (a lever's error) as over the rest.
-    return secrets.redact(render(template, context, org_dir=getattr(ctx.settings, "templates_dir", None)))
+    return secrets.redact(text)
 
 
 def render_draft(ctx: Any, incident_id: int, *, names: Names | None = None) -> str:
