@@ -196,3 +196,15 @@ def test_history_pages_newest_first(fake: FakeSlack, client: WebClient) -> None:
     rest = client.conversations_history(channel=channel, limit=10,
                                         cursor=first["response_metadata"]["next_cursor"])
     assert [m["ts"] for m in rest["messages"]] == posted[2::-1] and not rest["has_more"]
+
+
+def test_users_conversations_lists_a_persons_private_channels_only_where_the_bot_is_too(fake: FakeSlack,
+                                                                                        client: WebClient) -> None:
+    shared = fake.add_channel("inc-1-leak", private=True, members=["U0ALICE"])
+    fake.add_channel("hr-secret", private=True, members=["U0ALICE"], bot_member=False)  # the bot is not in it
+    fake.add_channel("general-2", members=["U0ALICE"])
+    resp = client.users_conversations(user="U0ALICE", types="private_channel", limit=999)
+    assert [c["id"] for c in resp["channels"]] == [shared]
+    assert error(lambda: client.users_conversations(user="U0ALICE", types="private_channel", limit=1000)) == \
+        "invalid_limit"
+    assert error(lambda: client.users_conversations(types="secret_channel")) == "invalid_types"

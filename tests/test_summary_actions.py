@@ -140,3 +140,24 @@ def test_private_titles_stay_out_of_lists_homes_and_announcements(harness: Harne
     announced = "\n".join(h.fake.texts(h.settings.announce_channel))
     assert "INC-1" in announced and "PII" not in announced and "purged the cache" not in announced
     assert "private" in announced
+
+
+def test_a_listing_of_many_private_incidents_asks_slack_once_and_fails_closed(harness: Harness) -> None:
+    """Whether a person is in each private incident's channel is answered by one users.conversations lookup
+    for that person, not one conversations.members per incident (which Slack rate-limits); when it fails, the
+    private rows are redacted, never shown."""
+    h = harness
+    for i in range(12):
+        open_incident(h, f"Secret leak {i} --category data_leakage --private", user="U0ALICE")
+    h.ctx.directory.forget_all()  # a cold cache, as after a restart
+    before = len(h.fake.calls)
+    mine = h.command("list", user="U0ALICE")
+    methods = [c.method for c in h.fake.calls[before:]]
+    assert methods.count("users.conversations") == 1 and "conversations.members" not in methods
+    assert all(f"Secret leak {i}" in mine.text + str(mine.ephemeral) for i in (0, 11))
+    outsider = h.command("list", user="U0MALLORY")
+    assert "Secret leak" not in outsider.text + str(outsider.ephemeral)
+    h.ctx.directory.forget_all()
+    h.fake.fail_next("users.conversations", error="internal_error", times=50)  # Slack down for a while
+    failed = h.command("list", user="U0ALICE")
+    assert "Secret leak" not in failed.text + str(failed.ephemeral)  # unknown means redacted

@@ -83,6 +83,34 @@ class Conversations(SlackState):
         cursor = base64.b64encode(f"offset:{offset + limit}".encode()).decode() if more else ""
         return {"channels": [self._public(c) for c in page], "response_metadata": {"next_cursor": cursor}}
 
+    def api_users_conversations(self, p: dict) -> dict:
+        """The conversations `user` (default: the bot) is in, of the `types` asked for; private ones only where
+        the bot is a member too (Slack: "restricted to those where the calling user shares membership").
+        `limit` at most 999; cursor pagination."""
+        kinds = [t.strip() for t in str(p.get("types") or "public_channel").split(",") if t.strip()]
+        scope = {"public_channel": "channels:read", "private_channel": "groups:read", "mpim": "mpim:read",
+                 "im": "im:read"}
+        if not kinds or any(k not in scope for k in kinds):
+            raise SlackError("invalid_types")
+        for k in kinds:
+            self._need(scope[k])
+        try:
+            limit = int(p.get("limit") or 100)
+        except ValueError:
+            raise SlackError("invalid_limit") from None
+        if not 1 <= limit <= 999:
+            raise SlackError("invalid_limit")
+        user = str(p.get("user") or BOT_USER)
+        offset = self._cursor(p.get("cursor"))
+        theirs = [c for c in self.channels.values() if self._list_kind(c) in kinds and user in c["members"]
+                  and (not c["is_private"] or BOT_USER in c["members"])]
+        page = theirs[offset: offset + limit]
+        if str(p.get("exclude_archived", "false")).lower() in ("true", "1"):
+            page = [c for c in page if not c["is_archived"]]
+        more = offset + limit < len(theirs)
+        cursor = base64.b64encode(f"offset:{offset + limit}".encode()).decode() if more else ""
+        return {"channels": [self._public(c) for c in page], "response_metadata": {"next_cursor": cursor}}
+
     @staticmethod
     def _list_kind(ch: dict[str, Any]) -> str:
         if ch.get("is_im"):

@@ -49,6 +49,7 @@ TIER: dict[str, int] = {
     "pins.list": 2,
     "reactions.add": 3,
     "users.info": 4,
+    "users.conversations": 3,
     "usergroups.users.list": 2,
     "views.open": 4,
     "views.push": 4,

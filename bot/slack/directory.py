@@ -35,6 +35,7 @@ class SlackDirectory:
         self._members: dict[str, tuple[float, frozenset[str]]] = {}
         self._groups: dict[str, tuple[float, frozenset[str]]] = {}
         self._names: dict[str, tuple[float, str]] = {}
+        self._private: dict[str, tuple[float, frozenset[str]]] = {}  # user -> the private channels they are in
         self._lock = threading.Lock()
 
     # ----- the policy's questions -------------------------------------------------------------------------
@@ -84,6 +85,36 @@ class SlackDirectory:
             hit = self._names.get(user_id)
             return hit[1] if hit is not None and time.monotonic() - hit[0] < NAMES_TTL else None
 
+    def private_channels(self, user_id: str) -> frozenset[str]:
+        """The private channels (that firebreak is in) `user_id` is a member of: one users.conversations
+        lookup for any number of channels, cached as members are. Raises FactsUnavailable."""
+        hit = self._cached(self._private, user_id, MEMBERS_TTL)
+        if hit is not None:
+            return hit
+        found: set[str] = set()
+        cursor = None
+        try:
+            for _ in range(20):  # 20 pages of 999
+                resp = self.ctx.client.users_conversations(user=user_id, types="private_channel", limit=999,
+                                                           exclude_archived=True,
+                                                           **({"cursor": cursor} if cursor else {}))
+                found.update(c["id"] for c in resp.get("channels") or [] if isinstance(c, dict) and c.get("id"))
+                cursor = (resp.get("response_metadata") or {}).get("next_cursor")
+                if not cursor:
+                    break
+        except (SlackApiError, SlackClientError, OSError) as err:
+            log.warning("users.conversations %s failed: %s", user_id, _error(err))
+            raise FactsUnavailable(f"users.conversations: {_error(err)}") from None
+        return self._store(self._private, user_id, frozenset(found))
+
+    def sees_private(self, channel_id: str, user_id: str) -> bool:
+        """Whether `user_id` is in the private `channel_id`: from the channel's cached members when known, else
+        from the user's own list (one lookup answers for every private incident a listing shows)."""
+        hit = self._cached(self._members, channel_id, MEMBERS_TTL)
+        if hit is not None:
+            return user_id in hit
+        return channel_id in self.private_channels(user_id)
+
     def display_name(self, user_id: str) -> str | None:
         """How the workspace names a person (users.info, cached an hour); None when Slack does not say."""
         if (known := self.cached_name(user_id)) is not None:
@@ -115,9 +146,21 @@ class SlackDirectory:
             cache[key] = (time.monotonic(), value)
         return value
 
-    def forget_channel(self, channel_id: str) -> None:
+    def forget_channel(self, channel_id: str, user_id: str | None = None) -> None:
+        """Someone joined or left `channel_id` (`user_id` when Slack says who; else every user's list goes)."""
         with self._lock:
             self._members.pop(channel_id, None)
+            if user_id is None:
+                self._private.clear()
+            else:
+                self._private.pop(user_id, None)
+
+    def forget_all(self) -> None:
+        """Nothing cached is trusted any more (e.g. after events may have been missed)."""
+        with self._lock:
+            self._members.clear()
+            self._groups.clear()
+            self._private.clear()
 
     def forget_group(self, group_id: str) -> None:
         with self._lock:
@@ -143,12 +186,14 @@ def register(app: Any, ctx: AppContext) -> None:
     @app.event("member_joined_channel")
     def joined(event: dict[str, Any]) -> None:
         if ctx.directory is not None and isinstance(event.get("channel"), str):
-            ctx.directory.forget_channel(event["channel"])
+            user = event.get("user")
+            ctx.directory.forget_channel(event["channel"], user if isinstance(user, str) else None)
 
     @app.event("member_left_channel")
     def left(event: dict[str, Any]) -> None:
         if ctx.directory is not None and isinstance(event.get("channel"), str):
-            ctx.directory.forget_channel(event["channel"])
+            user = event.get("user")
+            ctx.directory.forget_channel(event["channel"], user if isinstance(user, str) else None)
 
     @app.event("subteam_members_changed")
     def group_changed(event: dict[str, Any]) -> None:

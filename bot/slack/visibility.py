@@ -19,6 +19,6 @@ def may_see(ctx: AppContext, user_id: str, *, private: bool, channel_id: str | N
     if not channel_id or ctx.directory is None:
         return False
     try:
-        return ctx.directory.is_member(channel_id, user_id)
+        return ctx.directory.sees_private(channel_id, user_id)
     except FactsUnavailable:
         return False
