@@ -140,29 +140,42 @@ class EffectRunner:
     def drain(self) -> int:
         """Claim and start every effect that may run now. Returns how many were started."""
         started = 0
-        for job in self._claim_runnable():
+        jobs, wakeup = self._claim_runnable()
+        for job in jobs:
             started += 1
             try:
                 self.services.lanes.run(EFFECTS, self._perform, job)
             except RuntimeError:
                 self._release(job)
-        self._schedule_wakeup()
+        self._schedule_wakeup(wakeup)
         return started
 
-    def _claim_runnable(self) -> list[Job]:
+    SCAN = 1000  # unfinished effects read per drain; past that, the lanes and provisioning are asked apart
+
+    def _claim_runnable(self) -> tuple[list[Job], datetime | None | bool]:
+        """The effects that may start now, claimed; and when the earliest waiting retry is due (False: unknown,
+        ask the database). One read of the unfinished effects answers both on every ordinary drain."""
         moment = now()
         db = self.services.db
         with db.session() as session:
-            rows = list(session.execute(select(Effect).where(col(Effect.state) == PENDING)
-                                        .order_by(col(Effect.id)).limit(500)).scalars())
-            running = set(session.execute(select(col(Effect.lane)).where(col(Effect.state) == RUNNING)).scalars())
-            provisioning = set(session.execute(
-                select(col(Effect.incident_id)).where(col(Effect.kind) == PROVISION,
-                                                      col(Effect.state).in_([PENDING, RUNNING]))).scalars())
+            unfinished = list(session.execute(select(Effect).where(col(Effect.state).in_([PENDING, RUNNING]))
+                                              .order_by(col(Effect.id)).limit(self.SCAN)).scalars())
+            complete = len(unfinished) < self.SCAN
+            rows = [r for r in unfinished if r.state == PENDING]
+            if complete:
+                running = {r.lane for r in unfinished if r.state == RUNNING}
+                provisioning = {r.incident_id for r in unfinished if r.kind == PROVISION}
+            else:
+                running = set(session.execute(select(col(Effect.lane)).where(col(Effect.state) == RUNNING)).scalars())
+                provisioning = set(session.execute(
+                    select(col(Effect.incident_id)).where(col(Effect.kind) == PROVISION,
+                                                          col(Effect.state).in_([PENDING, RUNNING]))).scalars())
             waiting_on = {r.after_id for r in rows if r.after_id is not None}
             finished: set[int | None] = set(session.execute(select(col(Effect.id)).where(
                 col(Effect.id).in_(waiting_on), col(Effect.state).in_([DONE, FAILED]))).scalars()
             ) if waiting_on else set()
+        retries = [r.not_before for r in rows if r.not_before is not None]
+        wakeup: datetime | None | bool = min(retries, default=None) if complete else False
         with self._lock:
             busy = set(self._active) | running
         chosen: list[Effect] = []
@@ -180,7 +193,7 @@ class EffectRunner:
             if row.kind != PROVISION and row.incident_id in provisioning:
                 continue
             chosen.append(row)
-        return [job for row in chosen if (job := self._claim(row)) is not None]
+        return [job for row in chosen if (job := self._claim(row)) is not None], wakeup
 
     def _claim(self, row: Effect) -> Job | None:
         moment = now()
@@ -209,12 +222,16 @@ class EffectRunner:
                             .values(state=PENDING, owner=None, lease_until=None))
         self._finished(job)
 
-    def _schedule_wakeup(self) -> None:
-        """Retries wait for their time: wake up then (a timer thread, nothing spins)."""
-        with self.services.db.session() as session:
-            nxt = session.execute(select(col(Effect.not_before)).where(col(Effect.state) == PENDING,
-                                                                       col(Effect.not_before).is_not(None))
-                                  .order_by(col(Effect.not_before)).limit(1)).scalar()
+    def _schedule_wakeup(self, known: datetime | None | bool = False) -> None:
+        """Retries wait for their time: wake up then (a timer thread, nothing spins). `known`: the earliest
+        retry time when the caller has it (None: no retry waits), False to ask the database."""
+        if known is False:
+            with self.services.db.session() as session:
+                nxt = session.execute(select(col(Effect.not_before)).where(col(Effect.state) == PENDING,
+                                                                           col(Effect.not_before).is_not(None))
+                                      .order_by(col(Effect.not_before)).limit(1)).scalar()
+        else:
+            nxt = known if isinstance(known, datetime) else None
         if nxt is None:
             return
         delay = max((nxt - now()).total_seconds(), 0.01)

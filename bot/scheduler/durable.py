@@ -38,8 +38,7 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.util import datetime_to_utc_timestamp
-from sqlalchemy import Engine, and_, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, and_, select, update
 
 from bot.core.timers import Timer
 from bot.scheduler.lease import Lease
@@ -158,23 +157,25 @@ class DurableTimers:
         """Apply queued timer changes in one transaction: upserts of jobs (as APScheduler's SQLAlchemy job
         store stores them) and deletes."""
         self._ensure_store()
+        upsert = _upsert_for(self.engine.dialect.name)
         with self.engine.begin() as conn:
-            for op in ops:
+            rows: list[dict[str, Any]] = []
+            for op in [*ops, ("end",)]:
+                if op[0] != "at" and rows:  # consecutive upserts go as one statement (order kept)
+                    stmt = upsert(apscheduler_jobs)
+                    conn.execute(stmt.on_conflict_do_update(
+                        index_elements=[apscheduler_jobs.c.id],
+                        set_={"next_run_time": stmt.excluded.next_run_time, "job_state": stmt.excluded.job_state}),
+                        rows)
+                    rows = []
                 if op[0] == "delete":
                     conn.execute(apscheduler_jobs.delete().where(op[1]))
+                if op[0] != "at":
                     continue
                 _, key, when, job, payload = op
-                values = {"next_run_time": datetime_to_utc_timestamp(when),
-                          "job_state": pickle.dumps(self._job(key, when, job, payload).__getstate__(),
-                                                    self.store.pickle_protocol)}
-                changed = conn.execute(update(apscheduler_jobs).where(apscheduler_jobs.c.id == key).values(**values))
-                if changed.rowcount:
-                    continue
-                try:
-                    with conn.begin_nested():
-                        conn.execute(insert(apscheduler_jobs).values(id=key, **values))
-                except IntegrityError:  # another process added it in between: replace theirs
-                    conn.execute(update(apscheduler_jobs).where(apscheduler_jobs.c.id == key).values(**values))
+                rows.append({"id": key, "next_run_time": datetime_to_utc_timestamp(when),
+                             "job_state": pickle.dumps(self._job(key, when, job, payload).__getstate__(),
+                                                       self.store.pickle_protocol)})
 
     def pending(self, prefix: str = "") -> list[Timer]:
         self._ensure_store()
@@ -342,3 +343,15 @@ class DurableTimers:
             _ACTIVE.remove(self)
         if self._own_engine:
             self.engine.dispose()
+
+
+def _upsert_for(dialect: str) -> Any:
+    """INSERT … ON CONFLICT (id) DO UPDATE for the database at hand: one statement for a batch of timers, safe
+    against another process adding the same timer in between."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
