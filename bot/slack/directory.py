@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 MEMBERS_TTL = 60.0
 GROUPS_TTL = 300.0
 NAMES_TTL = 3600.0
+NO_NAME_TTL = 60.0
 
 
 class SlackDirectory:
@@ -80,10 +81,14 @@ class SlackDirectory:
         return self._store(self._groups, group_id, frozenset(resp.get("users") or []))
 
     def cached_name(self, user_id: str) -> str | None:
-        """The display name if it is known now (no Slack call); None otherwise."""
+        """What is known now without a Slack call: the display name, "" when Slack recently had no name to give
+        (asked again after a minute), None when nobody asked yet."""
         with self._lock:
             hit = self._names.get(user_id)
-            return hit[1] if hit is not None and time.monotonic() - hit[0] < NAMES_TTL else None
+            if hit is None:
+                return None
+            fresh = time.monotonic() - hit[0] < (NAMES_TTL if hit[1] else NO_NAME_TTL)
+            return hit[1] if fresh else None
 
     def private_channels(self, user_id: str) -> frozenset[str]:
         """The private channels (that firebreak is in) `user_id` is a member of: one users.conversations
@@ -118,16 +123,18 @@ class SlackDirectory:
     def display_name(self, user_id: str) -> str | None:
         """How the workspace names a person (users.info, cached an hour); None when Slack does not say."""
         if (known := self.cached_name(user_id)) is not None:
-            return known
+            return known or None
         try:
             resp = self.ctx.client.users_info(user=user_id)
         except (SlackApiError, SlackClientError, OSError) as err:
             log.info("users.info %s failed: %s", user_id, _error(err))
-            return None
-        user = resp.get("user") or {}
+            resp = None
+        user = (resp.get("user") if resp else None) or {}
         profile = user.get("profile") or {}
         name = profile.get("display_name") or profile.get("real_name") or user.get("real_name") or user.get("name")
-        if not name:
+        if not name:  # remembered for a minute, so every refresh of a summary does not ask again
+            with self._lock:
+                self._names[user_id] = (time.monotonic(), "")
             return None
         with self._lock:
             self._names[user_id] = (time.monotonic(), str(name))

@@ -205,7 +205,7 @@ class SlackEffects:
         ic = roles.get("ic")
         ic_name = self.ctx.directory.cached_name(ic) if ic and self.ctx.directory is not None else None
         if not ic or ic_name is not None or self.ctx.directory is None:
-            topic = clip(plain_field(topic_text(incident, roles, ic_name)), 250)
+            topic = clip(plain_field(topic_text(incident, roles, ic_name or None)), 250)
             if topic != current_topic:  # set only when it changes: setTopic is Tier 2 and posts a channel notice
                 self._record_topic(incident.id, {"topic": topic})
         else:
