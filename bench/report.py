@@ -17,7 +17,8 @@ def latency_table(db: str, results: dict[str, Any]) -> list[str]:
     lines = [f"\n== {db} ==",
              f"{'scenario':<22}{'n':>6}  {'ack p50/p90/p99/max ms':<34}{'completion p50/p90/p99/max ms':<36}notes"]
     for name, res in results.items():
-        if name in ("process", "burst", "containment_overhead", "far_slack", "lock", "lane") or not isinstance(res, dict):
+        if name in ("process", "burst", "containment_overhead", "far_slack", "lock", "lane", "alerts") or \
+                not isinstance(res, dict):
             continue
         if "skipped" in res:
             lines.append(f"{name:<22}{'':>6}  skipped: {res['skipped']}")
@@ -42,6 +43,7 @@ def latency_table(db: str, results: dict[str, Any]) -> list[str]:
     if "startup_s" in p:
         lines.append(f"process: start-up to ready {p['startup_s']:.2f} s; idle RSS {p['idle'].get('rss_mb')} MB; "
                      f"idle CPU {p.get('idle_cpu_ms_per_s')} ms/s")
+    lines += alerts_lines(results.get("alerts") or {})
     b = results.get("burst") or {}
     if "ack" in b:
         lines.append(
@@ -55,6 +57,19 @@ def latency_table(db: str, results: dict[str, Any]) -> list[str]:
     elif "skipped" in b or "failed" in b:
         lines.append(f"burst: {b.get('skipped') or 'FAILED: ' + str(b.get('failed'))}")
     return lines
+
+
+def alerts_lines(a: dict[str, Any]) -> list[str]:
+    """Alert intake: the answer at a steady rate, and what a storm of one group becomes."""
+    if "skipped" in a or "failed" in a:
+        return [f"alerts: {a.get('skipped') or 'FAILED: ' + str(a.get('failed'))}"]
+    steady, storm = a.get("steady") or {}, a.get("storm") or {}
+    if not steady:
+        return []
+    return [f"alerts: answer at {steady.get('rate_per_s')}/s {_ms(steady.get('answer'))} ms "
+            f"(statuses {steady.get('statuses')}); a {storm.get('alerts')}-alert storm of one group: "
+            f"{storm.get('incidents')} incident(s), {storm.get('slack_writes')} Slack writes, worked off in "
+            f"{storm.get('worked_off_s')} s"]
 
 
 OVERHEAD = (("to_patch", "contain request sent -> PATCH at LaunchDarkly"),
