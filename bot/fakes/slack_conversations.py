@@ -60,6 +60,13 @@ class Conversations(SlackState):
         """Cursor pagination over the conversations the bot can see, of the `types` asked for (default
         public_channel). Like Slack, `exclude_archived` is applied to a page after it is cut, so a page can
         hold fewer than `limit` channels (even none) while `next_cursor` says more remain."""
+        kinds, limit, offset = self._listing(p, max_limit=1000)
+        visible = [c for c in self.channels.values() if self._list_kind(c) in kinds
+                   and (not c["is_private"] or BOT_USER in c["members"])]
+        return self._page(visible, offset, limit, p)
+
+    def _listing(self, p: dict, *, max_limit: int) -> tuple[list[str], int, int]:
+        """The `types` (each needing its read scope), `limit` and cursor offset of a channel listing."""
         kinds = [t.strip() for t in str(p.get("types") or "public_channel").split(",") if t.strip()]
         scope = {"public_channel": "channels:read", "private_channel": "groups:read", "mpim": "mpim:read",
                  "im": "im:read"}
@@ -71,15 +78,16 @@ class Conversations(SlackState):
             limit = int(p.get("limit") or 100)
         except ValueError:
             raise SlackError("invalid_limit") from None
-        if not 1 <= limit <= 1000:
+        if not 1 <= limit <= max_limit:
             raise SlackError("invalid_limit")
-        offset = self._cursor(p.get("cursor"))
-        visible = [c for c in self.channels.values() if self._list_kind(c) in kinds
-                   and (not c["is_private"] or BOT_USER in c["members"])]
-        page = visible[offset: offset + limit]
+        return kinds, limit, self._cursor(p.get("cursor"))
+
+    def _page(self, channels: list[dict], offset: int, limit: int, p: dict) -> dict:
+        """One page of a listing; like Slack, `exclude_archived` applies after the page is cut."""
+        page = channels[offset: offset + limit]
         if str(p.get("exclude_archived", "false")).lower() in ("true", "1"):
             page = [c for c in page if not c["is_archived"]]
-        more = offset + limit < len(visible)
+        more = offset + limit < len(channels)
         cursor = base64.b64encode(f"offset:{offset + limit}".encode()).decode() if more else ""
         return {"channels": [self._public(c) for c in page], "response_metadata": {"next_cursor": cursor}}
 
@@ -87,29 +95,11 @@ class Conversations(SlackState):
         """The conversations `user` (default: the bot) is in, of the `types` asked for; private ones only where
         the bot is a member too (Slack: "restricted to those where the calling user shares membership").
         `limit` at most 999; cursor pagination."""
-        kinds = [t.strip() for t in str(p.get("types") or "public_channel").split(",") if t.strip()]
-        scope = {"public_channel": "channels:read", "private_channel": "groups:read", "mpim": "mpim:read",
-                 "im": "im:read"}
-        if not kinds or any(k not in scope for k in kinds):
-            raise SlackError("invalid_types")
-        for k in kinds:
-            self._need(scope[k])
-        try:
-            limit = int(p.get("limit") or 100)
-        except ValueError:
-            raise SlackError("invalid_limit") from None
-        if not 1 <= limit <= 999:
-            raise SlackError("invalid_limit")
+        kinds, limit, offset = self._listing(p, max_limit=999)
         user = str(p.get("user") or BOT_USER)
-        offset = self._cursor(p.get("cursor"))
         theirs = [c for c in self.channels.values() if self._list_kind(c) in kinds and user in c["members"]
                   and (not c["is_private"] or BOT_USER in c["members"])]
-        page = theirs[offset: offset + limit]
-        if str(p.get("exclude_archived", "false")).lower() in ("true", "1"):
-            page = [c for c in page if not c["is_archived"]]
-        more = offset + limit < len(theirs)
-        cursor = base64.b64encode(f"offset:{offset + limit}".encode()).decode() if more else ""
-        return {"channels": [self._public(c) for c in page], "response_metadata": {"next_cursor": cursor}}
+        return self._page(theirs, offset, limit, p)
 
     @staticmethod
     def _list_kind(ch: dict[str, Any]) -> str:
