@@ -177,7 +177,7 @@ def policy_table(config: Any) -> str:
              "config" if action.value in config.permissions else "default")
             for action, subjects in policy.rules.items()]
     width = max(len(r[0]) for r in rows)
-    lines = ["Permissions (action: who may; a subject's meaning is in README 'Security and access'):"]
+    lines = ["Permissions (action: who may; a subject's meaning is in README 'Reliability and security'):"]
     lines += [f"  {a.ljust(width)}  {who}  [{src}]" for a, who, src in rows]
     if config.commanders:
         lines.append(f"  commanders = {', '.join(config.commanders)}")
