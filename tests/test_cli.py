@@ -229,3 +229,18 @@ def test_an_unexpected_error_is_one_line_unless_debugging(monkeypatch, capsys) -
     monkeypatch.setenv("FIREBREAK_DEBUG", "1")
     with pytest.raises(RuntimeError, match="boom"):
         cli_main.main()
+
+
+def test_a_postmortem_renders_without_the_bolt_app(make_harness, tmp_path: Path) -> None:
+    """`firebreak postmortem INC-n` of a real incident builds the domain's services only: no Bolt app."""
+    url = f"sqlite:///{tmp_path}/pm.db"
+    h = make_harness(database_url=url)
+    h.command("open Agent emailed customers --category agent_tool_misuse")
+    h.command("ic @me", channel=h.incident_channel(1))
+    h.close()
+    code = ("import json, sys\nfrom bot.cli.main import cli\n"
+            "try:\n    cli(['postmortem', 'INC-1', '-o', 'pm.md'])\nexcept SystemExit as e:\n    code = e.code\n"
+            "print(json.dumps(['slack_bolt' in sys.modules, open('pm.md').read()]))")
+    bolt, text = json.loads(run_python(code, {"DATABASE_URL": url}, tmp_path).splitlines()[-1])
+    assert not bolt
+    assert "Agent emailed customers" in text and "@U0ALICE" in text  # people by id: no workspace configured

@@ -24,27 +24,34 @@ def postmortem(
         fail(err.message)
     base = settings()
     _require(base.database_url, number)
+    from bot.app.services import build_services
     from bot.postmortem import render_draft, render_regulator_summary
-    from bot.slack.app import build
 
     try:
-        bot = build(base)
+        services = build_services(base)  # the domain alone: no Bolt app, no listener, nothing served
     except ConfigError as err:
         fail(f"The configuration is invalid:\n{err}")
     # People by their workspace names when a Slack workspace is configured; else by id, without asking.
     from bot.postmortem.people import plain_names
 
     placeholder = type(base).model_fields["slack_bot_token"].default
-    names = None if base.slack_bot_token != placeholder else plain_names
+    names = None
+    if base.slack_bot_token == placeholder:
+        names = plain_names
+    else:
+        from bot.slack.client import make_client
+        from bot.slack.directory import PeopleOnly
+
+        services.directory = PeopleOnly(make_client(base))  # users.info only
     try:
-        text = (render_regulator_summary(bot.ctx, number) if regulator
-                else render_draft(bot.ctx, number, names=names))
+        text = (render_regulator_summary(services, number) if regulator
+                else render_draft(services, number, names=names))
     except NotFound:
         fail(f"INC-{number} does not exist; {LIST_HINT}.")
     except FirebreakError as err:
         fail(err.message)
     finally:
-        bot.close()
+        services.close()
     if output is None:
         typer.echo(text, nl=False)
         return

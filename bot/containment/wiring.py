@@ -30,9 +30,7 @@ def setup(services: Services) -> None:
     services.containment = ContainmentService(services, registry)
     services.hooks.on(hooks.RESOLVED, on_resolved)
     services.timers.register(WATCH_JOB, watchdog)
-    # arg-type: register_provider is typed for the Slack AppContext but uses only its Services part
-    # (postmortem_providers); its signature belongs to the post-mortem feature.
-    register_provider(services, "containment", postmortem)  # type: ignore[arg-type]
+    register_provider(services, "containment", postmortem)
 
 
 def may_revert(services: Services, incident_id: int, user_id: str) -> bool:

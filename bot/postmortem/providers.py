@@ -15,14 +15,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from bot.slack.context import AppContext
+    from bot.app.services import Services
 
 
-def register_provider(ctx: AppContext, name: str, fn: Any) -> None:
+def register_provider(ctx: Services, name: str, fn: Any) -> None:
     ctx.postmortem_providers[name] = fn
 
 
-def collect(ctx: AppContext, session: Any, incident: Any) -> dict[str, Any]:
+def collect(ctx: Services, session: Any, incident: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, fn in ctx.postmortem_providers.items():
         out[name] = fn(ctx, session, incident)

@@ -30,6 +30,33 @@ NAMES_TTL = 3600.0
 NO_NAME_TTL = 60.0
 
 
+class PeopleOnly:
+    """Names people (users.info) for the command line's files, and nothing else: no Bolt app is built, and
+    any permission question is refused (FactsUnavailable), as the policy expects of facts it cannot have."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self._names: dict[str, str | None] = {}
+
+    def is_member(self, channel_id: str, user_id: str) -> bool:
+        raise FactsUnavailable("the command line does not ask Slack about channel members")
+
+    def in_groups(self, names: list[str], user_id: str) -> bool:
+        raise FactsUnavailable("the command line does not ask Slack about user groups")
+
+    def display_name(self, user_id: str) -> str | None:
+        if user_id not in self._names:
+            try:
+                user = self.client.users_info(user=user_id).get("user") or {}
+            except (SlackApiError, SlackClientError, OSError) as err:
+                log.info("users.info %s failed: %s", user_id, _error(err))
+                user = {}
+            profile = user.get("profile") or {}
+            self._names[user_id] = (profile.get("display_name") or profile.get("real_name")
+                                    or user.get("real_name") or user.get("name") or None)
+        return self._names[user_id]
+
+
 class SlackDirectory:
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
