@@ -14,7 +14,7 @@ TRANSPORTS = ("bot/slack/", "bot/cli/", "bot/server/", "bot/fakes/")
 FORBIDDEN = ("slack_sdk", "slack_bolt", "bot.slack", "bot.cli", "bot.server")
 # Modules still being moved to the shape; each leaves this list when its slice lands (none may join it).
 NOT_YET: set[str] = {
-    "bot/tabletop/runner.py", "bot/tabletop/render.py", "bot/tabletop/auto.py",
+    "bot/tabletop/runner.py",
 }
 
 

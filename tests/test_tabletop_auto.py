@@ -12,10 +12,10 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from bot.cli.main import cli
+from bot.cli.tabletop_auto import run_auto
 from bot.config.settings import Settings
 from bot.core.severity import load_rules
 from bot.runbooks.loader import load_library
-from bot.tabletop.auto import run_auto
 from bot.tabletop.scenario import load_catalog
 
 SCENARIOS = sorted(load_catalog().scenarios)

@@ -211,8 +211,8 @@ def test_a_live_start_refuses_a_scenario_with_a_missing_step(make_harness, write
 
 
 def test_auto_refuses_a_scenario_whose_levers_are_missing(tmp_path: Path) -> None:
+    from bot.cli.tabletop_auto import run_auto
     from bot.config.settings import Settings
-    from bot.tabletop.auto import run_auto
 
     data = _refs(good())
     data["responders"][2]["do"] = "contain our-own-lever"

@@ -14,15 +14,16 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from bot.cli.tabletop_auto import run_auto
 from bot.config.settings import Settings
 from bot.core import facts, incidents
 from bot.core.durations import format_duration
 from bot.core.facts import IncidentFacts, StepFact
 from bot.postmortem.context import build as postmortem_context
 from bot.slack.harness import Harness
+from bot.slack.views.tabletop import scorecard_blocks
 from bot.store.models import Incident
-from bot.tabletop.auto import run_auto
-from bot.tabletop.render import scorecard_blocks, scorecard_markdown
+from bot.tabletop.render import scorecard_markdown
 from bot.tabletop.scenario import Scenario, load_catalog
 from bot.tabletop.scorecard import Fact, compute
 

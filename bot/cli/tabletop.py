@@ -89,8 +89,8 @@ def run(
         fail("Live exercises run in Slack: `/incident tabletop start <scenario>` in a sandbox channel (to try "
              "one locally: `firebreak console`, `:channel tabletop-sandbox`). From the command line, add --auto "
              "to play one with scripted responders.")
+    from bot.cli.tabletop_auto import run_auto
     from bot.core.errors import ConfigError, FirebreakError
-    from bot.tabletop.auto import run_auto
 
     try:
         run_auto(scenario, out_dir=out or Path(f"tabletop-{scenario}"), settings=settings(),

@@ -1,5 +1,5 @@
-"""Render the scorecard from its template (`bot/templates/scorecard.md.j2`), for Slack (mrkdwn blocks) and
-as a Markdown file."""
+"""Render the scorecard from its template (`bot/templates/scorecard.md.j2`) as Markdown, and that Markdown
+in Slack's mrkdwn dialect; the Block Kit layout is the Slack transport's (`bot.slack.views.tabletop`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-from bot.slack import render
 from bot.templates import render as render_template
 
 TEMPLATE = "scorecard.md.j2"
@@ -33,11 +32,3 @@ def to_mrkdwn(markdown: str) -> str:
         line = re.sub(r"^  - ", "    ◦ ", line)
         lines.append(line)
     return "\n".join(lines)
-
-
-def scorecard_blocks(markdown: str) -> list[dict]:
-    mrkdwn = to_mrkdwn(markdown)
-    head, _, body = mrkdwn.partition("\n")
-    blocks = [render.header(head.strip("*")), render.context(":performing_arts: EXERCISE — not a real incident")]
-    blocks += [render.section(chunk) for chunk in render.chunk_lines(body.strip().splitlines())]
-    return render.cap_blocks(blocks, note="Scorecard cut at Slack's block limit; the stored copy has it all.")

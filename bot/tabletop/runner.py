@@ -35,9 +35,10 @@ from bot.slack import render as blocks
 from bot.slack.context import AppContext
 from bot.slack.lifecycle import open_and_provision
 from bot.slack.usergroups import is_commander
+from bot.slack.views.tabletop import scorecard_blocks
 from bot.store.models import Incident
 from bot.store.models.tabletop import ENDED, PAUSED, RUNNING, ExerciseRun, InjectDelivery, Scorecard
-from bot.tabletop.render import scorecard_blocks, scorecard_markdown
+from bot.tabletop.render import scorecard_markdown
 from bot.tabletop.scenario import Scenario
 from bot.tabletop.scorecard import Fact, compute
 
