@@ -265,3 +265,23 @@ def test_cli_postmortem_names_people_by_id_without_asking_slack(harness, monkeyp
     draft = (tmp_path / "pm.md").read_text()
     assert "| Reported by | @U0ALICE |" in draft and "<@" not in draft
     assert asked == [], "with no workspace configured, the terminal draft asked Slack for names"
+
+
+def test_the_console_delivers_a_sample_alert_through_the_intake(tmp_path, write_yaml) -> None:
+    """`:alert FILE` in the console: the detector's sample goes through the same parsing and routing as the
+    HTTP intake and declares an incident from its first signal; without alert sources it says how to set one."""
+    from tests.test_alerts_support import alerts_file
+
+    sample = Path(__file__).resolve().parents[1] / "examples" / "alerts" / "guardrail-block-rate-spike.json"
+    out = io.StringIO()
+    run_console(Settings(database_url=f"sqlite:///{tmp_path}/c.db"),
+                stdin=io.StringIO(f":alert {sample}\n"), stdout=out, demo=False)
+    assert "no alert sources are configured: set FIREBREAK_ALERTS_FILE" in out.getvalue()
+
+    out = io.StringIO()
+    settings = Settings(database_url=f"sqlite:///{tmp_path}/a.db", alerts_file=write_yaml("alerts.yml", alerts_file()))
+    run_console(settings, stdin=io.StringIO(f":alert {sample} guardrail\n:alert nope.json\n"), stdout=out, demo=False)
+    text = out.getvalue()
+    assert "1 alert(s) accepted from guardrail" in text
+    assert "+ channel #inc-1-guardrail-block-rate-spike" in text  # declared by the jailbreak-spike route
+    assert "cannot read nope.json" in text

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from bot.cli.common import shown_url
 from bot.config.settings import Settings
+from bot.core.errors import FirebreakError
 from bot.core.text import plain_mrkdwn
 from bot.fakes.slack_api import Call
 from bot.slack.harness import Harness, block_text
@@ -41,6 +42,8 @@ Console commands:
   :channel NAME     move to a channel (#general, #tabletop-sandbox, or an incident channel)
   :channels         list channels          :summary   show the pinned summary here
   :pin TEXT         post TEXT as a message here and react to it with :pushpin:
+  :alert FILE [SRC] deliver a detector's alert (JSON, e.g. examples/alerts/*.json) as source SRC (the
+                    first configured source by default); needs FIREBREAK_ALERTS_FILE (docs/alerts.md)
   :help             this help              :quit      leave (Ctrl-D works too)"""
 
 
@@ -137,6 +140,33 @@ class Console:
         if pinned:
             return "pinned summary updated (:summary shows it)"
         return f"message updated: {first}" if first else "message updated"
+
+    def alert(self, args: list[str]) -> None:
+        """Deliver a sample alert through the same parsing, routing and storage as `POST /alerts/<source>`
+        (without the signature: the console is firebreak itself), then show what the bot did with it."""
+        svc = self.h.ctx.alerts
+        sources = list(svc.alert_rules.sources) if svc is not None else []
+        if svc is None or not sources:
+            self.say("  no alert sources are configured: set FIREBREAK_ALERTS_FILE (docs/alerts.md; a sample is "
+                     "examples/alerts/alerts.yml), or post to a running server with `firebreak alerts send`")
+            return
+        if not args:
+            self.say(f"  usage: :alert FILE [SOURCE]   (sources: {', '.join(sources)})")
+            return
+        try:
+            payload = json.loads(Path(args[0]).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            self.say(f"  cannot read {args[0]}: {err}")
+            return
+        source = args[1] if len(args) > 1 else sources[0]
+        try:
+            stored = svc.inject(source, payload, exercise=False)
+        except FirebreakError as err:
+            self.say(f"  refused: {err.message}")
+            return
+        self.h.wait()
+        self.say(f"  {stored} alert(s) accepted from {source}")
+        self.flush()
 
     def flush(self) -> list[Call]:
         with self.h.fake.lock:
@@ -320,6 +350,8 @@ class Console:
             self.seen = len(self.h.fake.calls)
             self.h.react(self.channel, ts, user=self.user)
             self.say("  reacted with :pushpin: (incident channels add it to the timeline)")
+        elif line.split()[0] == ":alert":
+            self.alert(line.split()[1:])
         elif line.startswith("/incident"):
             text = self.to_slack(line[len("/incident"):].strip())
             reply = self.h.command(text, user=self.user, channel=self.channel)
