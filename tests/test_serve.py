@@ -214,3 +214,29 @@ def test_http_serve_is_ready_only_after_auth_test(tmp_path: Path, slack) -> None
             proc.kill()
         log.close()
 
+
+
+def test_a_stop_during_start_up_is_a_clean_stop(tmp_path: Path, slack) -> None:
+    """A supervisor may stop the bot while it is still starting (here: Slack slow to confirm the token): the
+    process exits 0 through its own shutdown, never killed by the default SIGTERM action."""
+    fake, sm = slack
+    fake.fail_next("auth.test", error=None, delay=3.0)  # answers, slowly
+    port = free_port()
+    env = slack_env(tmp_path, fake, sm)
+    log = (tmp_path / "serve.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--http", "--host", "127.0.0.1", "--port",
+                             str(port)], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # listening, not ready: start-up is under way
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 503:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        assert stop(proc) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        log.close()

@@ -56,6 +56,7 @@ def socket_problem(status: Status) -> str | None:
 def serve(settings: Settings, *, http: bool, host: str, port: int) -> None:
     """Run until SIGTERM / Ctrl-C. Raises StartupError (one line) or ConfigError when it cannot start."""
     socket_mode = settings.slack_app_token is not None and not http
+    stop = _stop_on_sigterm()  # from the first moment: a supervisor stopping us mid-start-up gets a clean stop
     bot = build(settings)  # validates every configuration file first; connects to nothing
     closers: list[Callable[[], None]] = []
     try:
@@ -91,7 +92,6 @@ def serve(settings: Settings, *, http: bool, host: str, port: int) -> None:
         identity = learn_identity(api, timeout=settings.startup_timeout_seconds, config_app_id=config.app_id,
                                   on_retry=lambda problem: readiness.set("slack", problem))
         bot_guard.expect(installation_for(identity, config))
-        readiness.set("slack", None)
         log.info("firebreak: Slack installation confirmed (team %s, app %s)",
                  identity.team_id or identity.enterprise_id, identity.app_id)
         if socket_mode:
@@ -107,8 +107,10 @@ def serve(settings: Settings, *, http: bool, host: str, port: int) -> None:
             bot.ctx.alerts.kick()  # alerts stored (answered 202) but not yet worked on when the last process stopped
         if settings.scheduler_mode == "embedded":  # else a `firebreak scheduler` process runs the timers
             bot.ctx.timers.start(settings.scheduler_interval)
+        readiness.set("slack", None)  # ready only once everything that serves has started
         log.info("firebreak: ready (%s)", "Socket Mode" if socket_mode else "HTTP")
-        _wait_for_stop()
+        while not stop.wait(3600):
+            pass
     finally:
         for close in closers:
             with contextlib.suppress(Exception):
@@ -140,10 +142,9 @@ def _connected(runner: SocketModeRunner, settings: Settings, app_id: str) -> Non
                            "use the two tokens of the same Slack app")
 
 
-def _wait_for_stop() -> None:
-    """Block until SIGTERM (a supervisor stopping us) or Ctrl-C (KeyboardInterrupt, handled by the CLI)."""
+def _stop_on_sigterm() -> threading.Event:
+    """An event SIGTERM (a supervisor stopping us) sets; Ctrl-C is KeyboardInterrupt, handled by the CLI."""
     stop = threading.Event()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    while not stop.wait(3600):
-        pass
+    return stop
