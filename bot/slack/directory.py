@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -28,6 +29,13 @@ MEMBERS_TTL = 60.0
 GROUPS_TTL = 300.0
 NAMES_TTL = 3600.0
 NO_NAME_TTL = 60.0
+
+
+def profile_name(user: dict[str, Any]) -> str | None:
+    """How the workspace names a person, from a users.info `user` object; None when it says nothing."""
+    profile = user.get("profile") or {}
+    name = profile.get("display_name") or profile.get("real_name") or user.get("real_name") or user.get("name")
+    return str(name) if name else None
 
 
 class PeopleOnly:
@@ -51,9 +59,7 @@ class PeopleOnly:
             except (SlackApiError, SlackClientError, OSError) as err:
                 log.info("users.info %s failed: %s", user_id, _error(err))
                 user = {}
-            profile = user.get("profile") or {}
-            self._names[user_id] = (profile.get("display_name") or profile.get("real_name")
-                                    or user.get("real_name") or user.get("name") or None)
+            self._names[user_id] = profile_name(user)
         return self._names[user_id]
 
 
@@ -81,20 +87,29 @@ class SlackDirectory:
         hit = self._cached(self._members, channel_id, MEMBERS_TTL)
         if hit is not None:
             return hit
-        found: set[str] = set()
-        cursor = None
-        try:
-            for _ in range(50):  # 50 pages of 1,000: channels larger than that are not incident channels
-                resp = self.ctx.client.conversations_members(channel=channel_id, limit=1000,
-                                                             **({"cursor": cursor} if cursor else {}))
-                found.update(resp.get("members") or [])
-                cursor = (resp.get("response_metadata") or {}).get("next_cursor")
-                if not cursor:
-                    break
-        except (SlackApiError, SlackClientError, OSError) as err:
-            log.warning("conversations.members %s failed: %s", channel_id, _error(err))
-            raise FactsUnavailable(f"conversations.members: {_error(err)}") from None
+        pages = self._pages("conversations.members", channel_id, 50,  # 50 pages of 1,000: larger are not ours
+                            lambda cursor: self.ctx.client.conversations_members(channel=channel_id, limit=1000,
+                                                                                 **cursor))
+        found = {m for page in pages for m in page.get("members") or []}
         return self._store(self._members, channel_id, frozenset(found))
+
+    @staticmethod
+    def _pages(method: str, key: str, most: int, fetch: Callable[[dict[str, str]], Any]) -> list[Any]:
+        """Every page of a cursor-paginated Slack listing (at most `most`); FactsUnavailable if one fails."""
+        pages: list[Any] = []
+        cursor: dict[str, str] = {}
+        try:
+            for _ in range(most):
+                resp = fetch(cursor)
+                pages.append(resp)
+                nxt = (resp.get("response_metadata") or {}).get("next_cursor")
+                if not nxt:
+                    break
+                cursor = {"cursor": nxt}
+        except (SlackApiError, SlackClientError, OSError) as err:
+            log.warning("%s %s failed: %s", method, key, _error(err))
+            raise FactsUnavailable(f"{method}: {_error(err)}") from None
+        return pages
 
     def group_members(self, group_id: str) -> frozenset[str]:
         hit = self._cached(self._groups, group_id, GROUPS_TTL)
@@ -123,20 +138,10 @@ class SlackDirectory:
         hit = self._cached(self._private, user_id, MEMBERS_TTL)
         if hit is not None:
             return hit
-        found: set[str] = set()
-        cursor = None
-        try:
-            for _ in range(20):  # 20 pages of 999
-                resp = self.ctx.client.users_conversations(user=user_id, types="private_channel", limit=999,
-                                                           exclude_archived=True,
-                                                           **({"cursor": cursor} if cursor else {}))
-                found.update(c["id"] for c in resp.get("channels") or [] if isinstance(c, dict) and c.get("id"))
-                cursor = (resp.get("response_metadata") or {}).get("next_cursor")
-                if not cursor:
-                    break
-        except (SlackApiError, SlackClientError, OSError) as err:
-            log.warning("users.conversations %s failed: %s", user_id, _error(err))
-            raise FactsUnavailable(f"users.conversations: {_error(err)}") from None
+        pages = self._pages("users.conversations", user_id, 20,  # 20 pages of 999
+                            lambda cursor: self.ctx.client.users_conversations(
+                                user=user_id, types="private_channel", limit=999, exclude_archived=True, **cursor))
+        found = {c["id"] for page in pages for c in page.get("channels") or [] if isinstance(c, dict) and c.get("id")}
         return self._store(self._private, user_id, frozenset(found))
 
     def sees_private(self, channel_id: str, user_id: str) -> bool:
@@ -156,9 +161,7 @@ class SlackDirectory:
         except (SlackApiError, SlackClientError, OSError) as err:
             log.info("users.info %s failed: %s", user_id, _error(err))
             resp = None
-        user = (resp.get("user") if resp else None) or {}
-        profile = user.get("profile") or {}
-        name = profile.get("display_name") or profile.get("real_name") or user.get("real_name") or user.get("name")
+        name = profile_name((resp.get("user") if resp else None) or {})
         if not name:  # remembered for a minute, so every refresh of a summary does not ask again
             with self._lock:
                 self._names[user_id] = (time.monotonic(), "")
@@ -179,6 +182,11 @@ class SlackDirectory:
         with self._lock:
             cache[key] = (time.monotonic(), value)
         return value
+
+    def forget_members(self, channel_id: str) -> None:
+        """Ask Slack again for the channel's members next time (nobody's membership is known to have changed)."""
+        with self._lock:
+            self._members.pop(channel_id, None)
 
     def forget_channel(self, channel_id: str, user_id: str | None = None) -> None:
         """Someone joined or left `channel_id` (`user_id` when Slack says who; else every user's list goes)."""
@@ -201,11 +209,13 @@ class SlackDirectory:
             self._groups.pop(group_id, None)
 
     def joined(self, channel_id: str, user_id: str) -> None:
-        """Slack told us (or we invited): update the cached members instead of asking again."""
+        """Slack told us (or we invited): update the cached members instead of asking again; the person's own list
+        of private channels has one more in it."""
         with self._lock:
             hit = self._members.get(channel_id)
             if hit is not None:
                 self._members[channel_id] = (hit[0], hit[1] | {user_id})
+            self._private.pop(user_id, None)
 
 
 def _error(err: Exception) -> str:

@@ -189,7 +189,7 @@ class SlackEffects:
         return {"ts": ts, "channel": channel, "updated": True}
 
     def summary(self, job: Job) -> dict[str, Any]:
-        from bot.slack.summary import summary_blocks, summary_fallback, topic_text
+        from bot.slack.summary import summary_blocks, summary_fallback
 
         with self.ctx.db.session() as session:
             incident = session.get(Incident, job.incident_id)
@@ -205,7 +205,7 @@ class SlackEffects:
         ic = roles.get("ic")
         ic_name = self.ctx.directory.cached_name(ic) if ic and self.ctx.directory is not None else None
         if not ic or ic_name is not None or self.ctx.directory is None:
-            topic = clip(plain_field(topic_text(incident, roles, ic_name or None)), 250)
+            topic = channel_topic(incident, roles, ic_name or None)
             if topic != current_topic:  # set only when it changes: setTopic is Tier 2 and posts a channel notice
                 self._record_topic(incident.id, {"topic": topic})
         else:
@@ -236,7 +236,6 @@ class SlackEffects:
                            payload=payload, created_at=self.ctx.clock.now())
 
     def topic(self, job: Job) -> dict[str, Any]:
-        from bot.slack.summary import topic_text
 
         incident = self._incident(job.incident_id)
         if incident is None or not incident.channel_id:
@@ -248,7 +247,7 @@ class SlackEffects:
                 roles = incidents.roles(session, incident.id)
             ic = roles.get("ic")
             name = self.ctx.directory.display_name(ic) if ic and self.ctx.directory is not None else None
-            wanted = clip(plain_field(topic_text(incident, roles, name)), 250)
+            wanted = channel_topic(incident, roles, name)
         if incident.topic == wanted:
             return {"unchanged": True}
         call("conversations.setTopic", self.ctx.client.conversations_setTopic, channel=incident.channel_id,
@@ -268,7 +267,7 @@ class SlackEffects:
         members: frozenset[str] = frozenset()
         if self.ctx.directory is not None:
             try:  # Slack refuses a whole invite when one person is already in: invite only the others
-                self.ctx.directory.forget_channel(incident.channel_id)
+                self.ctx.directory.forget_members(incident.channel_id)
                 members = self.ctx.directory.members(incident.channel_id)
             except FactsUnavailable:
                 members = frozenset()
@@ -299,3 +298,10 @@ class SlackEffects:
             timeline.record(session, self.ctx.clock, job.incident_id, "slack_error",
                             f"Slack {error}" if ":" in error else f"Slack {job.kind} failed: {error}",
                             actor=BOT_ACTOR, data={"what": job.kind, "error": error, "effect": job.id})
+
+
+def channel_topic(incident: Incident, roles: dict[str, str], ic_name: str | None) -> str:
+    """The topic text as Slack will hold it: plain, within its 250 characters."""
+    from bot.slack.summary import topic_text
+
+    return clip(plain_field(topic_text(incident, roles, ic_name)), 250)
