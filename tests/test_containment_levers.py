@@ -7,12 +7,12 @@ from datetime import timedelta
 
 import pytest
 
+from bot.app.opening import open_and_provision
 from bot.containment import proof
 from bot.core import timeline
 from bot.core.incidents import OpenRequest
 from bot.core.severity import Inputs
 from bot.slack.harness import Harness
-from bot.slack.lifecycle import open_and_provision
 from bot.store.models import ContainmentAction, Incident, TimelineEvent
 from tests.containment_support import LEVERS, open_incident
 

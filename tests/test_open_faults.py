@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 from sqlmodel import select
 
-from bot.slack import lifecycle
+from bot.app import opening
 from bot.slack.harness import Harness
 from bot.store.models import Effect
 from bot.store.models.effects import RUNNING
@@ -73,7 +73,7 @@ def test_names_taken_by_others_then_repair(harness: Harness) -> None:
 
 def crash_during(h: Harness, step: Callable[[Harness], None], monkeypatch) -> Harness:
     """Open, stop the effects runner at a step as a SIGKILL would (the step's row left `running`), and restart."""
-    monkeypatch.setattr(lifecycle, "OPEN_WAIT", 0.2)
+    monkeypatch.setattr(opening, "OPEN_WAIT", 0.2)
     h.ctx.db.on_effects.clear()  # nothing runs after the commit: the process is about to die
     h.command(f"open {TITLE}", wait=False)
     h.bot.executor.wait_idle(10)

@@ -7,13 +7,13 @@ import logging
 
 import pytest
 
+from bot.app.opening import open_and_provision
 from bot.containment import proof
 from bot.core import incidents, timeline
 from bot.core.incidents import OpenRequest
 from bot.core.severity import Inputs
 from bot.fakes.model_endpoint import FakeModelEndpoint
 from bot.slack.harness import Harness
-from bot.slack.lifecycle import open_and_provision
 from bot.store.models.evidence import ProbeResult, ProbeRun
 from tests.evidence_fixtures import (  # noqa: F401 - fixtures
     API_KEY,

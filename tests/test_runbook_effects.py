@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from sqlmodel import select
 
+from bot.app.opening import open_and_provision
 from bot.core import incidents
 from bot.core.incidents import OpenRequest
 from bot.core.severity import Inputs
 from bot.runbooks import checklist, flows
 from bot.runbooks.loader import Library
 from bot.slack.harness import Harness
-from bot.slack.lifecycle import open_and_provision
 from bot.store.models import Effect
 from bot.store.models.effects import DONE, PENDING
 from bot.store.models.runbook import RunbookChecklist

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 from pydantic import SecretStr
 
+from bot.app.opening import open_and_provision
 from bot.core import timeline
 from bot.core.incidents import OpenRequest
 from bot.core.severity import Inputs
@@ -20,7 +21,6 @@ from bot.fakes.pager import FakePager
 from bot.scheduler import paging
 from bot.scheduler.durable import DurableTimers
 from bot.slack.harness import Harness
-from bot.slack.lifecycle import open_and_provision
 from bot.store.models import PageState
 from tests.scheduler_support import findings, texts
 

@@ -15,7 +15,8 @@ from sqlmodel import select
 from bot.core import timeline
 from bot.core.clock import ManualClock
 from bot.slack.harness import Harness
-from bot.store.models import Incident, TimelineEvent
+from bot.store.models import Effect, Incident, TimelineEvent
+from bot.store.models.effects import DONE, RUNNING
 from bot.store.models.tabletop import ENDED, ExerciseRun, InjectDelivery, Scorecard
 from bot.tabletop import runner
 from bot.tabletop.references import EXERCISE_LEVERS
@@ -124,7 +125,8 @@ def test_full_exercise_injects_responders_scorecard(sandbox: Harness, clock: Man
 
     reply = h.command("tabletop end", user=FACIL, channel=SANDBOX)
     assert "ended; the scorecard is posted" in reply.text
-    assert "Postmortem draft (with the exercise banner) uploaded to the exercise channel as `INC-1-postmortem.md`" \
+    assert "The postmortem draft (with the exercise banner) is being uploaded to the exercise channel as " \
+        "`INC-1-postmortem.md`" \
         in reply.text
     uploaded = [f for f in h.fake.files.values() if f["name"] == "INC-1-postmortem.md"]
     assert uploaded and channel in uploaded[0]["channels"]
@@ -217,8 +219,11 @@ def test_only_facilitator_controls(sandbox: Harness) -> None:
     h.command("tabletop start medical-hallucination", user=FACIL, channel=SANDBOX)
     before = counts(h)
     reply = h.command("tabletop end", user="U0MALLORY", channel=SANDBOX)
-    assert "Only the facilitator (<@U0FACIL>) or the configured commanders may control this exercise." in reply.text
-    assert counts(h) == before
+    assert "Only the facilitator (who started it) may control the exercise." in reply.text
+    incidents_, runs, events_ = counts(h)
+    assert (incidents_, runs, events_) == (before[0], before[1], before[2] + 1)  # the refusal, audited
+    assert [e.actor for e in events(h, "permission_denied")] == ["U0MALLORY"]
+    assert events(h, "exercise_ended") == []
 
 
 def test_start_outside_sandbox_is_refused_and_writes_nothing(make_sandbox) -> None:
@@ -331,7 +336,7 @@ def test_slack_failure_on_an_inject_is_recorded_not_lost(sandbox: Harness, clock
     clock.advance(minutes=5)
     h.ctx.timers.run_due()
     errors = events(h, "slack_error")
-    assert [e.data["error"] for e in errors] == ["channel_not_found"]
+    assert [e.data["error"] for e in errors] == ["chat.postMessage: channel_not_found"]
     assert [e.data["inject"] for e in events(h, "inject_posted")] == ["eval-gap"]
     with h.ctx.db.session() as s:
         assert s.exec(select(InjectDelivery)).one().message_ts is None
@@ -351,3 +356,24 @@ def test_private_sandbox_is_recognised_by_its_real_name(make_sandbox) -> None:
     reply = h.command("", body=body)
     assert "Started *Jailbreak campaign going viral* as INC-1" in " ".join(
         c.params.get("text", "") for c in reply.calls if c.method == "response_url")
+
+
+def test_the_postmortem_upload_at_the_end_happens_once_across_a_crash(sandbox: Harness) -> None:
+    """The end records the draft's upload as a side effect; a process killed after Slack took the file but before
+    the effect was marked done does not upload it a second time when the effect is resumed."""
+    h = sandbox
+    h.command("tabletop start jailbreak-viral", user=FACIL, channel=SANDBOX)
+    h.command("tabletop end", user=FACIL, channel=SANDBOX)
+    name = "INC-1-postmortem.md"
+    assert len([f for f in h.fake.files.values() if f["name"] == name]) == 1
+    with h.ctx.db.session() as s:
+        row = s.exec(select(Effect).where(Effect.kind == "upload")).one()
+        assert row.state == DONE
+        row.state, row.attempts, row.owner = RUNNING, 1, "killed"  # as if killed between the upload and the mark
+        s.add(row)
+    h.ctx.effects.recover()
+    h.wait()
+    assert len([f for f in h.fake.files.values() if f["name"] == name]) == 1
+    with h.ctx.db.session() as s:
+        assert s.exec(select(Effect).where(Effect.kind == "upload")).one().state == DONE
+    assert len(events(h, "postmortem_drafted")) == 1

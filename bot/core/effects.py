@@ -37,6 +37,7 @@ PROVISION = "provision"    # create (or adopt) the incident channel and record i
 INVITE = "invite"          # add people to the incident channel; payload: users
 EPHEMERAL = "ephemeral"    # a private note to one person in a channel; payload: channel, user, msg
 PAGE = "page"              # a pager event; payload: event
+UPLOAD = "upload"          # a file for the incident channel; payload: what ("postmortem" | "regulator"), actor
 
 
 def user(user_id: str) -> str:
@@ -121,9 +122,22 @@ def provision(session: Session, incident_id: int, *, created_at: datetime) -> in
 
 
 def invite(session: Session, incident_id: int, users: list[str], *, created_at: datetime,
-           key: str | None = None, after: int | None = None) -> int:
-    return record(session, kind=INVITE, lane=f"invite:{incident_id}", payload={"users": sorted(set(users))},
+           key: str | None = None, after: int | None = None, members_of: str | None = None) -> int:
+    """Add people to the incident channel: `users`, and the members of the channel `members_of` as they are
+    when the invite runs (a tabletop's players are the people of its sandbox channel)."""
+    payload: dict[str, Any] = {"users": sorted(set(users))}
+    if members_of:
+        payload["members_of"] = members_of
+    return record(session, kind=INVITE, lane=f"invite:{incident_id}", payload=payload,
                   incident_id=incident_id, key=key, after=after, created_at=created_at)
+
+
+def upload(session: Session, incident_id: int, what: str, *, actor: str, created_at: datetime,
+           key: str | None = None) -> int:
+    """A document rendered from the database when the upload runs (the postmortem draft), in the incident's
+    channel lane: after the messages recorded before it."""
+    return record(session, kind=UPLOAD, lane=lane_of(INCIDENT, incident_id), payload={"what": what, "actor": actor},
+                  incident_id=incident_id, key=key, created_at=created_at)
 
 
 def ephemeral(session: Session, incident_id: int | None, channel_id: str, user_id: str, msg: Msg, *,

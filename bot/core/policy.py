@@ -96,12 +96,12 @@ DEFAULT_RULES: dict[Action, tuple[Subject, ...]] = {
     A.ADD_EVIDENCE: (S.MEMBER,),
     A.REVEAL_EVIDENCE: (S.MEMBER,),
     A.ACTION_ITEMS: (S.MEMBER,),
-    A.TABLETOP: (S.REPORTER, S.IC, S.COMMANDERS),
+    A.TABLETOP: (S.REPORTER, S.COMMANDERS),   # an exercise's reporter is its facilitator
     A.REPAIR: (S.IC, S.COMMANDERS),
 }
 # Refused attempts at these are facts on the timeline (`permission_denied`) and a log line.
 PRIVILEGED = frozenset({A.ASSIGN_IC, A.ASSIGN_ROLE, A.LOWER_SEVERITY, A.RESOLVE, A.REOPEN, A.PULL_LEVER,
-                        A.REVERT_LEVER, A.REPORT_CLOCK_DONE, A.REVEAL_EVIDENCE, A.REPAIR, A.TAKE_IC})
+                        A.REVERT_LEVER, A.REPORT_CLOCK_DONE, A.REVEAL_EVIDENCE, A.REPAIR, A.TAKE_IC, A.TABLETOP})
 # What each action reads as in a sentence ("may resolve INC-7").
 VERBS: dict[Action, str] = {
     A.VIEW: "see", A.OPEN: "open incidents", A.TAKE_IC: "take the IC role of", A.ASSIGN_IC: "hand over the IC role of",
@@ -243,7 +243,7 @@ class Policy:
                 lever_acl: list[str] | None, lever_roles: list[str] | None = None) -> Msg:
         if incident is not None and subjects in ((S.MEMBER,), (S.LEVER_ACL,)) and not lever_acl and not lever_roles:
             return self.join_hint(incident, what)
-        who = self.describe(subjects, lever_acl, lever_roles)
+        who = self.describe(subjects, lever_acl, lever_roles, exercise=incident is not None and incident.is_exercise)
         return Msg.join([Msg.of("Only {who} may {what}.", who=who, what=what), self.hint(action, incident)], sep=" ")
 
     def join_hint(self, incident: AccessFacts, what: str) -> Msg:
@@ -256,12 +256,13 @@ class Policy:
         return Msg.of("Only the people running {ref} may {what}.", ref=incident.ref, what=what)
 
     def describe(self, subjects: tuple[Subject, ...], lever_acl: list[str] | None,
-                 lever_roles: list[str] | None = None) -> str:
+                 lever_roles: list[str] | None = None, *, exercise: bool = False) -> str:
         roles = {"ic": "the incident commander", "scribe": "the scribe", "comms": "the comms lead",
                  "safety": "the safety researcher", "security": "the security liaison", "privacy": "the privacy officer"}
         listed = [roles.get(r, r) for r in lever_roles or ()] + list(lever_acl or ())  # a lever's `allowed:`
         names = {
-            S.ANYONE: "anyone", S.MEMBER: "members of its channel", S.REPORTER: "the reporter",
+            S.ANYONE: "anyone", S.MEMBER: "members of its channel",
+            S.REPORTER: "the facilitator (who started it)" if exercise else "the reporter",
             S.IC: "the incident commander", S.ROLE_HOLDER: "people holding a role", S.SCRIBE: "the scribe",
             S.COMMS: "the comms lead", S.SAFETY: "the safety researcher", S.SECURITY: "the security liaison",
             S.PRIVACY: "the privacy officer", S.COMMANDERS: self.commander_label,
@@ -273,7 +274,7 @@ class Policy:
         return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " or " + parts[-1]
 
     def hint(self, action: Action, incident: AccessFacts | None) -> Msg | None:
-        if incident is None:
+        if incident is None or action == A.TABLETOP:
             return None
         if action == A.TAKE_IC:
             return Msg.of("Join its channel first.")

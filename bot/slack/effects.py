@@ -264,6 +264,14 @@ class SlackEffects:
         if incident is None or not incident.channel_id:
             raise Failed("the incident has no channel", quiet=True)
         wanted = [u for u in job.payload.get("users") or [] if u and u != BOT_ACTOR]
+        source = job.payload.get("members_of")
+        if source:
+            if self.ctx.directory is None:
+                raise Failed(f"the members of {source} cannot be listed")
+            try:
+                wanted += sorted(self.ctx.directory.members(source))  # the bot is in the channel it made
+            except FactsUnavailable as err:
+                raise Retry(f"conversations.members of {source} failed: {err}") from err
         members: frozenset[str] = frozenset()
         if self.ctx.directory is not None:
             try:  # Slack refuses a whole invite when one person is already in: invite only the others
@@ -271,7 +279,7 @@ class SlackEffects:
                 members = self.ctx.directory.members(incident.channel_id)
             except FactsUnavailable:
                 members = frozenset()
-        users = [u for u in wanted if u not in members]
+        users = [u for u in dict.fromkeys(wanted) if u not in members][:1000]  # Slack's limit per invite
         if users:
             call("conversations.invite", self.ctx.client.conversations_invite, channel=incident.channel_id,
                  users=",".join(users))

@@ -14,6 +14,7 @@ from typing import Any
 
 from slack_bolt import App
 
+from bot.app.opening import open_and_provision
 from bot.core import incidents, limits
 from bot.core.errors import Conflict, UsageError
 from bot.core.incidents import OpenRequest
@@ -23,7 +24,6 @@ from bot.slack import interactions, pending
 from bot.slack.commands import Invocation, require
 from bot.slack.context import AppContext
 from bot.slack.interactions import Click
-from bot.slack.lifecycle import open_and_provision
 from bot.slack.views import alerts as views
 
 log = logging.getLogger(__name__)

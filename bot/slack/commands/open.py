@@ -11,6 +11,7 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
+from bot.app.opening import open_and_provision
 from bot.core import effects, incidents, limits
 from bot.core.errors import FirebreakError, UsageError
 from bot.core.incidents import OpenRequest
@@ -22,7 +23,7 @@ from bot.slack import ops, pending
 from bot.slack.commands import Invocation
 from bot.slack.commands.args import parse_flags, parse_severity
 from bot.slack.context import AppContext
-from bot.slack.lifecycle import open_and_provision, opened_answer
+from bot.slack.lifecycle import opened_answer
 from bot.slack.listen import after_ack
 from bot.slack.text import clip, from_slack, mrkdwn
 

@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from slack_bolt import App
 
-from bot.core import facts, incidents, timeline
+from bot.app.effects import Failed, Job
+from bot.core import effects, facts, incidents, timeline
 from bot.core.durations import format_duration
 from bot.core.errors import UsageError
 from bot.core.facts import IncidentFacts, Interval
@@ -28,7 +31,7 @@ def intervals_line(f: IncidentFacts) -> str:
 
 
 def publish(ctx: AppContext, number: int, *, actor: str, regulator: bool = False,
-            fallback_channel: str | None = None) -> str | None:
+            fallback_channel: str | None = None, effect: int | None = None) -> str | None:
     """Render the draft (or regulator summary), upload it to the incident channel, record it on the
     timeline and post the key intervals. Returns the file name, or None when the upload failed (recorded)."""
     if regulator:
@@ -51,7 +54,8 @@ def publish(ctx: AppContext, number: int, *, actor: str, regulator: bool = False
     file_id = (resp.get("files") or [{}])[0].get("id") if hasattr(resp, "get") else None
     with ctx.db.session() as session:
         timeline.record(session, ctx.clock, number, "postmortem_drafted", f"{kind.capitalize()} generated",
-                        actor=actor, data={"file_id": file_id, "regulator": regulator})
+                        actor=actor, data={"file_id": file_id, "regulator": regulator,
+                                           **({"effect": effect} if effect is not None else {})})
     note = " _The incident is still open: the draft is marked as such._" if still_open else ""
     post_in_incident(ctx, number, f":page_facing_up: {kind.capitalize()} for {ref} uploaded above "
                                   f"(requested by <@{actor}>). {line}.{note}")
@@ -75,7 +79,25 @@ def postmortem(inv: Invocation) -> None:
     inv.reply(f"Uploaded the {kind} for {ref} as `{filename}`.")
 
 
+def upload_effect(ctx: AppContext, job: Job) -> dict[str, Any]:
+    """The recorded upload of a draft (a tabletop's end asks for one): done once, even when resumed after a crash
+    between the upload and its mark (the upload's timeline fact names the effect)."""
+    assert job.incident_id is not None
+    if job.resumed:
+        with ctx.db.session() as session:
+            done = [e for e in timeline.events(session, job.incident_id, kinds=["postmortem_drafted"])
+                    if (e.data or {}).get("effect") == job.id]
+        if done:
+            return {"file_id": (done[0].data or {}).get("file_id"), "resumed": True}
+    filename = publish(ctx, job.incident_id, actor=str(job.payload.get("actor") or ""),
+                       regulator=job.payload.get("what") == "regulator", effect=job.id)
+    if filename is None:
+        raise Failed("files.upload failed (recorded on the timeline)", quiet=True)
+    return {"filename": filename}
+
+
 def register(app: App, ctx: AppContext) -> None:
+    ctx.effects.register(effects.UPLOAD, lambda job: upload_effect(ctx, job))
     ctx.commands.add("postmortem", postmortem, usage=USAGE, allow_resolved=True,
                      summary="upload a postmortem draft (or a regulator summary) built from the timeline",
                      action=Action.VIEW)

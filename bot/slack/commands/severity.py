@@ -7,6 +7,7 @@ from typing import Any
 
 from slack_bolt import App
 
+from bot.app.opening import notify_escalation
 from bot.core import effects, hooks, incidents, limits
 from bot.core.errors import UsageError
 from bot.core.policy import Action
@@ -14,7 +15,6 @@ from bot.core.text import Msg, User
 from bot.slack.commands import Invocation, split_first
 from bot.slack.commands.args import parse_severity
 from bot.slack.context import AppContext
-from bot.slack.lifecycle import notify_escalation
 
 USAGE = "/incident sev <1-4> <reason>"
 

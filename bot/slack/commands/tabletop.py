@@ -8,10 +8,12 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from bot.core import incidents
 from bot.core.durations import format_duration
 from bot.core.errors import NotAllowed, NotFound, UsageError
-from bot.core.text import Channel, Msg
+from bot.core.text import Channel, Msg, Raw
 from bot.slack import render
 from bot.slack.commands import Invocation, split_first
 from bot.slack.context import AppContext
+from bot.slack.text import mrkdwn
+from bot.slack.views import tabletop as views
 from bot.store.models.tabletop import ENDED, ExerciseRun
 from bot.tabletop import runner
 from bot.tabletop.scenario import catalog_for
@@ -50,9 +52,10 @@ def tabletop(inv: Invocation) -> None:
     else:
         ended = runner.end(ctx, run_id, actor=inv.user_id)
         c = ended.card["containment"]
-        inv.reply(f"Exercise INC-{incident_id} ended; the scorecard is posted in its channel (MTTC "
-                  f"{format_duration(c['mttc']) if c['mttc'] is not None else '—'}, target "
-                  f"{format_duration(c['target'])}). {ended.postmortem_note}")
+        inv.reply(Msg.of("Exercise INC-{n} ended; the scorecard is posted in its channel (MTTC {mttc}, target "
+                         "{target}). {note}", n=incident_id,
+                         mttc=format_duration(c["mttc"]) if c["mttc"] is not None else "—",
+                         target=format_duration(c["target"]), note=Raw(ended.postmortem_note)))
 
 
 def _start(inv: Invocation, rest: str) -> None:
@@ -63,7 +66,7 @@ def _start(inv: Invocation, rest: str) -> None:
     if extra:
         raise UsageError(f"Unexpected words after the scenario name: `{extra}`.", usage=USAGE)
     if not runner.is_sandbox(ctx.config, inv.channel_id, _channel_name(inv)):
-        raise NotAllowed(runner.sandbox_description(ctx.config) + " This channel is not one of them.",
+        raise NotAllowed(runner.sandbox_description(ctx.config) + Msg.of(" This channel is not one of them."),
                          usage=USAGE)
     scenario = catalog_for(ctx).get(key)
     with ctx.db.session() as session:
@@ -120,12 +123,12 @@ def _list(inv: Invocation) -> None:
     if catalog.errors:
         body.append(render.section("*Scenario files with errors* (`firebreak scenarios check` explains):\n"
                                    + "\n".join(f"• `{p.name}`" for p in catalog.errors)))
-    body.append(render.context(runner.sandbox_description(ctx.config)
-                               + " Start one with `/incident tabletop start <scenario>`."))
+    body.append(render.context(mrkdwn(runner.sandbox_description(ctx.config)
+                                      + Msg.of(" Start one with `/incident tabletop start <scenario>`."))))
     inv.reply(f"{len(catalog.scenarios)} tabletop scenarios", blocks=render.cap_blocks(body))
 
 
 def register(app: App, ctx: AppContext) -> None:
-    ctx.timers.register(runner.JOB, runner.inject_job)
+    views.register(ctx)
     ctx.commands.add("tabletop", tabletop, usage=USAGE, incident="optional", allow_resolved=True,
                      summary="run a tabletop exercise in a sandbox channel: scripted injects, then a scorecard")
