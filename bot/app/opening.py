@@ -20,7 +20,7 @@ from sqlmodel import Session, select
 from bot.core import effects, hooks, incidents, timeline
 from bot.core.escalation import targets
 from bot.core.incidents import OpenRequest
-from bot.core.text import Group, Link, Msg, User
+from bot.core.text import Group, Link, Msg, Raw, User
 from bot.store.models import Effect, Incident
 from bot.store.models.effects import FAILED
 from bot.store.models.tabletop import ExerciseRun
@@ -119,6 +119,7 @@ def _escalate(ctx: Services, session: Session, incident: Incident, *, actor: str
                         data={"reasons": reasons, "count": people, "initial": initial})
         return []
     notified: list[str] = []
+    said: list[Msg] = []
     for target in found:
         if target.users:
             effects.invite(session, n, sorted(target.users), created_at=now)
@@ -130,9 +131,10 @@ def _escalate(ctx: Services, session: Session, incident: Incident, *, actor: str
                                             "for this {sev} incident ({why}).", sev=incident.sev, why=target.reason,
                                             **names), created_at=now)
             notified.append(" ".join(f"@{p.id}" for p in mentioned))
+            said.append(Msg.of(mentions, **names))
     if notified:
         timeline.record(session, ctx.clock, n, "escalation_notified",
-                        f"Notified {', '.join(notified)}" + (" on open" if initial else ""),
+                        Msg.of("Notified {who}" + (" on open" if initial else ""), who=Raw(Msg.join(said, sep=", "))),
                         actor=actor, data={"targets": notified})
     return notified
 

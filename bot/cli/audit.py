@@ -27,7 +27,7 @@ def audit(
     """Privileged actions and refused attempts on an incident, oldest first (UTC)."""
     from bot.core import timeline
     from bot.core.audit import PRIVILEGED_KINDS
-    from bot.core.text import plain_mrkdwn
+    from bot.core.text import default_name
     with incident_session(incident) as (number, session):
         rows = timeline.events(session, number, kinds=list(PRIVILEGED_KINDS))
     if as_json:
@@ -46,6 +46,6 @@ def audit(
         mark = "REFUSED  " if ev.kind == "permission_denied" else f"{timeline.label(ev.kind)}: "
         why = f" — {data.get('why')}" if ev.kind == "permission_denied" and data.get("why") else ""
         unverified = " (could not verify)" if data.get("unverified") else ""
-        text = timeline.detail(ev.kind, plain_mrkdwn(ev.text))
+        text = timeline.detail(ev.kind, timeline.shown(ev, default_name))
         typer.echo(f"{ev.at:%Y-%m-%d %H:%M:%S}  {ev.actor:<12} {mark}"
                    f"{terminal_text(text + why + unverified, TEXT_WIDTH)}")

@@ -15,10 +15,6 @@ class Target:
     usergroups: frozenset[str]
     reason: str
 
-    def mentions(self) -> str:
-        parts = [f"<@{u}>" for u in sorted(self.users)] + [f"<!subteam^{g}>" for g in sorted(self.usergroups)]
-        return " ".join(parts)
-
 
 def targets(config: Config, rules: SeverityRules, incident: Incident) -> list[Target]:
     inputs = Inputs(incident.category, incident.reach, incident.exposure, incident.data, incident.ongoing,

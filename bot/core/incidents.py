@@ -204,12 +204,14 @@ def assign_role(
         incident.acknowledged_at = now
         acknowledged = True
         facts.stamp(session, incident)
-    text = f"{ROLES[role]}: <@{user_id}>" + (f" (was <@{previous}>)" if previous else "")
+    text = Msg.of(ROLES[role] + ": {who}" + (" (was {previous})" if previous else ""), who=User(user_id),
+                  previous=User(previous or ""))
     timeline.record(session, clock, incident.id, "role_assigned", text, actor=actor,
                     data={"role": role, "user": user_id, "previous": previous})
     if acknowledged:
         timeline.record(session, clock, incident.id, "acknowledged",
-                        f"Acknowledged: first incident commander <@{user_id}> assigned", actor=actor)
+                        Msg.of("Acknowledged: first incident commander {who} assigned", who=User(user_id)),
+                        actor=actor)
     return previous, acknowledged
 
 

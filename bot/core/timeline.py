@@ -1,14 +1,35 @@
-"""Append and read timeline events. Nothing here updates or deletes an event."""
+"""Append and read timeline events. Nothing here updates or deletes an event.
+
+What is stored is plain text, never a transport's markup. People firebreak names in an event are written as
+`@U…` and listed by id in the event's data (`people`); renderers turn exactly those into a mention (Slack) or
+a name (files, the console) with `shown`. Text a person typed stays text: a literal `<@U…>` or `@U…` in a
+status note is never made into a mention, because the note's id is not on the event's list.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlmodel import Session, select
 
 from bot.core import secrets
 from bot.core.clock import Clock
+from bot.core.text import Msg, Raw, User, plain
 from bot.store.models import TimelineEvent
+
+PERSON = re.compile(r"@([UW][A-Z0-9]{2,})\b")
+
+
+def _people(msg: Msg) -> set[str]:
+    found: set[str] = set()
+    for _, value in msg.values:
+        if isinstance(value, User) and value.id:
+            found.add(value.id)
+        elif isinstance(value, Raw):
+            found |= _people(value.msg)
+    return found
 
 
 def record(
@@ -16,18 +37,38 @@ def record(
     clock: Clock,
     incident_id: int,
     kind: str,
-    text: str,
+    text: str | Msg,
     *,
     actor: str,
     data: dict[str, Any] | None = None,
 ) -> TimelineEvent:
+    """Append an event. `text` is plain text, or a `Msg` whose people (`User` values) are kept by id."""
+    data = dict(data or {})
+    if isinstance(text, Msg):
+        people = sorted(_people(text) - {"firebreak"})
+        if people:
+            data["people"] = people
+        text = plain(text)  # people as `@U…`, the rest as words
     event = TimelineEvent(  # the one redaction step: no secret an outside service echoed is ever kept
         incident_id=incident_id, at=clock.now(), actor=actor, kind=kind, text=secrets.redact(text),
-        data=secrets.redact_data(data or {}),
+        data=secrets.redact_data(data),
     )
     session.add(event)
     session.flush()
     return event
+
+
+def with_people(text: str, people: Iterable[str], person: Callable[[str], str]) -> str:
+    """`text` with each `@U…` of a listed person replaced by `person(id)` (a mention, a name); other text as is."""
+    ids = set(people)
+    if not ids:
+        return text
+    return PERSON.sub(lambda m: person(m.group(1)) if m.group(1) in ids else m.group(0), text)
+
+
+def shown(event: TimelineEvent, person: Callable[[str], str], text: str | None = None) -> str:
+    """The event's text (or `text`, a part of it) with its people as `person` renders them."""
+    return with_people(event.text if text is None else text, (event.data or {}).get("people") or (), person)
 
 
 def events(session: Session, incident_id: int, *, kinds: list[str] | None = None) -> list[TimelineEvent]:

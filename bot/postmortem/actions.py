@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 from bot.core import timeline
 from bot.core.clock import Clock
 from bot.core.errors import Conflict, NotFound, UsageError
+from bot.core.text import Msg, User
 from bot.store.models import ActionItem, Incident
 
 ADD_USAGE = "/incident action add <text> [@owner] [due: 2026-02-01 or 7d]"
@@ -72,8 +73,9 @@ def add(session: Session, clock: Clock, incident: Incident, text: str, *, owner:
                       created_at=clock.now(), created_by=actor)
     session.add(item)
     session.flush()
-    extra = (f" (owner <@{owner}>)" if owner else "") + (f" due {due.isoformat()}" if due else "")
-    timeline.record(session, clock, incident.id, "action_added", f"Action item #{item.number}: {text}{extra}",
+    said = Msg.of("Action item #{n}: {text}" + (" (owner {owner})" if owner else "") + (" due {due}" if due else ""),
+                  n=item.number, text=text, owner=User(owner or ""), due=due.isoformat() if due else "")
+    timeline.record(session, clock, incident.id, "action_added", said,
                     actor=actor, data={"number": item.number, "owner": owner,
                                        "due": due.isoformat() if due else None})
     return item

@@ -162,7 +162,7 @@ def _event_text(e: TimelineEvent, names: Names, step_texts: dict[tuple[str, str]
         how = f" (lever {data['lever']} pulled)" if data.get("lever") else ""
         reason = f" — {data['reason']}" if data.get("reason") else ""
         return f"`{data['step']}` {full}{how}{reason}"
-    return demention(e.text, names).replace("\n", " ")
+    return timeline.shown(e, names).replace("\n", " ")
 
 
 def _event(e: TimelineEvent, names: Names, origin: datetime,

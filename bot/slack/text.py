@@ -60,18 +60,6 @@ def safe(text: str | Mrkdwn) -> Mrkdwn:
     return text if isinstance(text, Mrkdwn) else Mrkdwn(escape(str(text)))
 
 
-_STORED_PERSON = re.compile(r"&lt;@([UW][A-Z0-9]{2,})&gt;")
-_STORED_GROUP = re.compile(r"&lt;!subteam\^([A-Z0-9]+)(?:\|[^&]*)?&gt;")
-
-
-def stored(text: str) -> Mrkdwn:
-    """A timeline entry for Slack: stored text names people as `<@U…>` (the one token the store keeps);
-    everything else in it is text and escaped. People stay live names; user groups read as `@S…`, never
-    a group ping."""
-    out = _STORED_PERSON.sub(r"<@\1>", escape(text))
-    return Mrkdwn(_STORED_GROUP.sub(r"@\1", out))
-
-
 def date_token(at: Any, style: str = "datetime") -> str:
     """`<!date^…>`: Slack shows the time in each reader's own zone; the fallback is UTC."""
     at = at.astimezone(UTC)

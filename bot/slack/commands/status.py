@@ -21,7 +21,7 @@ from bot.slack.commands import Invocation, split_first
 from bot.slack.commands.args import parse_flags
 from bot.slack.context import AppContext
 from bot.slack.summary import status_text
-from bot.slack.text import Mrkdwn, clip, escape, stored
+from bot.slack.text import Mrkdwn, clip, escape
 
 STATUS_USAGE = "/incident status [<update text> [--next <15m|1h|…>]]"
 TIMELINE_USAGE = "/incident timeline [add <text>]"
@@ -74,7 +74,12 @@ def status(inv: Invocation) -> None:
 
 def timeline_lines(session, incident_id: int) -> list[Mrkdwn]:
     return [Mrkdwn(f"{render.when(e.at)} {render.user(e.actor)} — *{escape(timeline.label(e.kind))}*: "
-                   f"{stored(clip(timeline.detail(e.kind, e.text), 600))}") for e in timeline.events(session, incident_id)]
+                   f"{timeline.shown(e, _mention, escape(clip(timeline.detail(e.kind, e.text), 600)))}")
+            for e in timeline.events(session, incident_id)]
+
+
+def _mention(user_id: str) -> str:
+    return f"<@{user_id}>"
 
 
 def show_timeline(inv: Invocation) -> None:
