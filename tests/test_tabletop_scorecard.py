@@ -296,23 +296,24 @@ def test_scorecard_and_postmortem_of_one_run_agree(key: str, tmp_path: Path, db_
     with Harness(Settings(database_url=db_url)) as h, h.ctx.db.session() as session:
         incident = incidents.get(session, result.incident_id)
         pm = postmortem_context(h.ctx, session, incident)
-    intervals = {i["key"]: i["seconds"] for i in pm["intervals"]}
+    intervals = {i.key: i.seconds for i in pm.intervals}
     assert card.acknowledge.seconds == intervals["mtta"]
     assert card.containment.mttc == intervals["mttc"]
-    assert card.containment.met is pm["mttc_within_target"] is True
+    assert card.containment.met is pm.mttc_within_target is True
     # One target: the scenario's, in both (not the rubric's SEV1 hour).
-    assert pm["mttc_target_source"] == "exercise target"
+    assert pm.mttc_target_source == "exercise target"
     assert timedelta(seconds=card.containment.target) == load_catalog().get(key).target_mttc
-    assert pm["mttc_target"] == format_duration(card.containment.target)
+    assert pm.mttc_target == format_duration(card.containment.target)
     # Every step in the same state in both; the sentence about unfinished steps is the same too.
-    by_state = {f"{s['runbook']}/{s['id']}": s["state"] for s in pm["runbook"]}
+    assert pm.runbook is not None
+    by_state = {f"{s.runbook}/{s.id}": s.state for s in pm.runbook}
     from_card = {name.split(" (", 1)[0]: STATE_OF_KEY[k.name] for k in fields(card.runbook)
                  for name in getattr(card.runbook, k.name)}
     assert from_card == by_state
     unfinished = [p for p in card.practise if "required runbook step(s) were not done" in p]
-    hard = [h for h in pm["facts"]["hard"] if "required runbook step(s) were not done" in h]
+    hard = [h for h in pm.facts.hard if "required runbook step(s) were not done" in h]
     assert len(unfinished) == len(hard) == 1
     assert unfinished[0].split(":")[1].split(".")[0] == hard[0].split(":")[1].split(".")[0]  # same counts
-    assert "finished late" not in " ".join(pm["facts"]["hard"]) or card.runbook.done_late
+    assert "finished late" not in " ".join(pm.facts.hard) or card.runbook.done_late
     assert "Nothing: a clean run." not in result.scorecard_path.read_text()
 
