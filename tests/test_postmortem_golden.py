@@ -10,7 +10,10 @@ import os
 import re
 from pathlib import Path
 
+from bot.core import incidents
 from bot.postmortem import render_draft, render_regulator_summary
+from bot.postmortem.context import build
+from bot.postmortem.model import PostmortemContext, RegulatorContext
 from bot.slack.harness import Harness
 from tests.postmortem_fixtures import full_incident, minimal_incident, providers
 
@@ -60,8 +63,6 @@ def test_minimal_incident_draft(db_harness: Harness, clock) -> None:
 def test_exercise_draft_carries_the_banner(harness: Harness, clock) -> None:
     minimal_incident(harness, clock)
     with harness.ctx.db.session() as s:
-        from bot.core import incidents
-
         inc = incidents.get(s, 1)
         inc.is_exercise = True
         s.add(inc)
@@ -80,3 +81,25 @@ def test_regulator_summary_has_facts_but_no_internal_names(harness: Harness, clo
     assert not re.search(r"\bU0[A-Z0-9]+", text), "a Slack user id leaked"
     for internal in ("agent-browse", "gift cards", "inc-1-", "spending cap", "still making purchases"):
         assert internal not in text, internal
+
+
+def test_the_regulator_context_carries_no_people(harness: Harness, clock) -> None:
+    """The people-free variant is its own model: a template (the shipped one or an organization's) cannot
+    reach a name, a title or the timeline through it."""
+    providers(harness)
+    full_incident(harness, clock)
+    with harness.ctx.db.session() as s:
+        incident = incidents.get(s, 1)
+        full = build(harness.ctx, s, incident)
+        regulator = build(harness.ctx, s, incident, regulator=True)
+    assert isinstance(full, PostmortemContext) and isinstance(regulator, RegulatorContext)
+    assert full.incident.reporter and full.timeline and full.roles and full.containment
+    names = set(regulator.variables())
+    assert not names & {"roles", "timeline", "runbook", "containment", "evidence", "actions", "facts"}
+    assert {"containment_count", "containment_types", "containment_reverted"} <= names
+    for person_or_text in ("title", "description", "resolution", "channel_name", "reporter", "reasons"):
+        assert not hasattr(regulator.incident, person_or_text), person_or_text
+    assert all(not hasattr(h, "by") for h in regulator.impact.history)
+    assert all(not hasattr(c, "by") and not hasattr(c, "reason") for c in regulator.severity_history)
+    assert (regulator.containment_count, regulator.containment_reverted) == (
+        len(full.containment), sum(1 for c in full.containment if c.reverted_at))

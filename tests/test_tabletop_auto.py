@@ -37,11 +37,11 @@ def test_auto_run_plays_every_shipped_scenario(key: str, tmp_path: Path, monkeyp
     out = console.export_text()
     scenario = load_catalog().get(key)
     card = result.card
-    assert card["scenario"]["key"] == key
+    assert card.scenario.key == key
     assert f"Scorecard · INC-1 · {scenario.title}" in out
     assert "Time to contain (MTTC)" in out
     # Every inject arrived, at its offset, and the scripted team made none of its moves in vain.
-    assert [i["posted"] for i in card["injects"]] == [int(i.at.total_seconds()) for i in scenario.injects]
+    assert [i.posted for i in card.injects] == [int(i.at.total_seconds()) for i in scenario.injects]
     assert all(o.result in ("ok", "unavailable") for o in result.outcomes), \
         [(o.command, o.answer) for o in result.outcomes if o.result == "refused"]
     unavailable = {o.command.split()[0] for o in result.outcomes if o.result == "unavailable"}
@@ -53,26 +53,26 @@ def test_auto_run_plays_every_shipped_scenario(key: str, tmp_path: Path, monkeyp
     scripted_steps = [o.command.split()[1] for o in result.outcomes if o.command.startswith("step ")]
     assert scripted_steps and all(o.answer == f"`{o.command.split()[1]}` done."
                                   for o in result.outcomes if o.command.startswith("step ")), result.outcomes
-    rb = card["runbook"]
+    rb = card.runbook
     # Every scripted `contain` pulled a configured lever as a dry run (the exercise forces it), none live.
     pulled = [o.command.split()[1] for o in result.outcomes if o.command.startswith("contain ")]
     # ...and a pulled lever ticks off the runbook steps that offer it: the team need not mark those by hand.
     offering = {s.id for r in load_library(load_rules(None).categories).runbooks.values() for s in r.steps
                 if s.lever in pulled}
-    done = {n.split("/", 1)[1] for n in rb["done_on_time"] + rb["done_late"]}
+    done = {n.split("/", 1)[1] for n in rb.done_on_time + rb.done_late}
     assert set(scripted_steps) <= done and done - set(scripted_steps) <= offering
-    assert pulled and [lv["lever"] for lv in card["levers"]] == pulled
-    assert all(lv["dry_run"] and not lv["verified"] for lv in card["levers"])
+    assert pulled and [lv.lever for lv in card.levers] == pulled
+    assert all(lv.dry_run and not lv.verified for lv in card.levers)
     assert all(o.answer == f"Dry run of `{o.command.split()[1]}` recorded; nothing was sent."
                for o in result.outcomes if o.command.startswith("contain "))
     assert re.search(rf"✅\s+Levers pulled\s+{len(pulled)} dry runs?\s", out), out
     # A scripted well-run team: acknowledged, reached the expected severity, contained inside the target.
-    assert card["acknowledge"]["seconds"] is not None
-    assert card["severity"]["reached_seconds"] is not None
-    assert card["containment"]["met"] is True
-    assert card["status"]["kept"] is True
+    assert card.acknowledge.seconds is not None
+    assert card.severity.reached_seconds is not None
+    assert card.containment.met is True
+    assert card.status.kept is True
     # ...and every scripted answer counted: each expectation of every delivered inject was met in time.
-    assert card["answers"]["answered"] == card["answers"]["expected"] == card["answers"]["on_time"] > 0
+    assert card.answers.answered == card.answers.expected == card.answers.on_time > 0
     text = result.scorecard_path.read_text()
     assert text.startswith("# [EXERCISE] Scorecard")
     readable(text, markdown=True)

@@ -20,6 +20,7 @@ from bot.store.models.effects import DONE, RUNNING
 from bot.store.models.tabletop import ENDED, ExerciseRun, InjectDelivery, Scorecard
 from bot.tabletop import runner
 from bot.tabletop.references import EXERCISE_LEVERS
+from bot.tabletop.scorecard import AnswersTally, Card, ContainmentScore, LeverScore
 
 SANDBOX = "C0SANDBOX"
 FACIL = "U0FACIL"
@@ -133,31 +134,34 @@ def test_full_exercise_injects_responders_scorecard(sandbox: Harness, clock: Man
     assert b"EXERCISE" in uploaded[0]["content"]
     with h.ctx.db.session() as s:
         sc = s.exec(select(Scorecard)).one()
-        card = sc.data
+        stored, card = sc.data, Card.from_json(sc.data)
         run = s.exec(select(ExerciseRun)).one()
         assert run.state == ENDED and s.get(Incident, 1).status == "resolved"
-    assert card["acknowledge"]["seconds"] == 60
-    assert card["severity"]["reached_seconds"] == 9 * 60
-    assert card["containment"] == {"mttc": 33 * 60, "target": 45 * 60, "met": True}
-    assert card["status"]["count"] == 2 and card["status"]["longest_gap"] == 14 * 60
+    assert card.acknowledge.seconds == 60
+    assert card.severity.reached_seconds == 9 * 60
+    # The stored JSON keeps its shape (rows written before the typed card read the same way).
+    assert stored["containment"] == {"mttc": 33 * 60, "target": 45 * 60, "met": True}
+    assert card.containment == ContainmentScore(mttc=33 * 60, target=45 * 60, met=True)
+    assert card.status.count == 2 and card.status.longest_gap == 14 * 60
     # Runbook steps as the runbook feature recorded them: assign-roles was due 10m after the SEV1 change.
-    rb = card["runbook"]  # in bot.core.facts' step states
+    rb = card.runbook  # in bot.core.facts' step states
     # emergency-filter: ticked off by the (dry-run) pull of its lever at +16m, so it is no longer listed as open.
-    assert rb["done_on_time"] == ["jailbreak/preserve-evidence", "jailbreak/emergency-filter"]
-    assert rb["done_late"] == ["jailbreak/assign-roles"]
-    assert rb["skipped"] == ["jailbreak/collect-variants (T&S already collected them)"]
-    assert rb["overdue"] == ["jailbreak/confirm-severity", "jailbreak/status-update"]  # overdue, never done
-    assert len(rb["pending"]) + len(rb["not_required"]) == 13  # not yet due at +35m, or optional
-    assert "jailbreak/verify-containment" in rb["pending"]
+    assert rb.done_on_time == ("jailbreak/preserve-evidence", "jailbreak/emergency-filter")
+    assert rb.done_late == ("jailbreak/assign-roles",)
+    assert rb.skipped == ("jailbreak/collect-variants (T&S already collected them)",)
+    assert rb.overdue == ("jailbreak/confirm-severity", "jailbreak/status-update")  # overdue, never done
+    assert len(rb.pending) + len(rb.not_required) == 13  # not yet due at +35m, or optional
+    assert "jailbreak/verify-containment" in rb.pending
     # The lever was really pulled through the containment layer, and forced to a dry run.
-    assert card["levers"] == [{"lever": "emergency-filter", "at": 16 * 60, "dry_run": True, "verified": False}]
+    assert stored["levers"] == [{"lever": "emergency-filter", "at": 16 * 60, "dry_run": True, "verified": False}]
+    assert card.levers == (LeverScore(lever="emergency-filter", at=16 * 60, dry_run=True, verified=False),)
     assert [e.data["dry_run"] for e in events(h, "lever_applied")] == [True]
     assert events(h, "lever_verified") == [] and events(h, "contained")[0].actor == "U0MAYA"
-    trending = card["injects"][1]["answers"]
-    assert [(a["kind"], a["seconds"]) for a in trending] == [("severity", 60), ("status_update", 3 * 60)]
-    assert card["injects"][2]["answers"][0]["seconds"] == 2 * 60  # the lever 2m after the variants inject
-    assert card["injects"][3]["answers"][0]["seconds"] == 0       # status posted as inject 4 arrived
-    assert card["answers"] == {"expected": 7, "answered": 7, "on_time": 7}
+    trending = card.injects[1].answers
+    assert [(a.kind, a.seconds) for a in trending] == [("severity", 60), ("status_update", 3 * 60)]
+    assert card.injects[2].answers[0].seconds == 2 * 60  # the lever 2m after the variants inject
+    assert card.injects[3].answers[0].seconds == 0       # status posted as inject 4 arrived
+    assert card.answers == AnswersTally(expected=7, answered=7, on_time=7)
     assert "✅ Time to contain (MTTC): 33m against a target of 45m" in sc.text
     assert "- Overdue (required, not done): `confirm-severity`, `status-update`" in sc.text
     assert "- `emergency-filter` at +16m (dry run: nothing was sent)" in sc.text
@@ -210,8 +214,8 @@ def test_pause_resume_and_next(sandbox: Harness, clock: ManualClock) -> None:
     assert "The exercise is running, not paused." in reply.text
     h.command("tabletop end", user=FACIL, channel=SANDBOX)
     with h.ctx.db.session() as s:
-        card = s.exec(select(Scorecard)).one().data
-    assert card["paused"] == 30 * 60 and card["duration"] == 7 * 60
+        card = Card.from_json(s.exec(select(Scorecard)).one().data)
+    assert card.paused == 30 * 60 and card.duration == 7 * 60
 
 
 def test_only_facilitator_controls(sandbox: Harness) -> None:

@@ -33,6 +33,7 @@ from bot.postmortem import people
 from bot.store.models.tabletop import ExerciseRun, Scorecard
 from bot.tabletop import references, runner, transcript
 from bot.tabletop.scenario import Action, Scenario, load_catalog
+from bot.tabletop.scorecard import Card
 
 FACILITATOR = "U0FACIL"
 SANDBOX_NAME = "tabletop-auto"
@@ -54,7 +55,7 @@ class Outcome:
 @dataclass
 class AutoResult:
     incident_id: int
-    card: dict[str, Any]
+    card: Card
     scorecard_path: Path
     transcript_path: Path
     postmortem_path: Path | None
@@ -161,7 +162,7 @@ def run_auto(key: str, *, out_dir: Path, settings: Settings | None = None, scena
         h.command("tabletop end", user=FACILITATOR, channel=sandbox)
         with ctx.db.session() as session:
             card_row = session.exec(select(Scorecard).where(Scorecard.incident_id == number)).one()
-            card, markdown = card_row.data, card_row.text
+            card, markdown = Card.from_json(card_row.data), card_row.text
         draft, note = runner.render_postmortem(ctx, number)
         scorecard_path = out_dir / "scorecard.md"
         scorecard_path.write_text(markdown, encoding="utf-8")
@@ -228,42 +229,42 @@ def _mark(ok: bool | None) -> Text:
     return Text("✅" if ok else "❌" if ok is False else "➖")
 
 
-def print_scorecard(console: Console, card: dict[str, Any]) -> None:
+def print_scorecard(console: Console, card: Card) -> None:
     d = lambda s: format_duration(s) if s is not None else "—"  # noqa: E731
     console.print()
-    console.print(Rule(f"[bold]Scorecard · {card['incident']} · {card['scenario']['title']}[/]", style="magenta"))
+    console.print(Rule(f"[bold]Scorecard · {card.incident} · {card.scenario.title}[/]", style="magenta"))
     table = Table(show_header=True, header_style="bold", box=None, padding=(0, 2))
     table.add_column("")
     table.add_column("Measure")
     table.add_column("Result", justify="right")
     table.add_column("Against")
-    sev, c, st = card["severity"], card["containment"], card["status"]
-    table.add_row(_mark(card["acknowledge"]["seconds"] is not None), "Time to acknowledge",
-                  d(card["acknowledge"]["seconds"]), "first IC assigned")
-    table.add_row(_mark(sev["reached_seconds"] is not None), f"Time to reach SEV{sev['expected']}",
-                  d(sev["reached_seconds"]), f"opened SEV{sev['initial']}, ended SEV{sev['final']}")
-    table.add_row(_mark(c["met"]), "Time to contain (MTTC)", d(c["mttc"]), f"target {d(c['target'])}")
-    table.add_row(_mark(st["kept"]), "Status cadence", f"{st['count']} updates",
-                  f"longest gap {d(st['longest_gap'])} / {d(st['cadence'])}")
-    ans = card["answers"]
-    table.add_row(_mark(ans["on_time"] == ans["expected"]), "Inject responses",
-                  f"{ans['answered']}/{ans['expected']}", f"{ans['on_time']} on time")
-    rb = card["runbook"]
-    required_open = len(rb["overdue"]) + len(rb["pending"])
-    table.add_row(_mark(not required_open and not rb["done_late"]), "Runbook steps",
-                  f"{len(rb['done_on_time'])} on time", f"{len(rb['done_late'])} late · {len(rb['skipped'])} "
-                  f"skipped · {required_open} required not done ({len(rb['overdue'])} overdue) · "
-                  f"{len(rb['not_required'])} optional not done")
-    levers = card.get("levers", [])
-    live = [lv["lever"] for lv in levers if not lv["dry_run"]]
+    sev, c, st = card.severity, card.containment, card.status
+    table.add_row(_mark(card.acknowledge.seconds is not None), "Time to acknowledge",
+                  d(card.acknowledge.seconds), "first IC assigned")
+    table.add_row(_mark(sev.reached_seconds is not None), f"Time to reach SEV{sev.expected}",
+                  d(sev.reached_seconds), f"opened SEV{sev.initial}, ended SEV{sev.final}")
+    table.add_row(_mark(c.met), "Time to contain (MTTC)", d(c.mttc), f"target {d(c.target)}")
+    table.add_row(_mark(st.kept), "Status cadence", f"{st.count} updates",
+                  f"longest gap {d(st.longest_gap)} / {d(st.cadence)}")
+    ans = card.answers
+    table.add_row(_mark(ans.on_time == ans.expected), "Inject responses",
+                  f"{ans.answered}/{ans.expected}", f"{ans.on_time} on time")
+    rb = card.runbook
+    required_open = len(rb.overdue) + len(rb.pending)
+    table.add_row(_mark(not required_open and not rb.done_late), "Runbook steps",
+                  f"{len(rb.done_on_time)} on time", f"{len(rb.done_late)} late · {len(rb.skipped)} "
+                  f"skipped · {required_open} required not done ({len(rb.overdue)} overdue) · "
+                  f"{len(rb.not_required)} optional not done")
+    levers = card.levers
+    live = [lv.lever for lv in levers if not lv.dry_run]
     table.add_row(_mark(not live), "Levers pulled", f"{len(levers)} dry run{'' if len(levers) == 1 else 's'}" if not live else f"{len(live)} LIVE",
-                  ", ".join(dict.fromkeys(str(lv["lever"]) for lv in levers)) or "none")
+                  ", ".join(dict.fromkeys(str(lv.lever) for lv in levers)) or "none")
     console.print(table)
     console.print("\n[bold green]What went well[/]")
-    for w in card["went_well"] or ["(nothing stood out)"]:
+    for w in card.went_well or ("(nothing stood out)",):
         console.print(f"  [green]+[/] {w}")
     console.print("[bold red]What to practise[/]")
-    for p in card["practise"] or ["Nothing: a clean run."]:
+    for p in card.practise or ("Nothing: a clean run.",):
         console.print(f"  [red]-[/] {p}")
 
 

@@ -3,7 +3,8 @@
 tabletop feature call them directly).
 
 Templates: `postmortem.md.j2` and `regulator_summary.md.j2` in `bot/templates/` (overridable per file
-with FIREBREAK_TEMPLATES_DIR; see `bot.templates`). The context they get is built by `bot.postmortem.context.build`.
+with FIREBREAK_TEMPLATES_DIR; see `bot.templates`). The context they get is built by `bot.postmortem.context.build`: typed models, listed as the template variables in
+`bot.postmortem.model`.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ REGULATOR_TEMPLATE = "regulator_summary.md.j2"
 
 
 def _context(ctx: Any, incident_id: int, names: Names, regulator: bool) -> dict[str, Any]:
+    """The template's variables (bot.postmortem.model: the typed models, one per top-level name)."""
     with ctx.db.session() as session:
         incident = incidents.get(session, incident_id)
-        return build_context(ctx, session, incident, names=names, regulator=regulator)
+        return build_context(ctx, session, incident, names=names, regulator=regulator).variables()
 
 
 _MARK = "\u2063"  # an invisible separator around each person in the first render, replaced by their name

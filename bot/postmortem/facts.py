@@ -6,12 +6,13 @@ Each section is a list of sentences; the template adds the marker where a human 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 from bot.core import facts
 from bot.core.durations import format_duration
 from bot.core.facts import IncidentFacts, StepFact, StepState
+from bot.postmortem.model import BlamelessFacts, ContainmentEntry
 from bot.store.models import Incident, TimelineEvent
 
 _TIMES = {1: "once", 2: "twice"}
@@ -21,10 +22,12 @@ def times(n: int) -> str:
     return _TIMES.get(n, f"{n} times")
 
 
-def blameless_facts(incident: Incident, events: list[TimelineEvent], context: dict[str, Any], f: IncidentFacts,
-                    steps: tuple[StepFact, ...], *, ic_assigned: datetime | None) -> dict[str, list[str]]:
+def blameless_facts(incident: Incident, events: list[TimelineEvent], containment: Sequence[ContainmentEntry] | None,
+                    f: IncidentFacts, steps: tuple[StepFact, ...], *, ic_assigned: datetime | None
+                    ) -> BlamelessFacts:
     """Every number and step state here comes from `f` and `steps` (bot.core.facts), so the draft says
-    what the summary, the metrics and a tabletop scorecard say."""
+    what the summary, the metrics and a tabletop scorecard say. `containment`: the draft's containment
+    actions (their verify times)."""
     contributing: list[str] = []
     went_well: list[str] = []
     hard: list[str] = []
@@ -76,9 +79,9 @@ def blameless_facts(incident: Incident, events: list[TimelineEvent], context: di
         elif e.kind == "lever_reverted":
             contributing.append(f"`{e.data.get('lever', '?')}` was reverted "
                                 f"{format_duration(e.at - detected)} after detection.")
-    verified = [c for c in context.get("containment") or [] if c.get("verified_at") and c.get("request_to_verify")]
+    verified = [c for c in containment or () if c.verified_at and c.request_to_verify]
     for c in verified:
-        went_well.append(f"`{c['lever']}` was verified {c['request_to_verify']} after it was requested.")
+        went_well.append(f"`{c.lever}` was verified {c.request_to_verify} after it was requested.")
 
     if steps:
         required = [s for s in steps if s.required]
@@ -110,5 +113,6 @@ def blameless_facts(incident: Incident, events: list[TimelineEvent], context: di
         lucky.append("The harm was reported as not ongoing when the incident was opened.")
     if incident.exposure == "internal":
         lucky.append("It was found internally before customers or the public reported it.")
-    return {"contributing": contributing, "went_well": went_well, "hard": hard, "lucky": lucky}
+    return BlamelessFacts(contributing=tuple(contributing), went_well=tuple(went_well), hard=tuple(hard),
+                          lucky=tuple(lucky))
 

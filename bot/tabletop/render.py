@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
+from bot.tabletop.scorecard import Card
 from bot.templates import render as render_template
 
 TEMPLATE = "scorecard.md.j2"
 BANNER = "> This was a tabletop exercise: a rehearsal, not a real incident. It is excluded from production metrics."
 
 
-def scorecard_markdown(card: dict[str, Any], *, org_dir: Path | None = None) -> str:
+def scorecard_markdown(card: Card, *, org_dir: Path | None = None) -> str:
     """The scorecard as Markdown; `org_dir` is FIREBREAK_TEMPLATES_DIR (an organization's own template).
     Runs of blank lines collapse to one, so a template need not count its newlines."""
     text = render_template(TEMPLATE, {"card": card, "exercise_banner": BANNER}, org_dir=org_dir)

@@ -42,7 +42,7 @@ from bot.store.models import Incident
 from bot.store.models.tabletop import ENDED, PAUSED, RUNNING, ExerciseRun, InjectDelivery, Scorecard
 from bot.tabletop.render import scorecard_markdown
 from bot.tabletop.scenario import Scenario
-from bot.tabletop.scorecard import Fact, compute
+from bot.tabletop.scorecard import Card, Fact, compute
 
 if TYPE_CHECKING:
     from bot.app.services import Services
@@ -330,7 +330,7 @@ def resume(ctx: Services, run_id: int, *, actor: str) -> int:
 @dataclass(frozen=True)
 class Ended:
     incident_id: int
-    card: dict[str, Any]
+    card: Card
     markdown: str
     postmortem_note: Msg
 
@@ -373,12 +373,12 @@ def end(ctx: Services, run_id: int, *, actor: str) -> Ended:
                        incident=facts.load(session, incident, ctx.rules, now),
                        steps=_runbook_steps(ctx, session, incident))
         markdown = scorecard_markdown(card, org_dir=ctx.settings.templates_dir)
-        session.add(Scorecard(run_id=run_id, incident_id=n, created_at=now, data=card, text=markdown))
-        answered, expected = card["answers"]["answered"], card["answers"]["expected"]
+        session.add(Scorecard(run_id=run_id, incident_id=n, created_at=now, data=card.to_json(), text=markdown))
+        answered, expected = card.answers.answered, card.answers.expected
         timeline.record(session, ctx.clock, n, "exercise_ended",
                         f"Tabletop exercise ended; scorecard: {answered}/{expected} expected responses",
-                        actor=actor, data={"run": run_id, "mttc": card["containment"]["mttc"],
-                                           "target": card["containment"]["target"]})
+                        actor=actor, data={"run": run_id, "mttc": card.containment.mttc,
+                                           "target": card.containment.target})
         resolved = incident.is_open
         if resolved:
             incidents.resolve(session, ctx.clock, incident, f"Tabletop exercise `{scenario.key}` ended", actor=actor)
@@ -393,12 +393,12 @@ def end(ctx: Services, run_id: int, *, actor: str) -> Ended:
             note = Msg.of("No postmortem draft: the postmortem feature (bot.postmortem) is not installed in this "
                           "build.")
             effects.post(session, n, Msg.of(":memo: {note}", note=Raw(note)), created_at=now)
-        c = card["containment"]
-        verdict = "met" if c["met"] else "missed" if c["mttc"] is not None else "not contained"
+        c = card.containment
+        verdict = "met" if c.met else "missed" if c.mttc is not None else "not contained"
         effects.post(session, n, Msg.of(
             ":checkered_flag: Tabletop *{title}* ({ref}) ended: MTTC {mttc} against {target} ({verdict}); "
             "{answered}/{expected} expected responses. Scorecard in {where}.", title=scenario.title, ref=incident.ref,
-            mttc=format_duration(c["mttc"]) if c["mttc"] is not None else "—", target=format_duration(c["target"]),
+            mttc=format_duration(c.mttc) if c.mttc is not None else "—", target=format_duration(c.target),
             verdict=verdict, answered=answered, expected=expected,
             where=Channel(channel) if channel else "the exercise's record (it has no channel)"),
             to=effects.channel(sandbox), created_at=now, key=f"inc-{n}:ended")

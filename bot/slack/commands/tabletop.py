@@ -51,11 +51,11 @@ def tabletop(inv: Invocation) -> None:
         inv.reply(f"Exercise INC-{incident_id} resumed.")
     else:
         ended = runner.end(ctx, run_id, actor=inv.user_id)
-        c = ended.card["containment"]
+        c = ended.card.containment
         inv.reply(Msg.of("Exercise INC-{n} ended; the scorecard is posted in its channel (MTTC {mttc}, target "
                          "{target}). {note}", n=incident_id,
-                         mttc=format_duration(c["mttc"]) if c["mttc"] is not None else "—",
-                         target=format_duration(c["target"]), note=Raw(ended.postmortem_note)))
+                         mttc=format_duration(c.mttc) if c.mttc is not None else "—",
+                         target=format_duration(c.target), note=Raw(ended.postmortem_note)))
 
 
 def _start(inv: Invocation, rest: str) -> None:
