@@ -13,6 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from slack_sdk.errors import SlackApiError, SlackClientError
+from sqlalchemy import update
+from sqlmodel import col
 
 from bot.app.effects import EffectRunner, Failed, Job, Retry
 from bot.core import effects, incidents, secrets, timeline
@@ -97,13 +99,18 @@ class SlackEffects:
         kind, _, target = to.partition(":")
         return target if kind in ("user", "channel") and target else None
 
-    def render(self, job: Job, incident: Incident | None) -> tuple[str, list[dict] | None]:
+    def render(self, job: Job, incident: Incident | None, session: Any = None) -> tuple[str, list[dict] | None]:
+        """The message of a post or update. A view renders in `session` when given (the handler's, which holds
+        the incident already), else in a session of its own."""
         p = job.payload
         if "view" in p:
             view = self.views.get(p["view"])
             if view is None:
                 raise Failed(f"no view named {p['view']!r}")
-            with self.ctx.db.session() as session:
+            if session is None:
+                with self.ctx.db.session() as own:
+                    text, blocks = view(self.ctx, own, p.get("data") or {})
+            else:
                 text, blocks = view(self.ctx, session, p.get("data") or {})
         elif "msg" in p:
             text, blocks = mrkdwn(Msg.from_json(p["msg"])), None
@@ -141,14 +148,15 @@ class SlackEffects:
         return str(resp["ts"]) if resp else ""
 
     def post(self, job: Job) -> dict[str, Any]:
-        incident = self._incident(job.incident_id)
-        channel = self._place(job, incident)
-        if not channel:
-            return {"skipped": "no such place configured"}
-        text, blocks = self.render(job, incident)
-        thread_ts = None
-        if job.payload.get("thread_of") is not None:
-            with self.ctx.db.session() as session:
+        # One read for the place, the view and the thread: a view reading the incident finds it in the session.
+        with self.ctx.db.session() as session:
+            incident = session.get(Incident, job.incident_id) if job.incident_id is not None else None
+            channel = self._place(job, incident)
+            if not channel:
+                return {"skipped": "no such place configured"}
+            text, blocks = self.render(job, incident, session)
+            thread_ts = None
+            if job.payload.get("thread_of") is not None:
                 parent = session.get(Effect, job.payload["thread_of"])
                 thread_ts = (parent.result or {}).get("ts") if parent is not None else None
         ts = self._post(job, channel, text, blocks, thread_ts)
@@ -167,10 +175,11 @@ class SlackEffects:
             ref = session.get(Effect, p.get("ref"))
             where = dict(ref.result or {}) if ref is not None else {}
             then = (ref.payload or {}).get("then") if ref is not None else None
-        channel, ts = where.get("channel"), where.get("ts")
-        if not channel or not ts:
-            return {"skipped": "the message was never posted"}
-        text, blocks = self.render(job, self._incident(job.incident_id))
+            channel, ts = where.get("channel"), where.get("ts")
+            if not channel or not ts:
+                return {"skipped": "the message was never posted"}
+            incident = session.get(Incident, job.incident_id) if job.incident_id is not None else None
+            text, blocks = self.render(job, incident, session)
         try:
             call("chat.update", self.ctx.client.chat_update, channel=channel, ts=ts, text=text or " ",
                  **({"blocks": blocks} if blocks else {}))
@@ -200,27 +209,25 @@ class SlackEffects:
             blocks = summary_blocks(self.ctx, session, incident, roles)
             text = summary_fallback(incident)
             channel, ts, current_topic = incident.channel_id, incident.summary_ts, incident.topic or ""
-        # The topic names the IC: when the name is not known yet, the topic's own effect asks Slack for it,
-        # side by side with this update instead of before it (one round trip off every command's last answer).
-        ic = roles.get("ic")
-        ic_name = self.ctx.directory.cached_name(ic) if ic and self.ctx.directory is not None else None
-        if not ic or ic_name is not None or self.ctx.directory is None:
-            topic = channel_topic(incident, roles, ic_name or None)
-            if topic != current_topic:  # set only when it changes: setTopic is Tier 2 and posts a channel notice
-                self._record_topic(incident.id, {"topic": topic})
-        else:
-            self._record_topic(incident.id, {"ic": ic})
+            # The topic names the IC: when the name is not known yet, the topic's own effect asks Slack for it,
+            # side by side with this update instead of before it (one round trip off every command's last answer).
+            ic = roles.get("ic")
+            ic_name = self.ctx.directory.cached_name(ic) if ic and self.ctx.directory is not None else None
+            if not ic or ic_name is not None or self.ctx.directory is None:
+                topic = channel_topic(incident, roles, ic_name or None)
+                if topic != current_topic:  # set only when it changes: setTopic is Tier 2 and posts a notice
+                    self._record_topic(session, incident.id, {"topic": topic})
+            else:
+                self._record_topic(session, incident.id, {"ic": ic})
         if ts:
             call("chat.update", self.ctx.client.chat_update, channel=channel, ts=ts, text=text, blocks=blocks)
             return {"ts": ts, "updated": True}
         ts = self._post(job, channel, text, blocks)
+        n = job.incident_id
         with self.ctx.db.session() as session:
-            row = session.get(Incident, job.incident_id)
-            assert row is not None
-            row.summary_ts = ts
-            session.add(row)
-            effects.record(session, kind=PIN, lane=f"pin:{row.id}", incident_id=row.id,
-                           payload={"ts": ts}, key=f"inc-{row.id}:pin:{ts}", created_at=self.ctx.clock.now())
+            session.execute(update(Incident).where(col(Incident.id) == n).values(summary_ts=ts))
+            effects.record(session, kind=PIN, lane=f"pin:{n}", incident_id=n,
+                           payload={"ts": ts}, key=f"inc-{n}:pin:{ts}", created_at=self.ctx.clock.now())
         return {"ts": ts, "posted": True}
 
     def pin(self, job: Job) -> dict[str, Any]:
@@ -230,10 +237,9 @@ class SlackEffects:
         call("pins.add", self.ctx.client.pins_add, channel=incident.channel_id, timestamp=job.payload["ts"])
         return {}
 
-    def _record_topic(self, incident_id: int | None, payload: dict[str, Any]) -> None:
-        with self.ctx.db.session() as session:
-            effects.record(session, kind=TOPIC, lane=f"topic:{incident_id}", incident_id=incident_id,
-                           payload=payload, created_at=self.ctx.clock.now())
+    def _record_topic(self, session: Any, incident_id: int | None, payload: dict[str, Any]) -> None:
+        effects.record(session, kind=TOPIC, lane=f"topic:{incident_id}", incident_id=incident_id,
+                       payload=payload, created_at=self.ctx.clock.now())
 
     def topic(self, job: Job) -> dict[str, Any]:
 
@@ -253,10 +259,7 @@ class SlackEffects:
         call("conversations.setTopic", self.ctx.client.conversations_setTopic, channel=incident.channel_id,
              topic=wanted)
         with self.ctx.db.session() as session:
-            row = session.get(Incident, job.incident_id)
-            if row is not None:
-                row.topic = wanted
-                session.add(row)
+            session.execute(update(Incident).where(col(Incident.id) == job.incident_id).values(topic=wanted))
         return {}
 
     def invite(self, job: Job) -> dict[str, Any]:
