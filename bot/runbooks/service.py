@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlmodel import Session, col, select
 
 from bot.core import facts, limits, timeline
@@ -173,20 +173,24 @@ def _attach(session: Session, clock: Clock, incident: Incident, runbook: Runbook
             change.dropped.append(prev.step_id)
     seq = (len(session.exec(select(RunbookAttachment.id).where(
         RunbookAttachment.incident_id == incident.id)).all()) + 1) * 1000
+    fresh: list[dict[str, Any]] = []
     for index, step in enumerate(runbook.steps_for(incident.severity)):
         row = existing.get(step.id)
         if row is not None and (row.state in (DONE, SKIPPED) or (row.state == PENDING and row.runbook_key in staying)):
             change.kept.append(step.id)  # finished, or pending under a runbook that stays attached
             continue
-        if row is None:
-            row = RunbookStep(incident_id=incident.id, step_id=step.id, started_at=now, owner_role=step.owner,
-                              runbook_key=runbook.key, phase=step.phase)
+        due = _due_at(incident, step, incident.severity)
+        if row is None:  # a new step: written with the others in one statement below
+            fresh.append(_new_step(incident.id, runbook.key, step, seq + index, due, now))
             change.added.append(step.id)
-        elif row.state == DROPPED:
+            continue
+        if row.state == DROPPED:
             row.started_at = now
             change.added.append(step.id)
-        _apply_def(row, runbook.key, step, seq + index, _due_at(incident, step, incident.severity))
+        _apply_def(row, runbook.key, step, seq + index, due)
         session.add(row)
+    if fresh:
+        session.execute(insert(RunbookStep.__table__), fresh)  # type: ignore[attr-defined]  # SQLModel's table
     session.add(RunbookAttachment(incident_id=incident.id, runbook_key=runbook.key, title=runbook.title,
                                   auto=auto, attached_at=now, attached_by=actor))
     verb = "Switched to" if change.replaced else "Attached"
@@ -197,6 +201,15 @@ def _attach(session: Session, clock: Clock, incident: Incident, runbook: Runbook
                                        "replaced": change.replaced})
     session.flush()
     return change
+
+
+def _new_step(incident_id: int, key: str, step: StepDef, position: int, due_at: datetime | None,
+              now: datetime) -> dict[str, Any]:
+    """A new step's row, every column given (what `_apply_def` sets on a RunbookStep, and its defaults)."""
+    return {"incident_id": incident_id, "runbook_key": key, "step_id": step.id, "phase": step.phase,
+            "position": position, "text": step.text, "owner_role": step.owner, "owner_id": None,
+            "required": step.required, "lever": step.lever, "state": PENDING, "reason": None, "due_at": due_at,
+            "started_at": now, "finished_at": None, "finished_by": None, "nudged_at": None, "nudged_severity": None}
 
 
 def _apply_def(row: RunbookStep, key: str, step: StepDef, position: int, due_at: datetime | None) -> None:
