@@ -26,7 +26,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +38,7 @@ from bot.core import secrets
 from bot.core.effects import PROVISION, now
 from bot.store.db import rowcount
 from bot.store.models.effects import DONE, FAILED, PENDING, RUNNING, Effect
+from bot.store.models.incident import Incident
 
 if TYPE_CHECKING:
     from bot.app.services import Services
@@ -75,6 +76,9 @@ class Job:
     payload: dict[str, Any]
     attempts: int
     created_at: datetime
+    # The incident as it was when the effect was claimed (after everything it waits for was done), for handlers
+    # registered with `incident=True`: they read it instead of opening a transaction of their own. Read-only.
+    incident: Incident | None = field(default=None, compare=False, repr=False)
 
     @property
     def resumed(self) -> bool:
@@ -103,6 +107,7 @@ _CLAIM = (update(_T)
 _JOB_COLUMNS = (_T.c.id, _T.c.key, _T.c.kind, _T.c.lane, _T.c.incident_id, _T.c.payload, _T.c.attempts,
                 _T.c.created_at)
 _STATES = select(_T.c.id, _T.c.state).where(_T.c.id.in_(bindparam("ids", expanding=True)))
+_INCIDENTS = select(Incident).where(col(Incident.id).in_(bindparam("ids", expanding=True)))
 _CLAIM_RETURNING = _CLAIM.returning(*_JOB_COLUMNS)
 _CLAIMED = (select(*_JOB_COLUMNS)
             .where(_T.c.id.in_(bindparam("ids", expanding=True)), _T.c.state == RUNNING,
@@ -121,13 +126,15 @@ class EffectRunner:
         # SQLite deployments run one process: at start, whatever was running was ours and died with us.
         self.single_process = services.db.dialect == "sqlite" if single_process is None else single_process
         self.handlers: dict[str, Handler] = {}
+        self._with_incident: set[str] = set()  # kinds whose handlers get the incident read with the claim
         self.backoff: tuple[float, ...] = BACKOFF  # seconds between attempts when Slack gives no Retry-After
         self.on_failed: list[FailureHook] = []
         self._active: set[str] = set()       # lanes with an effect running in this process
         self._marks: list[dict[str, Any]] = []  # effects done here, marked by the next drain's transaction
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
-        self._marked = 0  # how many times this process committed marks (waiters re-read only after one)
+        self._marked = 0  # marks committed here that a waiter waits for (waiters re-read only after one)
+        self._watched: dict[int, int] = {}  # effect id -> how many waiters wait for it
         self._drain_queued = False
         self._again = False
         self._wakeup: threading.Timer | None = None
@@ -135,8 +142,13 @@ class EffectRunner:
         self._ticker: threading.Thread | None = None
         services.db.on_effects.append(self.kick)
 
-    def register(self, kind: str, handler: Handler) -> None:
+    def register(self, kind: str, handler: Handler, *, incident: bool = False) -> None:
+        """`incident`: the handler reads the effect's incident; it is read with the claim (`Job.incident`)."""
         self.handlers[kind] = handler
+        if incident:
+            self._with_incident.add(kind)
+        else:
+            self._with_incident.discard(kind)
 
     # ----- scheduling ----------------------------------------------------------------------------------
     def kick(self) -> None:
@@ -197,7 +209,7 @@ class EffectRunner:
         with self._lock:
             self._active.update(job.lane for job in jobs)
             if marks:
-                self._committed()
+                self._committed([m["effect_id"] for m in marks])
         return jobs, wakeup
 
     def _scan_and_claim(self, moment: datetime, marks: list[dict[str, Any]]
@@ -238,6 +250,11 @@ class EffectRunner:
                     continue
                 chosen.append(row)
             jobs = self._claim(conn, [row.id for row in chosen], [row.lane for row in chosen]) if chosen else []
+            wanted = {job.incident_id for job in jobs if job.kind in self._with_incident and job.incident_id}
+            if wanted:
+                found = {i.id: i for i in session.execute(_INCIDENTS, {"ids": sorted(wanted)}).scalars()}
+                jobs = [replace(job, incident=found.get(job.incident_id)) if job.incident_id in wanted else job
+                        for job in jobs]
         return jobs, wakeup
 
     def _claim(self, conn: Connection, ids: list[int], lanes: list[str]) -> list[Job]:
@@ -305,10 +322,11 @@ class EffectRunner:
         finally:
             self._finished(job)
 
-    def _committed(self) -> None:
-        """Marks were committed (call with the lock held): waiters look again."""
-        self._marked += 1
-        self._changed.notify_all()
+    def _committed(self, ids: Iterable[int]) -> None:
+        """These effects' marks were committed (call with the lock held): a waiter for one of them looks again."""
+        if any(i in self._watched for i in ids):
+            self._marked += 1
+            self._changed.notify_all()
 
     def _finished(self, job: Job) -> None:
         with self._lock:
@@ -329,7 +347,7 @@ class EffectRunner:
         except Exception:  # noqa: BLE001 - left running: resumed (and checked) after the restart
             log.exception("marking finished side effects failed")
         with self._lock:
-            self._committed()
+            self._committed([m["effect_id"] for m in marks])
 
     def _mark(self, job: Job, state: str, *, result: dict[str, Any] | None = None, error: str | None = None,
               not_before: datetime | None = None) -> None:
@@ -343,7 +361,7 @@ class EffectRunner:
         with self.services.db.session() as session:
             session.execute(update(Effect).where(col(Effect.id) == job.id).values(**values))
         with self._lock:
-            self._committed()
+            self._committed([job.id])
 
     def _retry(self, job: Job, error: str, after: float | None) -> None:
         error = secrets.redact(error)
@@ -411,17 +429,27 @@ class EffectRunner:
         end = time.monotonic() + timeout
         # This process's marks wake the waiter; another process's are seen by looking again now and then.
         poll = self.WAIT_POLL_ALONE if self.single_process else self.WAIT_POLL_SHARED
-        while True:
+        with self._lock:
+            for i in ids:
+                self._watched[i] = self._watched.get(i, 0) + 1
+        try:
+            while True:
+                with self._lock:
+                    seen = self._marked
+                with self.services.db.session() as session:
+                    states = {row_id: state for row_id, state in session.connection().execute(
+                        _STATES, {"ids": ids}).all() if row_id is not None}  # a stored row always has its id
+                if all(s in (DONE, FAILED) for s in states.values()) or time.monotonic() >= end:
+                    return {int(k): str(v) for k, v in states.items()}
+                with self._lock:
+                    if self._marked == seen:
+                        self._changed.wait(timeout=min(poll, max(end - time.monotonic(), 0)))
+        finally:
             with self._lock:
-                seen = self._marked
-            with self.services.db.session() as session:
-                states = {row_id: state for row_id, state in session.connection().execute(
-                    _STATES, {"ids": ids}).all() if row_id is not None}  # a stored row always has its id
-            if all(s in (DONE, FAILED) for s in states.values()) or time.monotonic() >= end:
-                return {int(k): str(v) for k, v in states.items()}
-            with self._lock:
-                if self._marked == seen:
-                    self._changed.wait(timeout=min(poll, max(end - time.monotonic(), 0)))
+                for i in ids:
+                    self._watched[i] -= 1
+                    if not self._watched[i]:
+                        del self._watched[i]
 
     # ----- a background tick for long-running processes ---------------------------------------------------
     def start(self, interval: float = 2.0) -> None:

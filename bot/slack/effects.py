@@ -72,21 +72,24 @@ class SlackEffects:
         self.runner = runner
         self.views: dict[str, View] = {}
         self.thens: dict[str, Then] = {}
-        runner.register(effects.POST, self.post)
+        runner.register(effects.POST, self.post, incident=True)
         runner.register(effects.UPDATE, self.update)
         runner.register(effects.SUMMARY, self.summary)
-        runner.register(PIN, self.pin)
-        runner.register(TOPIC, self.topic)
-        runner.register(effects.INVITE, self.invite)
+        runner.register(PIN, self.pin, incident=True)
+        runner.register(TOPIC, self.topic, incident=True)
+        runner.register(effects.INVITE, self.invite, incident=True)
         runner.register(effects.EPHEMERAL, self.ephemeral)
         runner.on_failed.append(self.record_failure)
 
     # ----- places -----------------------------------------------------------------------------------------
-    def _incident(self, incident_id: int | None) -> Incident | None:
-        if incident_id is None:
+    def _incident(self, job: Job) -> Incident | None:
+        """The job's incident: as read with the claim, else from the database."""
+        if job.incident_id is None:
             return None
+        if job.incident is not None:
+            return job.incident
         with self.ctx.db.session() as session:
-            return session.get(Incident, incident_id)
+            return session.get(Incident, job.incident_id)
 
     def _place(self, job: Job, incident: Incident | None) -> str | None:
         to = job.payload.get("to", effects.INCIDENT)
@@ -148,17 +151,19 @@ class SlackEffects:
         return str(resp["ts"]) if resp else ""
 
     def post(self, job: Job) -> dict[str, Any]:
-        # One read for the place, the view and the thread: a view reading the incident finds it in the session.
-        with self.ctx.db.session() as session:
-            incident = session.get(Incident, job.incident_id) if job.incident_id is not None else None
-            channel = self._place(job, incident)
-            if not channel:
-                return {"skipped": "no such place configured"}
-            text, blocks = self.render(job, incident, session)
-            thread_ts = None
-            if job.payload.get("thread_of") is not None:
-                parent = session.get(Effect, job.payload["thread_of"])
+        incident = self._incident(job)
+        channel = self._place(job, incident)
+        if not channel:
+            return {"skipped": "no such place configured"}
+        thread_of = job.payload.get("thread_of")
+        if "view" in job.payload or thread_of is not None:  # a view renders from the database; a reply's parent
+            with self.ctx.db.session() as session:
+                text, blocks = self.render(job, incident, session)
+                parent = session.get(Effect, thread_of) if thread_of is not None else None
                 thread_ts = (parent.result or {}).get("ts") if parent is not None else None
+        else:
+            text, blocks = self.render(job, incident)
+            thread_ts = None
         ts = self._post(job, channel, text, blocks, thread_ts)
         then = job.payload.get("then")
         if then and ts:
@@ -231,7 +236,7 @@ class SlackEffects:
         return {"ts": ts, "posted": True}
 
     def pin(self, job: Job) -> dict[str, Any]:
-        incident = self._incident(job.incident_id)
+        incident = self._incident(job)
         if incident is None or not incident.channel_id:
             raise Failed("the incident has no channel", quiet=True)
         call("pins.add", self.ctx.client.pins_add, channel=incident.channel_id, timestamp=job.payload["ts"])
@@ -243,7 +248,7 @@ class SlackEffects:
 
     def topic(self, job: Job) -> dict[str, Any]:
 
-        incident = self._incident(job.incident_id)
+        incident = self._incident(job)
         if incident is None or not incident.channel_id:
             raise Failed("the incident has no channel", quiet=True)
         wanted = job.payload.get("topic")
@@ -263,7 +268,7 @@ class SlackEffects:
         return {}
 
     def invite(self, job: Job) -> dict[str, Any]:
-        incident = self._incident(job.incident_id)
+        incident = self._incident(job)
         if incident is None or not incident.channel_id:
             raise Failed("the incident has no channel", quiet=True)
         wanted = [u for u in job.payload.get("users") or [] if u and u != BOT_ACTOR]
