@@ -19,7 +19,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func
+from sqlalchemy import case, func, insert
 from sqlmodel import Session, col, select
 
 from bot.core.text import Msg
@@ -38,6 +38,10 @@ PROVISION = "provision"    # create (or adopt) the incident channel and record i
 INVITE = "invite"          # add people to the incident channel; payload: users
 EPHEMERAL = "ephemeral"    # a private note to one person in a channel; payload: channel, user, msg
 PAGE = "page"              # a pager event; payload: event
+
+
+# A row written without building an ORM object (a side effect is recorded many times per command).
+_INSERT = insert(Effect.__table__)  # type: ignore[attr-defined]  # SQLModel's table
 
 
 def user(user_id: str) -> str:
@@ -71,13 +75,13 @@ def record(session: Session, *, kind: str, lane: str, payload: dict[str, Any], c
         existing = session.exec(select(Effect.id).where(Effect.key == key)).first()
         if existing is not None:
             return existing
-    row = Effect(key=key[:200], incident_id=incident_id, lane=lane, kind=kind, payload=payload, after_id=after,
-                 created_at=created_at, deadline=now() + budget)
-    session.add(row)
-    session.flush()
+    inserted = session.connection().execute(_INSERT, {
+        "key": key[:200], "incident_id": incident_id, "lane": lane, "kind": kind, "payload": payload,
+        "after_id": after, "created_at": created_at, "deadline": now() + budget})
     session.info["effects"] = True  # the database kicks the runner once this transaction commits
-    assert row.id is not None
-    return row.id
+    new_id = inserted.inserted_primary_key
+    assert new_id is not None
+    return int(new_id[0])
 
 
 def post(session: Session, incident_id: int | None, msg: Msg | None = None, *, created_at: datetime,
