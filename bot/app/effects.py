@@ -143,9 +143,10 @@ class EffectRunner:
         services.db.on_effects.append(self.kick)
 
     def register(self, kind: str, handler: Handler, *, incident: bool = False) -> None:
-        """`incident`: the handler reads the effect's incident; it is read with the claim (`Job.incident`)."""
+        """`incident` (or a handler's own `wants_incident = True`): the handler reads the effect's incident; it is
+        read with the claim (`Job.incident`)."""
         self.handlers[kind] = handler
-        if incident:
+        if incident or getattr(handler, "wants_incident", False):
             self._with_incident.add(kind)
         else:
             self._with_incident.discard(kind)
