@@ -67,8 +67,11 @@ def lane_of(to: str, incident_id: int | None) -> str:
 
 def record(session: Session, *, kind: str, lane: str, payload: dict[str, Any], created_at: datetime,
            incident_id: int | None = None, key: str | None = None, after: int | None = None,
-           budget: timedelta = DEFAULT_BUDGET) -> int:
-    """Record an effect in the caller's transaction; returns its id (the existing one for a known key)."""
+           budget: timedelta = DEFAULT_BUDGET, kick: bool = True) -> int:
+    """Record an effect in the caller's transaction; returns its id (the existing one for a known key).
+
+    `kick=False`: the runner is not told at commit; for an effect recorded by a handler as its last act, which
+    the runner looks for anyway when that handler finishes, a moment later."""
     if key is None:  # a fresh key: nothing recorded it before
         key = f"{lane}:{kind}:{uuid.uuid4().hex}"
     else:
@@ -78,7 +81,8 @@ def record(session: Session, *, kind: str, lane: str, payload: dict[str, Any], c
     inserted = session.connection().execute(_INSERT, {
         "key": key[:200], "incident_id": incident_id, "lane": lane, "kind": kind, "payload": payload,
         "after_id": after, "created_at": created_at, "deadline": now() + budget})
-    session.info["effects"] = True  # the database kicks the runner once this transaction commits
+    if kick:
+        session.info["effects"] = True  # the database kicks the runner once this transaction commits
     new_id = inserted.inserted_primary_key
     assert new_id is not None
     return int(new_id[0])

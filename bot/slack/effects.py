@@ -231,8 +231,8 @@ class SlackEffects:
         n = job.incident_id
         with self.ctx.db.session() as session:
             session.execute(update(Incident).where(col(Incident.id) == n).values(summary_ts=ts))
-            effects.record(session, kind=PIN, lane=f"pin:{n}", incident_id=n,
-                           payload={"ts": ts}, key=f"inc-{n}:pin:{ts}", created_at=self.ctx.clock.now())
+            effects.record(session, kind=PIN, lane=f"pin:{n}", incident_id=n,  # found when this handler ends
+                           payload={"ts": ts}, key=f"inc-{n}:pin:{ts}", created_at=self.ctx.clock.now(), kick=False)
         return {"ts": ts, "posted": True}
 
     def pin(self, job: Job) -> dict[str, Any]:
