@@ -142,26 +142,30 @@ def _due_at(incident: Incident, step: StepDef, severity: int) -> datetime | None
 
 
 def attach(session: Session, clock: Clock, incident: Incident, runbook: Runbook, *, actor: str,
-           auto: bool, replace: bool) -> Change:
+           auto: bool, replace: bool, current: list[RunbookAttachment] | None = None) -> Change:
     """Attach `runbook`. With `replace`, the runbooks in use are detached and their pending steps that the
-    new runbook does not share are dropped; done and skipped steps are always kept."""
+    new runbook does not share are dropped; done and skipped steps are always kept. `current`: the active
+    attachments when the caller has just read them in this transaction."""
     assert incident.id is not None
-    current = active_attachments(session, incident.id)
+    if current is None:
+        current = active_attachments(session, incident.id)
     return _attach(session, clock, incident, runbook, actor=actor, auto=auto,
-                   detach=current if replace else [])
+                   detach=current if replace else [], active=current)
 
 
 def _attach(session: Session, clock: Clock, incident: Incident, runbook: Runbook, *, actor: str, auto: bool,
-            detach: list[RunbookAttachment]) -> Change:
+            detach: list[RunbookAttachment], active: list[RunbookAttachment] | None = None) -> Change:
     assert incident.id is not None
-    if any(a.runbook_key == runbook.key for a in active_attachments(session, incident.id)):
+    if active is None:
+        active = active_attachments(session, incident.id)
+    if any(a.runbook_key == runbook.key for a in active):
         raise Conflict(f"Runbook `{runbook.key}` is already in use on {incident.ref}.")
     now = clock.now()
     change = Change(runbook.key)
     existing = {s.step_id: s for s in all_steps(session, incident.id)}
     wanted = {s.id: s for s in runbook.steps_for(incident.severity)}
     detached_keys = {a.runbook_key for a in detach}
-    staying = {a.runbook_key for a in active_attachments(session, incident.id)} - detached_keys
+    staying = {a.runbook_key for a in active} - detached_keys
     for att in detach:
         att.detached_at, att.detached_by = now, actor
         session.add(att)
