@@ -152,8 +152,10 @@ class EffectRunner:
             self._with_incident.discard(kind)
 
     # ----- scheduling ----------------------------------------------------------------------------------
-    def kick(self) -> None:
-        """Something was recorded or finished: look for runnable effects soon (coalesced)."""
+    def kick(self, *, here: bool = False) -> None:
+        """Something was recorded or finished: look for runnable effects soon (coalesced). `here`: the caller is
+        a lane thread done with its effect, which drains at once itself instead of queueing the drain behind
+        other work (its effect's mark waits for that drain)."""
         if self._stop.is_set():
             return
         with self._lock:
@@ -161,6 +163,9 @@ class EffectRunner:
                 self._again = True
                 return
             self._drain_queued = True
+        if here:
+            self._drain_loop()
+            return
         try:
             self.services.lanes.run(EFFECTS, self._drain_loop)
         except RuntimeError:  # the lanes are shut down: the process is stopping
@@ -334,7 +339,7 @@ class EffectRunner:
             self._active.discard(job.lane)
         if self._stop.is_set():  # no more drains: mark it now
             self.flush_marks()
-        self.kick()
+        self.kick(here=True)
 
     def flush_marks(self) -> None:
         """Mark the effects done here that no drain has marked yet (the process is stopping)."""
@@ -421,15 +426,14 @@ class EffectRunner:
             return int(session.execute(select(func.count()).select_from(Effect)
                                        .where(col(Effect.state).in_([PENDING, RUNNING]))).scalar() or 0)
 
-    WAIT_POLL_ALONE = 0.5    # seconds between looks when only this process performs effects (SQLite)
-    WAIT_POLL_SHARED = 0.1   # when other processes may perform them (PostgreSQL)
+    WAIT_POLL = 0.1  # seconds between looks: another process's marks (or a wake-up missed here) are seen by then
 
     def wait(self, ids: Iterable[int], timeout: float) -> dict[int, str]:
         """Wait until every effect in `ids` is done or failed, at most `timeout` seconds; returns their states."""
         ids = list(ids)
         end = time.monotonic() + timeout
         # This process's marks wake the waiter; another process's are seen by looking again now and then.
-        poll = self.WAIT_POLL_ALONE if self.single_process else self.WAIT_POLL_SHARED
+        poll = self.WAIT_POLL
         with self._lock:
             for i in ids:
                 self._watched[i] = self._watched.get(i, 0) + 1
