@@ -40,6 +40,7 @@ def settle(svc: Services, timeout: float = 10.0) -> None:
         svc.lanes.wait_idle(1)
         time.sleep(0.01)
     assert svc.effects.outstanding() == 0
+    svc.lanes.wait_idle(5)  # what follows a mark on the lane (a failure's report) has finished too
 
 
 def states(svc: Services) -> dict[str, str]:
