@@ -44,6 +44,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--far-latency", type=float, default=0.15,
                    help="far_slack: seconds the fake Slack takes to answer each call (default 0.15)")
     p.add_argument("--far-requests", type=int, default=5, help="far_slack: requests per command (default 5)")
+    p.add_argument("--far-commands", default="",
+                   help="far_slack: comma list of the commands to measure (default all), e.g. open")
     p.add_argument("--lock-delay", type=float, default=4.0,
                    help="lock: seconds Slack takes to answer the user-group lookup (default 4)")
     p.add_argument("--lock-users", type=int, default=20, help="lock: other users acked meanwhile (default 20)")
@@ -151,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
                       heavy_requests=args.heavy_requests,
                       settle=args.settle, timeout=args.timeout, burst_deadline=args.burst_deadline,
                       profile_dir=args.profile, far_latency=args.far_latency, far_requests=args.far_requests,
+                      far_commands=tuple(c.strip() for c in args.far_commands.split(",") if c.strip()),
                       lock_delay=args.lock_delay, lock_users=args.lock_users, lane_pulls=args.lane_pulls,
                       lane_users=args.lane_users, lane_window=args.lane_window)
     if args.profile:

@@ -119,6 +119,8 @@ def far_slack(run: Run) -> dict[str, Any]:
     latency, n = run.options.far_latency, run.options.far_requests
     commands: dict[str, Any] = {}
     for name in COMMANDS:
+        if run.options.far_commands and name not in run.options.far_commands:
+            continue
         if (why := _available(run, name)) is not None:
             commands[name] = {"skipped": why}
             continue

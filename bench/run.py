@@ -40,6 +40,7 @@ class Options:
     profile_dir: Path | None = None  # py-spy the bot during the burst (collapsed stacks per database)
     far_latency: float = 0.15  # far_slack: the stand-in's round trip, seconds
     far_requests: int = 5  # far_slack: measured requests per command
+    far_commands: tuple[str, ...] = ()  # far_slack: the commands measured (empty: all)
     lock_delay: float = 4.0  # lock: how long Slack takes to answer the user-group lookup, seconds
     lock_users: int = 20  # lock: other users whose commands are acked meanwhile
     lane_pulls: int = 10  # lane: lever pulls stuck in LaunchDarkly's 503s

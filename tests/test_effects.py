@@ -40,6 +40,7 @@ def settle(svc: Services, timeout: float = 10.0) -> None:
         svc.lanes.wait_idle(1)
         time.sleep(0.01)
     assert svc.effects.outstanding() == 0
+    svc.lanes.wait_idle(5)  # what follows a mark on the lane (a failure's report) has finished too
 
 
 def states(svc: Services) -> dict[str, str]:
@@ -201,3 +202,99 @@ def test_only_expired_leases_are_recovered_when_several_processes_share_the_data
     assert runner.recover() == 1
     assert states(services)["live"] == RUNNING and states(services)["dead"] in (PENDING, RUNNING, DONE, FAILED)
     runner.close()
+
+
+def test_two_runners_never_run_one_effect_twice_nor_one_lane_twice_at_once(services: Services) -> None:
+    """Two processes share the database: each claims several effects per drain, in one statement. Every effect
+    still runs once, and a lane's effects one at a time in their order."""
+    other = EffectRunner(services, single_process=False)
+    lock = threading.Lock()
+    ran: list[tuple[str, int]] = []
+    running: dict[str, int] = {}
+    overlaps: list[str] = []
+
+    def step(job: Job) -> dict:
+        with lock:
+            running[job.lane] = running.get(job.lane, 0) + 1
+            if running[job.lane] > 1:
+                overlaps.append(job.lane)
+            ran.append((job.lane, job.payload["n"]))
+        time.sleep(0.002)
+        with lock:
+            running[job.lane] -= 1
+        return {}
+
+    services.effects.register("step", step)
+    other.register("step", step)
+    lanes = [f"lane-{i}" for i in range(4)]
+    with services.db.session() as s:  # one transaction: the first drains find every lane ready at once
+        for n in range(8):
+            for lane in lanes:
+                effects.record(s, kind="step", lane=lane, payload={"n": n}, created_at=services.clock.now())
+    kickers = [threading.Thread(target=lambda r=r: [r.kick() or time.sleep(0.001) for _ in range(50)])
+               for r in (services.effects, other) for _ in range(2)]
+    for t in kickers:
+        t.start()
+    for t in kickers:
+        t.join()
+    end = time.monotonic() + 20
+    while services.effects.outstanding() and time.monotonic() < end:
+        services.effects.kick()
+        other.kick()
+        services.lanes.wait_idle(1)
+        time.sleep(0.01)
+    other.close()
+    assert services.effects.outstanding() == 0
+    assert sorted(ran) == sorted((lane, n) for lane in lanes for n in range(8))  # each once
+    assert not overlaps
+    for lane in lanes:
+        assert [n for ln, n in ran if ln == lane] == list(range(8))
+
+
+def test_a_mark_still_waiting_when_the_drain_fails_is_written_by_a_later_one(services: Services) -> None:
+    done: list[int] = []
+    services.effects.register("note", lambda job: done.append(job.id) or {})
+    runner = services.effects
+    real = runner._scan_and_claim
+    failures = []
+
+    def failing_once(moment, marks):
+        if marks and not failures:
+            failures.append(marks)
+            raise RuntimeError("the database hiccuped")
+        return real(moment, marks)
+
+    runner._scan_and_claim = failing_once  # type: ignore[method-assign]
+    first = record(services, "note", "a")
+    second = record(services, "note", "a")
+    settle(services)
+    assert failures and done == [first, second]  # the failed drain's marks came back and were written
+    assert states(services) and set(states(services).values()) == {DONE}
+
+
+def test_a_claim_made_on_a_stale_read_claims_nothing(services: Services) -> None:
+    """Runner B read an effect as pending; before its claim, runner A ran it and marked it done. B's claim is
+    conditional: it claims nothing, and the effect is not done twice."""
+    if services.db.dialect == "sqlite":
+        pytest.skip("SQLite: one process, whose transactions take turns; the race needs two at once")
+    a, b = services.effects, EffectRunner(services, single_process=False)
+    ran: list[tuple[str, int]] = []
+    a.register("note", lambda job: ran.append(("a", job.id)) or {})
+    b.register("note", lambda job: ran.append(("b", job.id)) or {})
+    a._stop.set()  # A is paused while the effect is recorded and B reads it
+    effect_id = record(services, "note", "a")
+    real_claim = b._claim
+
+    def claim_after_a(conn, ids, lanes):  # B has read it as pending; A runs it and marks it done meanwhile
+        a._stop.clear()
+        a.kick()
+        assert a.wait([effect_id], 10) == {effect_id: DONE}
+        return real_claim(conn, ids, lanes)
+
+    b._claim = claim_after_a  # type: ignore[method-assign]
+    try:
+        assert b.drain() == 0
+    finally:
+        b.close()
+    services.lanes.wait_idle(5)
+    assert ran == [("a", effect_id)]

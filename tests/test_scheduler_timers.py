@@ -250,3 +250,17 @@ def test_cli_lists_pending_timers(tmp_path, monkeypatch, clock: ManualClock) -> 
     assert result.exit_code == 0, result.output
     assert "2026-01-05T09:00:00+00:00  inc-4:status-reminder  status_reminder" in result.output
     assert "1 pending timer(s)" in result.output
+
+
+def test_a_timer_is_stored_as_apscheduler_stores_the_job(bots, clock: ManualClock) -> None:
+    """The job state written without building a Job is the one APScheduler's own Job would give."""
+    import pickle
+
+    bot = bots()
+    t = bot.ctx.timers
+    when = clock.now()
+    built = t._job("inc-1:k", when, "rec", {"a": 1}).__getstate__()
+    fast = t._job_state("inc-1:k", when, "rec", {"a": 1})
+    assert {k: v for k, v in fast.items() if k != "trigger"} == {k: v for k, v in built.items() if k != "trigger"}
+    assert pickle.dumps(fast["trigger"]) == pickle.dumps(built["trigger"])
+    assert sorted(fast) == sorted(built)

@@ -12,7 +12,10 @@
 - Retried within a budget: a handler raises `Retry` (429 with Retry-After, 5xx, timeouts) and the row waits
   until then; past its deadline, or on `Failed` (a permanent error), it is marked `failed`, the failure is
   recorded (the transport's `on_failed`), and the lane carries on. `/incident repair` re-queues failed effects.
-- No network call inside a transaction: claims and marks are short transactions of their own.
+- No network call inside a transaction. One short transaction per drain does the bookkeeping: it marks the
+  effects finished since the last drain, reads what is unfinished, and claims every effect that may start now
+  (one conditional UPDATE). A mark waits in memory only until that transaction, while the row stays `running`
+  (its lane blocked): a crash before it commits is a crash between the call and the mark, resumed as above.
 """
 
 from __future__ import annotations
@@ -23,12 +26,11 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select, text, update
-from sqlalchemy.orm import aliased
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, exists, func, or_, select, text, update
 from sqlmodel import col
 
 from bot.app.lanes import EFFECTS
@@ -36,6 +38,7 @@ from bot.core import secrets
 from bot.core.effects import PROVISION, now
 from bot.store.db import rowcount
 from bot.store.models.effects import DONE, FAILED, PENDING, RUNNING, Effect
+from bot.store.models.incident import Incident
 
 if TYPE_CHECKING:
     from bot.app.services import Services
@@ -73,6 +76,9 @@ class Job:
     payload: dict[str, Any]
     attempts: int
     created_at: datetime
+    # The incident as it was when the effect was claimed (after everything it waits for was done), for handlers
+    # registered with `incident=True`: they read it instead of opening a transaction of their own. Read-only.
+    incident: Incident | None = field(default=None, compare=False, repr=False)
 
     @property
     def resumed(self) -> bool:
@@ -84,6 +90,32 @@ Handler = Callable[[Job], dict[str, Any] | None]
 FailureHook = Callable[[Job, str], None]
 BACKOFF = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 
+# The statements of a drain, built once (building and keying them anew on every drain cost more than running them).
+_T = Effect.__table__  # type: ignore[attr-defined]  # SQLModel's table
+_other = _T.alias("other")
+_UNFINISHED = (select(_T.c.id, _T.c.lane, _T.c.kind, _T.c.state, _T.c.incident_id, _T.c.after_id, _T.c.not_before)
+               .where(_T.c.state.in_([PENDING, RUNNING])).order_by(_T.c.id).limit(bindparam("scan")))
+_RUNNING_LANES = select(_T.c.lane).where(_T.c.state == RUNNING)
+_PROVISIONING = select(_T.c.incident_id).where(_T.c.kind == PROVISION, _T.c.state.in_([PENDING, RUNNING]))
+_FINISHED = select(_T.c.id).where(_T.c.id.in_(bindparam("ids", expanding=True)), _T.c.state.in_([DONE, FAILED]))
+# A claim is a conditional write: still pending, and nothing of its lane running (another process's included).
+_CLAIM = (update(_T)
+          .where(_T.c.id.in_(bindparam("ids", expanding=True)), _T.c.state == PENDING,
+                 ~exists().where(and_(_other.c.lane == _T.c.lane, _other.c.state == RUNNING)))
+          .values(state=RUNNING, owner=bindparam("owner"), started_at=bindparam("moment"),
+                  lease_until=bindparam("lease_until"), attempts=_T.c.attempts + 1))
+_JOB_COLUMNS = (_T.c.id, _T.c.key, _T.c.kind, _T.c.lane, _T.c.incident_id, _T.c.payload, _T.c.attempts,
+                _T.c.created_at)
+_STATES = select(_T.c.id, _T.c.state).where(_T.c.id.in_(bindparam("ids", expanding=True)))
+_INCIDENTS = select(Incident).where(col(Incident.id).in_(bindparam("ids", expanding=True)))
+_CLAIM_RETURNING = _CLAIM.returning(*_JOB_COLUMNS)
+_CLAIMED = (select(*_JOB_COLUMNS)
+            .where(_T.c.id.in_(bindparam("ids", expanding=True)), _T.c.state == RUNNING,
+                   _T.c.owner == bindparam("owner"), _T.c.started_at == bindparam("moment")))
+_MARK_DONE = (update(_T).where(_T.c.id == bindparam("effect_id"))
+              .values(state=DONE, owner=None, lease_until=None, error=None, done_at=bindparam("done_at"),
+                      result=bindparam("result")))
+
 
 class EffectRunner:
     def __init__(self, services: Services, *, lease: timedelta = timedelta(seconds=120),
@@ -94,11 +126,15 @@ class EffectRunner:
         # SQLite deployments run one process: at start, whatever was running was ours and died with us.
         self.single_process = services.db.dialect == "sqlite" if single_process is None else single_process
         self.handlers: dict[str, Handler] = {}
+        self._with_incident: set[str] = set()  # kinds whose handlers get the incident read with the claim
         self.backoff: tuple[float, ...] = BACKOFF  # seconds between attempts when Slack gives no Retry-After
         self.on_failed: list[FailureHook] = []
         self._active: set[str] = set()       # lanes with an effect running in this process
+        self._marks: list[dict[str, Any]] = []  # effects done here, marked by the next drain's transaction
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
+        self._marked = 0  # marks committed here that a waiter waits for (waiters re-read only after one)
+        self._watched: dict[int, int] = {}  # effect id -> how many waiters wait for it
         self._drain_queued = False
         self._again = False
         self._wakeup: threading.Timer | None = None
@@ -106,12 +142,20 @@ class EffectRunner:
         self._ticker: threading.Thread | None = None
         services.db.on_effects.append(self.kick)
 
-    def register(self, kind: str, handler: Handler) -> None:
+    def register(self, kind: str, handler: Handler, *, incident: bool = False) -> None:
+        """`incident` (or a handler's own `wants_incident = True`): the handler reads the effect's incident; it is
+        read with the claim (`Job.incident`)."""
         self.handlers[kind] = handler
+        if incident or getattr(handler, "wants_incident", False):
+            self._with_incident.add(kind)
+        else:
+            self._with_incident.discard(kind)
 
     # ----- scheduling ----------------------------------------------------------------------------------
-    def kick(self) -> None:
-        """Something was recorded or finished: look for runnable effects soon (coalesced)."""
+    def kick(self, *, here: bool = False) -> None:
+        """Something was recorded or finished: look for runnable effects soon (coalesced). `here`: the caller is
+        a lane thread done with its effect, which drains at once itself instead of queueing the drain behind
+        other work (its effect's mark waits for that drain)."""
         if self._stop.is_set():
             return
         with self._lock:
@@ -119,11 +163,15 @@ class EffectRunner:
                 self._again = True
                 return
             self._drain_queued = True
+        if here:
+            self._drain_loop()
+            return
         try:
             self.services.lanes.run(EFFECTS, self._drain_loop)
         except RuntimeError:  # the lanes are shut down: the process is stopping
             with self._lock:
                 self._drain_queued = False
+            self.flush_marks()
 
     def _drain_loop(self) -> None:
         again = True
@@ -154,67 +202,84 @@ class EffectRunner:
 
     def _claim_runnable(self) -> tuple[list[Job], datetime | None | bool]:
         """The effects that may start now, claimed; and when the earliest waiting retry is due (False: unknown,
-        ask the database). One read of the unfinished effects answers both on every ordinary drain."""
+        ask the database). One transaction marks what finished, reads the unfinished effects and claims."""
         moment = now()
-        db = self.services.db
-        with db.session() as session:
-            unfinished = list(session.execute(select(Effect).where(col(Effect.state).in_([PENDING, RUNNING]))
-                                              .order_by(col(Effect.id)).limit(self.SCAN)).scalars())
+        with self._lock:
+            marks, self._marks = self._marks, []
+        try:
+            jobs, wakeup = self._scan_and_claim(moment, marks)
+        except BaseException:
+            with self._lock:  # rolled back: the next drain marks them
+                self._marks[:0] = marks
+            raise
+        with self._lock:
+            self._active.update(job.lane for job in jobs)
+            if marks:
+                self._committed([m["effect_id"] for m in marks])
+        return jobs, wakeup
+
+    def _scan_and_claim(self, moment: datetime, marks: list[dict[str, Any]]
+                        ) -> tuple[list[Job], datetime | None | bool]:
+        with self.services.db.session() as session:
+            conn = session.connection()
+            if marks:
+                conn.execute(_MARK_DONE, marks)
+            unfinished = conn.execute(_UNFINISHED, {"scan": self.SCAN}).all()
             complete = len(unfinished) < self.SCAN
             rows = [r for r in unfinished if r.state == PENDING]
             if complete:
                 running = {r.lane for r in unfinished if r.state == RUNNING}
                 provisioning = {r.incident_id for r in unfinished if r.kind == PROVISION}
             else:
-                running = set(session.execute(select(col(Effect.lane)).where(col(Effect.state) == RUNNING)).scalars())
-                provisioning = set(session.execute(
-                    select(col(Effect.incident_id)).where(col(Effect.kind) == PROVISION,
-                                                          col(Effect.state).in_([PENDING, RUNNING]))).scalars())
+                running = set(conn.execute(_RUNNING_LANES).scalars())
+                provisioning = set(conn.execute(_PROVISIONING).scalars())
             waiting_on = {r.after_id for r in rows if r.after_id is not None}
-            finished: set[int | None] = set(session.execute(select(col(Effect.id)).where(
-                col(Effect.id).in_(waiting_on), col(Effect.state).in_([DONE, FAILED]))).scalars()
-            ) if waiting_on else set()
-        retries = [r.not_before for r in rows if r.not_before is not None]
-        wakeup: datetime | None | bool = min(retries, default=None) if complete else False
-        with self._lock:
-            busy = set(self._active) | running
-        chosen: list[Effect] = []
-        seen: set[str] = set()
-        for row in rows:
-            if row.lane in seen:
-                continue
-            seen.add(row.lane)  # only the oldest pending effect of a lane may start
-            if row.lane in busy:
-                continue
-            if row.not_before is not None and row.not_before > moment:
-                continue
-            if row.after_id is not None and row.after_id not in finished:
-                continue
-            if row.kind != PROVISION and row.incident_id in provisioning:
-                continue
-            chosen.append(row)
-        return [job for row in chosen if (job := self._claim(row)) is not None], wakeup
+            finished: set[int | None] = set(conn.execute(_FINISHED, {"ids": sorted(waiting_on)}).scalars()
+                                            ) if waiting_on else set()
+            retries = [r.not_before for r in rows if r.not_before is not None]
+            wakeup: datetime | None | bool = min(retries, default=None) if complete else False
+            with self._lock:
+                busy = set(self._active) | running
+            chosen: list[Any] = []
+            seen: set[str] = set()
+            for row in rows:
+                if row.lane in seen:
+                    continue
+                seen.add(row.lane)  # only the oldest pending effect of a lane may start
+                if row.lane in busy:
+                    continue
+                if row.not_before is not None and row.not_before > moment:
+                    continue
+                if row.after_id is not None and row.after_id not in finished:
+                    continue
+                if row.kind != PROVISION and row.incident_id in provisioning:
+                    continue
+                chosen.append(row)
+            jobs = self._claim(conn, [row.id for row in chosen], [row.lane for row in chosen]) if chosen else []
+            wanted = {job.incident_id for job in jobs if job.kind in self._with_incident and job.incident_id}
+            if wanted:
+                found = {i.id: i for i in session.execute(_INCIDENTS, {"ids": sorted(wanted)}).scalars()}
+                jobs = [replace(job, incident=found.get(job.incident_id)) if job.incident_id in wanted else job
+                        for job in jobs]
+        return jobs, wakeup
 
-    def _claim(self, row: Effect) -> Job | None:
+    def _claim(self, conn: Connection, ids: list[int], lanes: list[str]) -> list[Job]:
+        """Claim these effects (of different lanes) in the caller's transaction; the jobs of those claimed."""
         moment = now()
-        other = aliased(Effect)
-        with self.services.db.session() as session:
-            if self.services.db.dialect == "postgresql":  # processes take turns per lane
-                session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:lane))"), {"lane": row.lane})
-            claimed = rowcount(session.execute(
-                update(Effect)
-                .where(col(Effect.id) == row.id, col(Effect.state) == PENDING,
-                       ~exists().where(and_(col(other.lane) == row.lane, col(other.state) == RUNNING)))
-                .values(state=RUNNING, owner=self.owner, started_at=moment, lease_until=moment + self.lease,
-                        attempts=col(Effect.attempts) + 1)
-            ))
-        if claimed != 1:
-            return None
-        with self._lock:
-            self._active.add(row.lane)
-        assert row.id is not None
-        return Job(id=row.id, key=row.key, kind=row.kind, lane=row.lane, incident_id=row.incident_id,
-                   payload=dict(row.payload or {}), attempts=row.attempts + 1, created_at=row.created_at)
+        if conn.dialect.name == "postgresql":  # processes take turns per lane (always in the same order)
+            ordered = sorted(set(lanes))
+            conn.execute(text("SELECT " + ", ".join(f"pg_advisory_xact_lock(hashtext(:l{i}))"
+                                                    for i in range(len(ordered)))),
+                         {f"l{i}": lane for i, lane in enumerate(ordered)})
+        params = {"ids": ids, "owner": self.owner, "moment": moment, "lease_until": moment + self.lease}
+        if conn.dialect.update_returning:
+            claimed = conn.execute(_CLAIM_RETURNING, params).all()
+        else:
+            conn.execute(_CLAIM, params)
+            claimed = conn.execute(_CLAIMED, params).all()
+        return sorted((Job(id=r.id, key=r.key, kind=r.kind, lane=r.lane, incident_id=r.incident_id,
+                           payload=dict(r.payload or {}), attempts=r.attempts, created_at=r.created_at)
+                       for r in claimed), key=lambda job: job.id)
 
     def _release(self, job: Job) -> None:
         with self.services.db.session() as session:
@@ -251,7 +316,8 @@ class EffectRunner:
             if handler is None:
                 raise Failed(f"no handler for effect kind {job.kind!r}")
             result = handler(job)
-            self._mark(job, DONE, result=result or {})
+            with self._lock:
+                self._marks.append({"effect_id": job.id, "done_at": now(), "result": result or {}})
         except Retry as r:
             self._retry(job, r.error, r.after)
         except Failed as f:
@@ -262,11 +328,32 @@ class EffectRunner:
         finally:
             self._finished(job)
 
+    def _committed(self, ids: Iterable[int]) -> None:
+        """These effects' marks were committed (call with the lock held): a waiter for one of them looks again."""
+        if any(i in self._watched for i in ids):
+            self._marked += 1
+            self._changed.notify_all()
+
     def _finished(self, job: Job) -> None:
         with self._lock:
             self._active.discard(job.lane)
-            self._changed.notify_all()
-        self.kick()
+        if self._stop.is_set():  # no more drains: mark it now
+            self.flush_marks()
+        self.kick(here=True)
+
+    def flush_marks(self) -> None:
+        """Mark the effects done here that no drain has marked yet (the process is stopping)."""
+        with self._lock:
+            marks, self._marks = self._marks, []
+        if not marks:
+            return
+        try:
+            with self.services.db.session() as session:
+                session.connection().execute(_MARK_DONE, marks)
+        except Exception:  # noqa: BLE001 - left running: resumed (and checked) after the restart
+            log.exception("marking finished side effects failed")
+        with self._lock:
+            self._committed([m["effect_id"] for m in marks])
 
     def _mark(self, job: Job, state: str, *, result: dict[str, Any] | None = None, error: str | None = None,
               not_before: datetime | None = None) -> None:
@@ -279,6 +366,8 @@ class EffectRunner:
             values["not_before"] = not_before
         with self.services.db.session() as session:
             session.execute(update(Effect).where(col(Effect.id) == job.id).values(**values))
+        with self._lock:
+            self._committed([job.id])
 
     def _retry(self, job: Job, error: str, after: float | None) -> None:
         error = secrets.redact(error)
@@ -337,19 +426,35 @@ class EffectRunner:
             return int(session.execute(select(func.count()).select_from(Effect)
                                        .where(col(Effect.state).in_([PENDING, RUNNING]))).scalar() or 0)
 
+    WAIT_POLL = 0.1  # seconds between looks: another process's marks (or a wake-up missed here) are seen by then
+
     def wait(self, ids: Iterable[int], timeout: float) -> dict[int, str]:
         """Wait until every effect in `ids` is done or failed, at most `timeout` seconds; returns their states."""
         ids = list(ids)
         end = time.monotonic() + timeout
-        while True:
-            with self.services.db.session() as session:
-                states = {row_id: state for row_id, state in session.execute(
-                    select(col(Effect.id), col(Effect.state)).where(col(Effect.id).in_(ids))).all()
-                    if row_id is not None}  # a stored row always has its id
-            if all(s in (DONE, FAILED) for s in states.values()) or time.monotonic() >= end:
-                return {int(k): str(v) for k, v in states.items()}
+        # This process's marks wake the waiter; another process's are seen by looking again now and then.
+        poll = self.WAIT_POLL
+        with self._lock:
+            for i in ids:
+                self._watched[i] = self._watched.get(i, 0) + 1
+        try:
+            while True:
+                with self._lock:
+                    seen = self._marked
+                with self.services.db.session() as session:
+                    states = {row_id: state for row_id, state in session.connection().execute(
+                        _STATES, {"ids": ids}).all() if row_id is not None}  # a stored row always has its id
+                if all(s in (DONE, FAILED) for s in states.values()) or time.monotonic() >= end:
+                    return {int(k): str(v) for k, v in states.items()}
+                with self._lock:
+                    if self._marked == seen:
+                        self._changed.wait(timeout=min(poll, max(end - time.monotonic(), 0)))
+        finally:
             with self._lock:
-                self._changed.wait(timeout=min(0.05, max(end - time.monotonic(), 0)))
+                for i in ids:
+                    self._watched[i] -= 1
+                    if not self._watched[i]:
+                        del self._watched[i]
 
     # ----- a background tick for long-running processes ---------------------------------------------------
     def start(self, interval: float = 2.0) -> None:
@@ -369,6 +474,7 @@ class EffectRunner:
 
     def close(self) -> None:
         self._stop.set()
+        self.flush_marks()
         with self._lock:
             if self._wakeup is not None:
                 self._wakeup.cancel()

@@ -19,6 +19,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import case, func, insert
 from sqlmodel import Session, col, select
 
 from bot.core.text import Msg
@@ -38,6 +39,10 @@ INVITE = "invite"          # add people to the incident channel; payload: users
 EPHEMERAL = "ephemeral"    # a private note to one person in a channel; payload: channel, user, msg
 PAGE = "page"              # a pager event; payload: event
 UPLOAD = "upload"          # a file for the incident channel; payload: what ("postmortem" | "regulator"), actor
+
+
+# A row written without building an ORM object (a side effect is recorded many times per command).
+_INSERT = insert(Effect.__table__)  # type: ignore[attr-defined]  # SQLModel's table
 
 
 def user(user_id: str) -> str:
@@ -63,19 +68,25 @@ def lane_of(to: str, incident_id: int | None) -> str:
 
 def record(session: Session, *, kind: str, lane: str, payload: dict[str, Any], created_at: datetime,
            incident_id: int | None = None, key: str | None = None, after: int | None = None,
-           budget: timedelta = DEFAULT_BUDGET) -> int:
-    """Record an effect in the caller's transaction; returns its id (the existing one for a known key)."""
-    key = key or f"{lane}:{kind}:{uuid.uuid4().hex}"
-    existing = session.exec(select(Effect.id).where(Effect.key == key)).first()
-    if existing is not None:
-        return existing
-    row = Effect(key=key[:200], incident_id=incident_id, lane=lane, kind=kind, payload=payload, after_id=after,
-                 created_at=created_at, deadline=now() + budget)
-    session.add(row)
-    session.flush()
-    session.info["effects"] = True  # the database kicks the runner once this transaction commits
-    assert row.id is not None
-    return row.id
+           budget: timedelta = DEFAULT_BUDGET, kick: bool = True) -> int:
+    """Record an effect in the caller's transaction; returns its id (the existing one for a known key).
+
+    `kick=False`: the runner is not told at commit; for an effect recorded by a handler as its last act, which
+    the runner looks for anyway when that handler finishes, a moment later."""
+    if key is None:  # a fresh key: nothing recorded it before
+        key = f"{lane}:{kind}:{uuid.uuid4().hex}"
+    else:
+        existing = session.exec(select(Effect.id).where(Effect.key == key)).first()
+        if existing is not None:
+            return existing
+    inserted = session.connection().execute(_INSERT, {
+        "key": key[:200], "incident_id": incident_id, "lane": lane, "kind": kind, "payload": payload,
+        "after_id": after, "created_at": created_at, "deadline": now() + budget})
+    if kick:
+        session.info["effects"] = True  # the database kicks the runner once this transaction commits
+    new_id = inserted.inserted_primary_key
+    assert new_id is not None
+    return int(new_id[0])
 
 
 def post(session: Session, incident_id: int | None, msg: Msg | None = None, *, created_at: datetime,
@@ -104,14 +115,14 @@ def post(session: Session, incident_id: int | None, msg: Msg | None = None, *, c
 def summary(session: Session, incident_id: int, *, created_at: datetime) -> int:
     """Refresh the pinned summary and topic from the database. One waiting refresh is enough: it renders the
     state as it is when it runs, so a refresh already waiting covers this one too."""
-    waiting = session.exec(select(Effect.id).where(Effect.incident_id == incident_id, Effect.kind == SUMMARY,
-                                                   Effect.state == PENDING)).first()
+    waiting, posted = session.exec(
+        select(func.min(case((col(Effect.state) == PENDING, col(Effect.id)))),
+               func.max(case((col(Effect.state) == DONE, col(Effect.id)))))
+        .where(col(Effect.incident_id) == incident_id, col(Effect.kind) == SUMMARY)).one()
     if waiting is not None:
-        return waiting
+        return int(waiting)
     # The first summary is posted in the channel's own lane, so it comes before the messages recorded after it;
     # once it exists, refreshes (chat.update) have a lane of their own and do not wait behind the channel's posts.
-    posted = session.exec(select(Effect.id).where(Effect.incident_id == incident_id, Effect.kind == SUMMARY,
-                                                  Effect.state == DONE)).first()
     lane = f"summary:{incident_id}" if posted is not None else f"inc:{incident_id}"
     return record(session, kind=SUMMARY, lane=lane, payload={}, incident_id=incident_id, created_at=created_at)
 

@@ -58,20 +58,21 @@ def _join(session: Session, effect_id: int) -> bool:
 def publish(session: Session, incident_id: int, *, created_at: datetime) -> int | None:
     """Record that the checklist must show the incident's current steps: the first post, or an update of the
     message (coalesced with one already waiting). Returns the effect id, None when no runbook was ever attached."""
-    post = session.exec(select(Effect).where(Effect.key == post_key(incident_id))).first()
+    post = session.exec(select(Effect.id, Effect.state).where(Effect.key == post_key(incident_id))).first()
     if post is None:
         if not _has_runbook(session, incident_id):
             return None
         return effects.post(session, incident_id, view=VIEW, data={"incident": incident_id}, then=THEN,
                             key=post_key(incident_id), created_at=created_at)
-    assert post.id is not None
-    if post.state == PENDING and _join(session, post.id):
-        return post.id  # not posted yet: it renders the state as it is when it runs
+    post_id, post_state = post
+    assert post_id is not None
+    if post_state == PENDING and _join(session, post_id):
+        return post_id  # not posted yet: it renders the state as it is when it runs
     waiting = session.exec(select(Effect.id).where(Effect.incident_id == incident_id, Effect.kind == effects.UPDATE,
                                                    Effect.lane == lane(incident_id), Effect.state == PENDING)
                            .order_by(col(Effect.id))).first()
     if waiting is not None and _join(session, waiting):
         return waiting
     return effects.record(session, kind=effects.UPDATE, lane=lane(incident_id), incident_id=incident_id,
-                          after=post.id, created_at=created_at,
-                          payload={"ref": post.id, "view": VIEW, "data": {"incident": incident_id}, "repost": True})
+                          after=post_id, created_at=created_at,
+                          payload={"ref": post_id, "view": VIEW, "data": {"incident": incident_id}, "repost": True})

@@ -49,7 +49,8 @@ def attach_matching(ctx: Services, incident_id: int, *, actor: str = BOT_ACTOR) 
     now = ctx.clock.now()
     with ctx.db.session() as session:
         incident = incidents.get(session, incident_id, lock=True)
-        if service.active_attachments(session, incident_id):
+        current = service.active_attachments(session, incident_id)
+        if current:
             return None  # attached already (the open's signal delivered twice)
         runbook = library(ctx).match(incident.category, incident.severity)
         if runbook is None:
@@ -58,7 +59,7 @@ def attach_matching(ctx: Services, incident_id: int, *, actor: str = BOT_ACTOR) 
                 category=Code(incident.category), sev=incident.sev, list=Code("/incident runbooks"),
                 use=Code("/incident runbook use <key>")), created_at=now, key=f"inc-{incident_id}:runbook:none")
             return None
-        service.attach(session, ctx.clock, incident, runbook, actor=actor, auto=True, replace=False)
+        service.attach(session, ctx.clock, incident, runbook, actor=actor, auto=True, replace=False, current=current)
         checklist.publish(session, incident_id, created_at=now)
         effects.summary(session, incident_id, created_at=now)
     nudges.schedule(ctx, incident_id)

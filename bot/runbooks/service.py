@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlmodel import Session, col, select
 
 from bot.core import facts, limits, timeline
@@ -142,26 +142,30 @@ def _due_at(incident: Incident, step: StepDef, severity: int) -> datetime | None
 
 
 def attach(session: Session, clock: Clock, incident: Incident, runbook: Runbook, *, actor: str,
-           auto: bool, replace: bool) -> Change:
+           auto: bool, replace: bool, current: list[RunbookAttachment] | None = None) -> Change:
     """Attach `runbook`. With `replace`, the runbooks in use are detached and their pending steps that the
-    new runbook does not share are dropped; done and skipped steps are always kept."""
+    new runbook does not share are dropped; done and skipped steps are always kept. `current`: the active
+    attachments when the caller has just read them in this transaction."""
     assert incident.id is not None
-    current = active_attachments(session, incident.id)
+    if current is None:
+        current = active_attachments(session, incident.id)
     return _attach(session, clock, incident, runbook, actor=actor, auto=auto,
-                   detach=current if replace else [])
+                   detach=current if replace else [], active=current)
 
 
 def _attach(session: Session, clock: Clock, incident: Incident, runbook: Runbook, *, actor: str, auto: bool,
-            detach: list[RunbookAttachment]) -> Change:
+            detach: list[RunbookAttachment], active: list[RunbookAttachment] | None = None) -> Change:
     assert incident.id is not None
-    if any(a.runbook_key == runbook.key for a in active_attachments(session, incident.id)):
+    if active is None:
+        active = active_attachments(session, incident.id)
+    if any(a.runbook_key == runbook.key for a in active):
         raise Conflict(f"Runbook `{runbook.key}` is already in use on {incident.ref}.")
     now = clock.now()
     change = Change(runbook.key)
     existing = {s.step_id: s for s in all_steps(session, incident.id)}
     wanted = {s.id: s for s in runbook.steps_for(incident.severity)}
     detached_keys = {a.runbook_key for a in detach}
-    staying = {a.runbook_key for a in active_attachments(session, incident.id)} - detached_keys
+    staying = {a.runbook_key for a in active} - detached_keys
     for att in detach:
         att.detached_at, att.detached_by = now, actor
         session.add(att)
@@ -173,20 +177,24 @@ def _attach(session: Session, clock: Clock, incident: Incident, runbook: Runbook
             change.dropped.append(prev.step_id)
     seq = (len(session.exec(select(RunbookAttachment.id).where(
         RunbookAttachment.incident_id == incident.id)).all()) + 1) * 1000
+    fresh: list[dict[str, Any]] = []
     for index, step in enumerate(runbook.steps_for(incident.severity)):
         row = existing.get(step.id)
         if row is not None and (row.state in (DONE, SKIPPED) or (row.state == PENDING and row.runbook_key in staying)):
             change.kept.append(step.id)  # finished, or pending under a runbook that stays attached
             continue
-        if row is None:
-            row = RunbookStep(incident_id=incident.id, step_id=step.id, started_at=now, owner_role=step.owner,
-                              runbook_key=runbook.key, phase=step.phase)
+        due = _due_at(incident, step, incident.severity)
+        if row is None:  # a new step: written with the others in one statement below
+            fresh.append(_new_step(incident.id, runbook.key, step, seq + index, due, now))
             change.added.append(step.id)
-        elif row.state == DROPPED:
+            continue
+        if row.state == DROPPED:
             row.started_at = now
             change.added.append(step.id)
-        _apply_def(row, runbook.key, step, seq + index, _due_at(incident, step, incident.severity))
+        _apply_def(row, runbook.key, step, seq + index, due)
         session.add(row)
+    if fresh:
+        session.execute(insert(RunbookStep.__table__), fresh)  # type: ignore[attr-defined]  # SQLModel's table
     session.add(RunbookAttachment(incident_id=incident.id, runbook_key=runbook.key, title=runbook.title,
                                   auto=auto, attached_at=now, attached_by=actor))
     verb = "Switched to" if change.replaced else "Attached"
@@ -197,6 +205,15 @@ def _attach(session: Session, clock: Clock, incident: Incident, runbook: Runbook
                                        "replaced": change.replaced})
     session.flush()
     return change
+
+
+def _new_step(incident_id: int, key: str, step: StepDef, position: int, due_at: datetime | None,
+              now: datetime) -> dict[str, Any]:
+    """A new step's row, every column given (what `_apply_def` sets on a RunbookStep, and its defaults)."""
+    return {"incident_id": incident_id, "runbook_key": key, "step_id": step.id, "phase": step.phase,
+            "position": position, "text": step.text, "owner_role": step.owner, "owner_id": None,
+            "required": step.required, "lever": step.lever, "state": PENDING, "reason": None, "due_at": due_at,
+            "started_at": now, "finished_at": None, "finished_by": None, "nudged_at": None, "nudged_severity": None}
 
 
 def _apply_def(row: RunbookStep, key: str, step: StepDef, position: int, due_at: datetime | None) -> None:

@@ -147,6 +147,14 @@ class DurableTimers:
         else:
             self.ctx.db.after_commit(lambda: self._write([op]))
 
+    @staticmethod
+    def _job_state(key: str, when: datetime, job: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """What `_job(...).__getstate__()` gives (APScheduler's stored form of a job, version 1), without building
+        and validating a Job for every timer written (a runbook's nudges write a score of them at once)."""
+        return {"version": 1, "id": key, "func": JOB_FUNC, "trigger": DateTrigger(when, timezone=UTC),
+                "executor": "default", "args": (), "kwargs": {"key": key, "job": job, "kwargs": payload},
+                "name": job, "misfire_grace_time": None, "coalesce": True, "max_instances": 1, "next_run_time": when}
+
     def _job(self, key: str, when: datetime, job: str, payload: dict[str, Any]) -> Job:
         return Job(self._scheduler, id=key, name=job, func=JOB_FUNC, args=(),
                    kwargs={"key": key, "job": job, "kwargs": payload}, trigger=DateTrigger(when, timezone=UTC),
@@ -174,7 +182,7 @@ class DurableTimers:
                     continue
                 _, key, when, job, payload = op
                 rows.append({"id": key, "next_run_time": datetime_to_utc_timestamp(when),
-                             "job_state": pickle.dumps(self._job(key, when, job, payload).__getstate__(),
+                             "job_state": pickle.dumps(self._job_state(key, when, job, payload),
                                                        self.store.pickle_protocol)})
 
     def pending(self, prefix: str = "") -> list[Timer]:

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from slack_sdk.errors import SlackApiError, SlackClientError
+from sqlalchemy import update
+from sqlmodel import col
 
 from bot.app.effects import EffectRunner, Failed, Job, Retry
 from bot.core import effects, incidents, secrets, timeline
@@ -70,21 +72,24 @@ class SlackEffects:
         self.runner = runner
         self.views: dict[str, View] = {}
         self.thens: dict[str, Then] = {}
-        runner.register(effects.POST, self.post)
+        runner.register(effects.POST, self.post, incident=True)
         runner.register(effects.UPDATE, self.update)
         runner.register(effects.SUMMARY, self.summary)
-        runner.register(PIN, self.pin)
-        runner.register(TOPIC, self.topic)
-        runner.register(effects.INVITE, self.invite)
+        runner.register(PIN, self.pin, incident=True)
+        runner.register(TOPIC, self.topic, incident=True)
+        runner.register(effects.INVITE, self.invite, incident=True)
         runner.register(effects.EPHEMERAL, self.ephemeral)
         runner.on_failed.append(self.record_failure)
 
     # ----- places -----------------------------------------------------------------------------------------
-    def _incident(self, incident_id: int | None) -> Incident | None:
-        if incident_id is None:
+    def _incident(self, job: Job) -> Incident | None:
+        """The job's incident: as read with the claim, else from the database."""
+        if job.incident_id is None:
             return None
+        if job.incident is not None:
+            return job.incident
         with self.ctx.db.session() as session:
-            return session.get(Incident, incident_id)
+            return session.get(Incident, job.incident_id)
 
     def _place(self, job: Job, incident: Incident | None) -> str | None:
         to = job.payload.get("to", effects.INCIDENT)
@@ -97,13 +102,18 @@ class SlackEffects:
         kind, _, target = to.partition(":")
         return target if kind in ("user", "channel") and target else None
 
-    def render(self, job: Job, incident: Incident | None) -> tuple[str, list[dict] | None]:
+    def render(self, job: Job, incident: Incident | None, session: Any = None) -> tuple[str, list[dict] | None]:
+        """The message of a post or update. A view renders in `session` when given (the handler's, which holds
+        the incident already), else in a session of its own."""
         p = job.payload
         if "view" in p:
             view = self.views.get(p["view"])
             if view is None:
                 raise Failed(f"no view named {p['view']!r}")
-            with self.ctx.db.session() as session:
+            if session is None:
+                with self.ctx.db.session() as own:
+                    text, blocks = view(self.ctx, own, p.get("data") or {})
+            else:
                 text, blocks = view(self.ctx, session, p.get("data") or {})
         elif "msg" in p:
             text, blocks = mrkdwn(Msg.from_json(p["msg"])), None
@@ -141,16 +151,19 @@ class SlackEffects:
         return str(resp["ts"]) if resp else ""
 
     def post(self, job: Job) -> dict[str, Any]:
-        incident = self._incident(job.incident_id)
+        incident = self._incident(job)
         channel = self._place(job, incident)
         if not channel:
             return {"skipped": "no such place configured"}
-        text, blocks = self.render(job, incident)
-        thread_ts = None
-        if job.payload.get("thread_of") is not None:
+        thread_of = job.payload.get("thread_of")
+        if "view" in job.payload or thread_of is not None:  # a view renders from the database; a reply's parent
             with self.ctx.db.session() as session:
-                parent = session.get(Effect, job.payload["thread_of"])
+                text, blocks = self.render(job, incident, session)
+                parent = session.get(Effect, thread_of) if thread_of is not None else None
                 thread_ts = (parent.result or {}).get("ts") if parent is not None else None
+        else:
+            text, blocks = self.render(job, incident)
+            thread_ts = None
         ts = self._post(job, channel, text, blocks, thread_ts)
         then = job.payload.get("then")
         if then and ts:
@@ -167,10 +180,11 @@ class SlackEffects:
             ref = session.get(Effect, p.get("ref"))
             where = dict(ref.result or {}) if ref is not None else {}
             then = (ref.payload or {}).get("then") if ref is not None else None
-        channel, ts = where.get("channel"), where.get("ts")
-        if not channel or not ts:
-            return {"skipped": "the message was never posted"}
-        text, blocks = self.render(job, self._incident(job.incident_id))
+            channel, ts = where.get("channel"), where.get("ts")
+            if not channel or not ts:
+                return {"skipped": "the message was never posted"}
+            incident = session.get(Incident, job.incident_id) if job.incident_id is not None else None
+            text, blocks = self.render(job, incident, session)
         try:
             call("chat.update", self.ctx.client.chat_update, channel=channel, ts=ts, text=text or " ",
                  **({"blocks": blocks} if blocks else {}))
@@ -200,44 +214,41 @@ class SlackEffects:
             blocks = summary_blocks(self.ctx, session, incident, roles)
             text = summary_fallback(incident)
             channel, ts, current_topic = incident.channel_id, incident.summary_ts, incident.topic or ""
-        # The topic names the IC: when the name is not known yet, the topic's own effect asks Slack for it,
-        # side by side with this update instead of before it (one round trip off every command's last answer).
-        ic = roles.get("ic")
-        ic_name = self.ctx.directory.cached_name(ic) if ic and self.ctx.directory is not None else None
-        if not ic or ic_name is not None or self.ctx.directory is None:
-            topic = channel_topic(incident, roles, ic_name or None)
-            if topic != current_topic:  # set only when it changes: setTopic is Tier 2 and posts a channel notice
-                self._record_topic(incident.id, {"topic": topic})
-        else:
-            self._record_topic(incident.id, {"ic": ic})
+            # The topic names the IC: when the name is not known yet, the topic's own effect asks Slack for it,
+            # side by side with this update instead of before it (one round trip off every command's last answer).
+            ic = roles.get("ic")
+            ic_name = self.ctx.directory.cached_name(ic) if ic and self.ctx.directory is not None else None
+            if not ic or ic_name is not None or self.ctx.directory is None:
+                topic = channel_topic(incident, roles, ic_name or None)
+                if topic != current_topic:  # set only when it changes: setTopic is Tier 2 and posts a notice
+                    self._record_topic(session, incident.id, {"topic": topic})
+            else:
+                self._record_topic(session, incident.id, {"ic": ic})
         if ts:
             call("chat.update", self.ctx.client.chat_update, channel=channel, ts=ts, text=text, blocks=blocks)
             return {"ts": ts, "updated": True}
         ts = self._post(job, channel, text, blocks)
+        n = job.incident_id
         with self.ctx.db.session() as session:
-            row = session.get(Incident, job.incident_id)
-            assert row is not None
-            row.summary_ts = ts
-            session.add(row)
-            effects.record(session, kind=PIN, lane=f"pin:{row.id}", incident_id=row.id,
-                           payload={"ts": ts}, key=f"inc-{row.id}:pin:{ts}", created_at=self.ctx.clock.now())
+            session.execute(update(Incident).where(col(Incident.id) == n).values(summary_ts=ts))
+            effects.record(session, kind=PIN, lane=f"pin:{n}", incident_id=n,  # found when this handler ends
+                           payload={"ts": ts}, key=f"inc-{n}:pin:{ts}", created_at=self.ctx.clock.now(), kick=False)
         return {"ts": ts, "posted": True}
 
     def pin(self, job: Job) -> dict[str, Any]:
-        incident = self._incident(job.incident_id)
+        incident = self._incident(job)
         if incident is None or not incident.channel_id:
             raise Failed("the incident has no channel", quiet=True)
         call("pins.add", self.ctx.client.pins_add, channel=incident.channel_id, timestamp=job.payload["ts"])
         return {}
 
-    def _record_topic(self, incident_id: int | None, payload: dict[str, Any]) -> None:
-        with self.ctx.db.session() as session:
-            effects.record(session, kind=TOPIC, lane=f"topic:{incident_id}", incident_id=incident_id,
-                           payload=payload, created_at=self.ctx.clock.now())
+    def _record_topic(self, session: Any, incident_id: int | None, payload: dict[str, Any]) -> None:
+        effects.record(session, kind=TOPIC, lane=f"topic:{incident_id}", incident_id=incident_id,
+                       payload=payload, created_at=self.ctx.clock.now())
 
     def topic(self, job: Job) -> dict[str, Any]:
 
-        incident = self._incident(job.incident_id)
+        incident = self._incident(job)
         if incident is None or not incident.channel_id:
             raise Failed("the incident has no channel", quiet=True)
         wanted = job.payload.get("topic")
@@ -253,14 +264,11 @@ class SlackEffects:
         call("conversations.setTopic", self.ctx.client.conversations_setTopic, channel=incident.channel_id,
              topic=wanted)
         with self.ctx.db.session() as session:
-            row = session.get(Incident, job.incident_id)
-            if row is not None:
-                row.topic = wanted
-                session.add(row)
+            session.execute(update(Incident).where(col(Incident.id) == job.incident_id).values(topic=wanted))
         return {}
 
     def invite(self, job: Job) -> dict[str, Any]:
-        incident = self._incident(job.incident_id)
+        incident = self._incident(job)
         if incident is None or not incident.channel_id:
             raise Failed("the incident has no channel", quiet=True)
         wanted = [u for u in job.payload.get("users") or [] if u and u != BOT_ACTOR]

@@ -14,7 +14,8 @@ import logging
 import re
 from typing import Any
 
-from sqlmodel import select
+from sqlalchemy import update
+from sqlmodel import col, select
 
 from bot.app.effects import Failed, Job, Retry
 from bot.core import timeline
@@ -48,6 +49,8 @@ def candidate_names(number: int, title: str, exercise: bool) -> list[str]:
 
 
 class Provisioner:
+    wants_incident = True  # the runner reads the incident with the claim (bot.app.effects.Job.incident)
+
     def __init__(self, ctx: Any) -> None:
         self.ctx = ctx
         self._bot_user: str | None = None
@@ -82,13 +85,15 @@ class Provisioner:
 
     def __call__(self, job: Job) -> dict[str, Any]:
         assert job.incident_id is not None
-        with self.ctx.db.session() as session:
-            incident = session.get(Incident, job.incident_id)
-            if incident is None:
-                raise Failed("the incident no longer exists", quiet=True)
-            if incident.channel_id:  # done by an earlier attempt that died before it was marked
-                return {"channel": incident.channel_id, "name": incident.channel_name}
-            title, private, exercise = incident.title, incident.private, incident.is_exercise
+        incident = job.incident
+        if incident is None:  # not read with the claim (a runner that was not asked to)
+            with self.ctx.db.session() as session:
+                incident = session.get(Incident, job.incident_id)
+        if incident is None:
+            raise Failed("the incident no longer exists", quiet=True)
+        if incident.channel_id:  # done by an earlier attempt that died before it was marked
+            return {"channel": incident.channel_id, "name": incident.channel_name}
+        title, private, exercise = incident.title, incident.private, incident.is_exercise
         names = candidate_names(job.incident_id, title, exercise)
         found = self.find_ours(names, job.incident_id) if job.resumed else None
         if found is None:
@@ -112,10 +117,8 @@ class Provisioner:
 
     def _record(self, incident_id: int, channel_id: str, name: str, private: bool, *, adopted: bool) -> dict[str, Any]:
         with self.ctx.db.session() as session:
-            incident = session.get(Incident, incident_id, with_for_update=True)
-            assert incident is not None
-            incident.channel_id, incident.channel_name = channel_id, name
-            session.add(incident)
+            session.execute(update(Incident).where(col(Incident.id) == incident_id)  # takes the row's lock
+                            .values(channel_id=channel_id, channel_name=name))
             timeline.record(session, self.ctx.clock, incident_id, "channel_created", f"Channel #{name} created",
                             actor=BOT_ACTOR, data={"channel": channel_id, "name": name, "private": private,
                                                    "adopted": adopted})
