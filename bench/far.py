@@ -125,15 +125,18 @@ def far_slack(run: Run) -> dict[str, Any]:
             commands[name] = {"skipped": why}
             continue
         samples: list[dict[str, Any]] = []
-        for i in range(n):
-            run.fake.latency = 0.0
-            req, kwargs = _setup(run, name, i)
-            run.settle()
-            run.fake.latency = latency
-            try:
-                samples.append(measure(run, req, **kwargs))
-            finally:
+        # With --profile, the bot's Python CPU over the command's requests (its set-up too: for open it is nothing).
+        prof = run.options.profile_dir / f"far-{name}-{run.db}.txt" if run.options.profile_dir else None
+        with run.bot.profiled(prof):
+            for i in range(n):
                 run.fake.latency = 0.0
+                req, kwargs = _setup(run, name, i)
+                run.settle()
+                run.fake.latency = latency
+                try:
+                    samples.append(measure(run, req, **kwargs))
+                finally:
+                    run.fake.latency = 0.0
         commands[name] = summarize_command(name, samples)
     return {"latency_s": latency, "requests": n, "commands": commands}
 
@@ -148,5 +151,6 @@ def summarize_command(name: str, samples: list[dict[str, Any]]) -> dict[str, Any
         out.update(calls=median(s["calls"] for s in good), round_trips=median(s["round_trips"] for s in good),
                    round_trips_max=max(s["round_trips"] for s in good),
                    last_answer=summarize([s["last_answer_ms"] for s in good]),
-                   cpu_ms=round(sum(s["cpu_ms"] for s in good) / len(good), 1), methods=good[0]["methods"])
+                   cpu_ms=round(sum(s["cpu_ms"] for s in good) / len(good), 1),
+                   cpu_each_ms=[round(s["cpu_ms"], 1) for s in good], methods=good[0]["methods"])
     return out
