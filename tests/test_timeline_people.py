@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from alembic import command
 from sqlalchemy import insert
 from sqlmodel import select
 
@@ -15,7 +16,7 @@ from bot.core import timeline
 from bot.postmortem import render_draft
 from bot.slack.harness import Harness
 from bot.store.db import Database
-from bot.store.migrate import upgrade
+from bot.store.migrate import alembic_config, upgrade
 from bot.store.models import Incident, TimelineEvent
 from tests.helpers import open_incident
 
@@ -78,5 +79,10 @@ def test_migration_moves_slack_tokens_out_of_stored_text(db_url: str) -> None:
             ("plain words", {}),
         ]
         assert timeline.shown(rows[0], lambda uid: f"<@{uid}>") == "Incident commander: <@U0BOB> (was <@U0CAROL>)"
+        with db.engine.begin() as conn:  # and back: the people's ids become Slack's tokens again
+            command.downgrade(alembic_config(connection=conn), "0010_alerts")
+            back = conn.execute(select(TimelineEvent.text, TimelineEvent.data)
+                                .order_by(TimelineEvent.id)).all()  # type: ignore[arg-type]
+        assert [tuple(r) for r in back][0] == ("Incident commander: <@U0BOB> (was <@U0CAROL>)", {"role": "ic"})
     finally:
         db.engine.dispose()

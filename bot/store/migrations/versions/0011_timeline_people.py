@@ -32,10 +32,14 @@ def _data(value: object) -> dict:
     return {}
 
 
+def _table() -> sa.TableClause:
+    return sa.table('timeline_event', sa.column('id', sa.Integer()), sa.column('text', sa.String()),
+                    sa.column('data', sa.JSON()))
+
+
 def upgrade() -> None:
     bind = op.get_bind()
-    table = sa.table('timeline_event', sa.column('id', sa.Integer()), sa.column('text', sa.String()),
-                     sa.column('data', sa.JSON()))
+    table = _table()
     rows = bind.execute(sa.select(table.c.id, table.c.text, table.c.data)
                         .where(sa.or_(table.c.text.like('%<@%'), table.c.text.like('%<!subteam^%')))).all()
     for row_id, text, data in rows:
@@ -51,8 +55,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     bind = op.get_bind()
-    table = sa.table('timeline_event', sa.column('id', sa.Integer()), sa.column('text', sa.String()),
-                     sa.column('data', sa.JSON()))
+    table = _table()
     rows = bind.execute(sa.select(table.c.id, table.c.text, table.c.data).where(table.c.text.like('%@%'))).all()
     for row_id, text, data in rows:
         old = _data(data)
