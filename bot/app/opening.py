@@ -100,7 +100,7 @@ def _escalate(ctx: Services, session: Session, incident: Incident, *, actor: str
     organization's `scheduler.page_exercises`), nobody is invited or mentioned: the channel is told who the
     path would reach (by rule, without pinging anyone) and `escalation_suppressed` is recorded."""
     assert incident.id is not None
-    n, now, tag = incident.id, ctx.clock.now(), exercise_tag(incident)
+    n, now, tag = incident.id, ctx.clock.now(), incidents.exercise_tag(incident)
     found = targets(ctx.config, ctx.rules, incident)
     if not found:
         return []
@@ -146,7 +146,3 @@ def notify_escalation(ctx: Services, incident_id: int, *, actor: str, initial: b
         return _escalate(ctx, session, incident, actor=actor, initial=initial, pages_allowed=pages_allowed)
 
 
-
-
-def exercise_tag(incident: Incident) -> str:
-    return "[EXERCISE] " if incident.is_exercise else ""

@@ -161,6 +161,11 @@ def by_channel(session: Session, channel_id: str) -> Incident | None:
     return session.exec(select(Incident).where(Incident.channel_id == channel_id)).first()
 
 
+def exercise_tag(incident: Incident) -> str:
+    """The flag every message about an exercise starts with (nothing for a real incident)."""
+    return "[EXERCISE] " if incident.is_exercise else ""
+
+
 def access(session: Session, incident: Incident) -> AccessFacts:
     """What the permission policy needs to know of an incident."""
     assert incident.id is not None

@@ -10,14 +10,13 @@ from sqlmodel import Session
 
 from bot.app.opening import OPENED_VIEW, OUTCOME_VIEW, Opened
 from bot.core import effects
+from bot.core.incidents import exercise_tag
 from bot.core.text import Channel, Msg, Raw, User
 from bot.slack import ops
 from bot.slack.context import AppContext
 from bot.slack.provision import Provisioner
-from bot.slack.summary import exercise_tag
 from bot.slack.text import mrkdwn
-from bot.store.models import Effect, Incident
-from bot.store.models.effects import DONE
+from bot.store.models import Incident
 
 
 def opened_answer(result: Opened) -> Msg:
@@ -46,12 +45,8 @@ def opened_view(ctx: AppContext, session: Session, data: dict[str, Any]) -> tupl
         where = Msg.of("{ch}", ch=Channel(incident.channel_id)) if incident.channel_id else Msg.of("no channel")
         msg = Msg.of(tag + ":rotating_light: {ref} opened by {who}: *{title}* — {why}. Channel: {where}.",
                      ref=incident.ref, who=User(incident.reporter_id), title=incident.title,
-                     why=data.get("explanation") or incident.sev, where=where_value(where))
+                     why=data.get("explanation") or incident.sev, where=Raw(where))
     return mrkdwn(msg), None
-
-
-def where_value(msg: Msg) -> Any:
-    return Raw(msg)
 
 
 def outcome_view(ctx: AppContext, session: Session, data: dict[str, Any]) -> tuple[str, list[dict] | None]:
@@ -70,12 +65,6 @@ def after_change(ctx: AppContext, incident_id: int, channel_message: str | Msg |
     if channel_message:
         ops.post_in_incident(ctx, incident_id, channel_message)
     ops.refresh(ctx, incident_id)
-
-
-def open_done(ctx: AppContext, effect_id: int) -> bool:
-    with ctx.db.session() as session:
-        row = session.get(Effect, effect_id)
-        return row is not None and row.state == DONE
 
 
 def register(app: App, ctx: AppContext) -> None:

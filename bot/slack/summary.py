@@ -12,7 +12,7 @@ from typing import Any
 from bot.core import facts, incidents
 from bot.core.durations import format_duration
 from bot.core.facts import IncidentFacts
-from bot.core.incidents import ROLES
+from bot.core.incidents import ROLES, exercise_tag
 from bot.slack import render
 from bot.slack.context import AppContext
 from bot.slack.text import Mrkdwn, escape, md
@@ -25,9 +25,6 @@ SEV_EMOJI = {1: ":red_circle:", 2: ":large_orange_circle:", 3: ":large_yellow_ci
 TAKE_IC, UPDATE_STATUS, CHANGE_SEVERITY, RESOLVE = ("summary_take_ic", "summary_update_status",
                                                     "summary_change_severity", "summary_resolve")
 
-
-def exercise_tag(incident: Incident) -> str:
-    return "[EXERCISE] " if incident.is_exercise else ""
 
 
 def summary_fallback(incident: Incident) -> str:

@@ -12,11 +12,11 @@ from slack_bolt import App
 from bot.core import effects, facts, hooks, incidents, limits
 from bot.core.durations import format_duration
 from bot.core.errors import Conflict
+from bot.core.incidents import exercise_tag
 from bot.core.policy import Action
 from bot.core.text import Msg, User, When
 from bot.slack.commands import Invocation
 from bot.slack.context import AppContext
-from bot.slack.summary import exercise_tag
 
 CONTAINED_USAGE = "/incident contained [<note>]"
 RESOLVE_USAGE = "/incident resolve <summary>"

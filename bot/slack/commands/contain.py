@@ -314,14 +314,20 @@ def summary_pull(click: Click) -> None:
 
 
 # ----- on resolve: Revert / Leave it -----------------------------------------------------------------------
-def _standing(ctx: AppContext, value: Any) -> ContainmentAction:
-    """The pull a Revert / Leave button stands for (the action row's id), if it is still in place."""
+def _row(session: Any, value: Any) -> ContainmentAction:
+    """The action row a Revert / Leave button names by id; Stale for anything else."""
     if not isinstance(value, str) or not _ROW_ID.fullmatch(value):
         raise pending.Stale()
+    row = session.get(ContainmentAction, int(value))
+    if row is None:
+        raise pending.Stale()
+    return row
+
+
+def _standing(ctx: AppContext, value: Any) -> ContainmentAction:
+    """The pull a Revert / Leave button stands for (the action row's id), if it is still in place."""
     with ctx.db.session() as session:
-        row = session.get(ContainmentAction, int(value))
-        if row is None:
-            raise pending.Stale()
+        row = _row(session, value)
         current = current_action(session, row.incident_id, row.lever)
     if current is None or current.id != row.id:
         raise Conflict(Msg.of("{lever} is no longer in place on INC-{n}: nothing to do.", lever=Code(row.lever),
@@ -330,13 +336,8 @@ def _standing(ctx: AppContext, value: Any) -> ContainmentAction:
 
 
 def _by_row(ctx: AppContext, value: Any) -> tuple[None, int]:
-    if not isinstance(value, str) or not _ROW_ID.fullmatch(value):
-        raise pending.Stale()
     with ctx.db.session() as session:
-        row = session.get(ContainmentAction, int(value))
-    if row is None:
-        raise pending.Stale()
-    return None, row.incident_id
+        return None, _row(session, value).incident_id
 
 
 def _by_step(ctx: AppContext, value: Any) -> tuple[None, int]:

@@ -27,11 +27,11 @@ from sqlmodel import Session
 
 from bot.core import incidents
 from bot.core.facts import StepFact, StepState
+from bot.core.incidents import exercise_tag
 from bot.core.text import Code, Msg, Raw, User, When
 from bot.runbooks import service
 from bot.runbooks.loader import PHASES
 from bot.slack.context import AppContext
-from bot.slack.summary import exercise_tag
 from bot.slack.text import Mrkdwn, clip, clip_mrkdwn, escape, md, mrkdwn, plain_field
 from bot.store.models import Incident
 from bot.store.models.runbook import DONE, PENDING, RunbookChecklist, RunbookStep

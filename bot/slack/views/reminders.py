@@ -18,13 +18,13 @@ from sqlmodel import Session
 
 from bot.core import effects, hooks, incidents, limits
 from bot.core.errors import UsageError
+from bot.core.incidents import exercise_tag
 from bot.core.policy import Action
 from bot.core.text import Msg, User
 from bot.scheduler.jobs import REMINDER_VIEW
 from bot.slack import interactions, pending, render
 from bot.slack.context import AppContext
 from bot.slack.interactions import Click
-from bot.slack.summary import exercise_tag
 from bot.slack.text import Mrkdwn, clip, clip_mrkdwn, mrkdwn, plain_field
 from bot.store.models import Incident
 
