@@ -133,8 +133,10 @@ class EffectRunner:
         self._marks: list[dict[str, Any]] = []  # effects done here, marked by the next drain's transaction
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
-        self._marked = 0  # marks committed here that a waiter waits for (waiters re-read only after one)
         self._watched: dict[int, int] = {}  # effect id -> how many waiters wait for it
+        # Watched effect id -> (sequence number, state) of the last mark committed here; `_seq` counts such marks.
+        self._states: dict[int, tuple[int, str]] = {}
+        self._seq = 0
         self._drain_queued = False
         self._again = False
         self._wakeup: threading.Timer | None = None
@@ -215,7 +217,7 @@ class EffectRunner:
         with self._lock:
             self._active.update(job.lane for job in jobs)
             if marks:
-                self._committed([m["effect_id"] for m in marks])
+                self._committed({m["effect_id"]: DONE for m in marks})
         return jobs, wakeup
 
     def _scan_and_claim(self, moment: datetime, marks: list[dict[str, Any]]
@@ -328,10 +330,13 @@ class EffectRunner:
         finally:
             self._finished(job)
 
-    def _committed(self, ids: Iterable[int]) -> None:
-        """These effects' marks were committed (call with the lock held): a waiter for one of them looks again."""
-        if any(i in self._watched for i in ids):
-            self._marked += 1
+    def _committed(self, states: dict[int, str]) -> None:
+        """These effects' marks were committed (call with the lock held): a waiter for one of them learns its
+        new state."""
+        seen = {i: state for i, state in states.items() if i in self._watched}
+        if seen:
+            self._seq += 1
+            self._states.update({i: (self._seq, state) for i, state in seen.items()})
             self._changed.notify_all()
 
     def _finished(self, job: Job) -> None:
@@ -353,7 +358,7 @@ class EffectRunner:
         except Exception:  # noqa: BLE001 - left running: resumed (and checked) after the restart
             log.exception("marking finished side effects failed")
         with self._lock:
-            self._committed([m["effect_id"] for m in marks])
+            self._committed({m["effect_id"]: DONE for m in marks})
 
     def _mark(self, job: Job, state: str, *, result: dict[str, Any] | None = None, error: str | None = None,
               not_before: datetime | None = None) -> None:
@@ -367,7 +372,7 @@ class EffectRunner:
         with self.services.db.session() as session:
             session.execute(update(Effect).where(col(Effect.id) == job.id).values(**values))
         with self._lock:
-            self._committed([job.id])
+            self._committed({job.id: state})
 
     def _retry(self, job: Job, error: str, after: float | None) -> None:
         error = secrets.redact(error)
@@ -432,29 +437,50 @@ class EffectRunner:
         """Wait until every effect in `ids` is done or failed, at most `timeout` seconds; returns their states."""
         ids = list(ids)
         end = time.monotonic() + timeout
-        # This process's marks wake the waiter; another process's are seen by looking again now and then.
+        # This process's marks tell the waiter the new states (no read); another process's are seen by reading
+        # again now and then.
         poll = self.WAIT_POLL
         with self._lock:
             for i in ids:
                 self._watched[i] = self._watched.get(i, 0) + 1
         try:
+            states: dict[int, str] = {}
+            read = True
             while True:
-                with self._lock:
-                    seen = self._marked
-                with self.services.db.session() as session:
-                    states = {row_id: state for row_id, state in session.connection().execute(
-                        _STATES, {"ids": ids}).all() if row_id is not None}  # a stored row always has its id
+                if read:
+                    with self._lock:
+                        seen = self._seq
+                    with self.services.db.session() as session:
+                        states = {int(i): str(state) for i, state in session.connection().execute(
+                            _STATES, {"ids": ids}).all() if i is not None}  # a stored row always has its id
+                    with self._lock:  # marks committed here after the read began are newer than what it found
+                        states |= self._newer(ids, states, seen)
+                        seen = self._seq
                 if all(s in (DONE, FAILED) for s in states.values()) or time.monotonic() >= end:
-                    return {int(k): str(v) for k, v in states.items()}
+                    return states
                 with self._lock:
-                    if self._marked == seen:
+                    if self._seq == seen:
                         self._changed.wait(timeout=min(poll, max(end - time.monotonic(), 0)))
+                    newer = self._newer(ids, states, seen)
+                    seen = self._seq
+                states |= newer
+                read = not newer  # nothing new marked here: the poll ran out, another process may have marked
         finally:
             with self._lock:
                 for i in ids:
                     self._watched[i] -= 1
                     if not self._watched[i]:
                         del self._watched[i]
+                        self._states.pop(i, None)
+
+    def _newer(self, ids: list[int], stored: dict[int, str], since: int) -> dict[int, str]:
+        """The states marks committed here after `since` gave these effects (call with the lock held)."""
+        out: dict[int, str] = {}
+        for i in ids:
+            number, state = self._states.get(i, (0, ""))
+            if number > since and i in stored:
+                out[i] = state
+        return out
 
     # ----- a background tick for long-running processes ---------------------------------------------------
     def start(self, interval: float = 2.0) -> None:

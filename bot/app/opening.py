@@ -12,6 +12,8 @@ way (and a direct message when it is, or when it finally could not be made). The
 
 from __future__ import annotations
 
+import logging
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -28,6 +30,8 @@ from bot.store.models.timeline import BOT_ACTOR
 
 if TYPE_CHECKING:
     from bot.app.services import Services
+
+log = logging.getLogger(__name__)
 
 # How long an open waits for its channel before answering the reporter anyway (the rest follows by message).
 OPEN_WAIT = 8.0
@@ -66,6 +70,7 @@ def open_and_provision(ctx: Services, req: OpenRequest, *, pages_allowed: bool |
                      data={"incident": number, "explanation": explanation}, created_at=now,
                      key=f"inc-{number}:announce-open")
         _escalate(ctx, session, incident, actor=req.reporter_id, initial=True, pages_allowed=pages_allowed)
+        _opening(ctx, session, incident, actor=req.reporter_id)
     states = ctx.effects.wait([provision, summary], timeout=OPEN_WAIT if wait is None else wait)
     with ctx.db.session() as session:
         row = incidents.get(session, number)
@@ -80,6 +85,23 @@ def open_and_provision(ctx: Services, req: OpenRequest, *, pages_allowed: bool |
                          key=f"inc-{number}:open-outcome")
     ctx.hooks.emit(hooks.OPENED, ctx=ctx, incident_id=number, actor=req.reporter_id, channel_id=channel)
     return Opened(number, channel, explanation, state, error)
+
+
+def _timer_batch(ctx: Services) -> AbstractContextManager[None]:
+    return ctx.timers.batch() if ctx.timers is not None else nullcontext()
+
+
+def _opening(ctx: Services, session: Session, incident: Incident, *, actor: str) -> None:
+    """What the features give every new incident (`hooks.OPENING`: its runbook, its timers), in the open's
+    transaction. Each subscriber runs in a savepoint: one that fails is rolled back alone (its timer changes
+    too) and logged, and the incident opens without it. Every timer change goes in one write after the commit."""
+    with _timer_batch(ctx):
+        for fn in ctx.hooks.subscribers(hooks.OPENING):
+            try:
+                with session.begin_nested(), _timer_batch(ctx):
+                    fn(ctx=ctx, session=session, incident=incident, actor=actor)
+            except Exception:  # noqa: BLE001 - a feature's failure must not stop an incident from opening
+                log.exception("subscriber %s of %s failed", getattr(fn, "__qualname__", fn), hooks.OPENING)
 
 
 # ----- escalation ---------------------------------------------------------------------------------------------

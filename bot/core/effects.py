@@ -19,7 +19,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, insert
+from sqlalchemy import bindparam, case, func, insert, text
 from sqlmodel import Session, col, select
 
 from bot.core.text import Msg
@@ -42,7 +42,18 @@ UPLOAD = "upload"          # a file for the incident channel; payload: what ("po
 
 
 # A row written without building an ORM object (a side effect is recorded many times per command).
-_INSERT = insert(Effect.__table__)  # type: ignore[attr-defined]  # SQLModel's table
+_T = Effect.__table__  # type: ignore[attr-defined]  # SQLModel's table
+_INSERT = insert(_T)
+# A keyed row: written unless its key is known, in one statement (the id comes back only when it was written).
+# Spelled out in the syntax SQLite and PostgreSQL share, so it is compiled once: SQLAlchemy compiles the
+# dialects' own ON CONFLICT constructs afresh on every execution.
+_KEYED_COLUMNS = ("key", "incident_id", "lane", "kind", "payload", "after_id", "state", "attempts", "created_at",
+                  "deadline", "result")
+_INSERT_KEYED = text(
+    "INSERT INTO effect ({names}) VALUES ({values}) ON CONFLICT (\"key\") DO NOTHING RETURNING id".format(
+        names=", ".join(f'"{c}"' for c in _KEYED_COLUMNS), values=", ".join(f":{c}" for c in _KEYED_COLUMNS))
+).bindparams(*(bindparam(c, type_=_T.c[c].type) for c in _KEYED_COLUMNS))
+_BY_KEY = select(_T.c.id).where(_T.c.key == bindparam("key"))
 
 
 def user(user_id: str) -> str:
@@ -73,20 +84,21 @@ def record(session: Session, *, kind: str, lane: str, payload: dict[str, Any], c
 
     `kick=False`: the runner is not told at commit; for an effect recorded by a handler as its last act, which
     the runner looks for anyway when that handler finishes, a moment later."""
+    conn = session.connection()
+    row = {"key": (key or f"{lane}:{kind}:{uuid.uuid4().hex}")[:200], "incident_id": incident_id, "lane": lane,
+           "kind": kind, "payload": payload, "after_id": after, "created_at": created_at, "deadline": now() + budget}
     if key is None:  # a fresh key: nothing recorded it before
-        key = f"{lane}:{kind}:{uuid.uuid4().hex}"
+        inserted = conn.execute(_INSERT, row).inserted_primary_key
+        assert inserted is not None
+        new_id = int(inserted[0])
     else:
-        existing = session.exec(select(Effect.id).where(Effect.key == key)).first()
-        if existing is not None:
-            return existing
-    inserted = session.connection().execute(_INSERT, {
-        "key": key[:200], "incident_id": incident_id, "lane": lane, "kind": kind, "payload": payload,
-        "after_id": after, "created_at": created_at, "deadline": now() + budget})
+        written = conn.execute(_INSERT_KEYED, row | {"state": PENDING, "attempts": 0, "result": {}}).scalar()
+        if written is None:  # recorded before (or by a transaction that committed it meanwhile)
+            return int(conn.execute(_BY_KEY, {"key": row["key"]}).scalar_one())
+        new_id = int(written)
     if kick:
         session.info["effects"] = True  # the database kicks the runner once this transaction commits
-    new_id = inserted.inserted_primary_key
-    assert new_id is not None
-    return int(new_id[0])
+    return new_id
 
 
 def post(session: Session, incident_id: int | None, msg: Msg | None = None, *, created_at: datetime,

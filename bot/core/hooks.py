@@ -14,7 +14,12 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 # Known signals and the keyword arguments they carry (all also get `incident_id` and `actor`).
-OPENED = "incident_opened"          # channel_id
+# In the open's own transaction, before it commits (kwargs: session, incident): what a feature gives every new
+# incident (its runbook, its timers) commits with the incident, and the first summary already shows it. Each
+# subscriber runs in a savepoint of its own (bot/app/opening.py): one that fails is rolled back alone, logged,
+# and the open goes on without it.
+OPENING = "incident_opening"
+OPENED = "incident_opened"          # channel_id (after the commit, once the channel is there or the wait is over)
 SEVERITY_CHANGED = "severity_changed"  # old, new, note_to (the change's post: reactions thread under it)
 ROLE_ASSIGNED = "role_assigned"     # role, user_id, acknowledged
 STATUS_POSTED = "status_posted"
@@ -33,6 +38,9 @@ class Hooks:
 
     def on(self, signal: str, fn: Callable[..., Any]) -> None:
         self._subscribers[signal].append(fn)
+
+    def subscribers(self, signal: str) -> list[Callable[..., Any]]:
+        return list(self._subscribers.get(signal, ()))
 
     def emit(self, signal: str, **kwargs: Any) -> None:
         for fn in list(self._subscribers.get(signal, ())):

@@ -55,6 +55,12 @@ def _join(session: Session, effect_id: int) -> bool:
     return bool(rowcount(joined))
 
 
+def first_post(session: Session, incident_id: int, *, created_at: datetime) -> int:
+    """The checklist's first post, for a runbook just attached to an incident opened in this transaction."""
+    return effects.post(session, incident_id, view=VIEW, data={"incident": incident_id}, then=THEN,
+                        key=post_key(incident_id), created_at=created_at)
+
+
 def publish(session: Session, incident_id: int, *, created_at: datetime) -> int | None:
     """Record that the checklist must show the incident's current steps: the first post, or an update of the
     message (coalesced with one already waiting). Returns the effect id, None when no runbook was ever attached."""
@@ -62,8 +68,7 @@ def publish(session: Session, incident_id: int, *, created_at: datetime) -> int 
     if post is None:
         if not _has_runbook(session, incident_id):
             return None
-        return effects.post(session, incident_id, view=VIEW, data={"incident": incident_id}, then=THEN,
-                            key=post_key(incident_id), created_at=created_at)
+        return first_post(session, incident_id, created_at=created_at)
     post_id, post_state = post
     assert post_id is not None
     if post_state == PENDING and _join(session, post_id):

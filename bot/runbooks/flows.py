@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sqlmodel import Session
+
 from bot.core import effects, incidents
 from bot.core.errors import ConfigError, NotAllowed, NotFound
 from bot.core.policy import Action, Directory
@@ -19,6 +21,7 @@ from bot.core.text import Code, Msg, User
 from bot.runbooks import checklist, nudges, service
 from bot.runbooks.loader import Library, Runbook
 from bot.runbooks.service import Change, codes
+from bot.store.models.incident import Incident
 from bot.store.models.runbook import PENDING, RunbookStep
 from bot.store.models.timeline import BOT_ACTOR
 
@@ -43,26 +46,24 @@ def _quote(text: str) -> str:
 
 
 # ----- attaching -----------------------------------------------------------------------------------------
-def attach_matching(ctx: Services, incident_id: int, *, actor: str = BOT_ACTOR) -> str | None:
-    """On open: attach the runbook for the incident's category and severity and record its checklist post
-    (which waits for the channel by itself). Returns the runbook's key, None when none applies."""
-    now = ctx.clock.now()
-    with ctx.db.session() as session:
-        incident = incidents.get(session, incident_id, lock=True)
-        current = service.active_attachments(session, incident_id)
-        if current:
-            return None  # attached already (the open's signal delivered twice)
-        runbook = library(ctx).match(incident.category, incident.severity)
-        if runbook is None:
-            effects.post(session, incident_id, Msg.of(
-                ":clipboard: No runbook applies to {category} at {sev}. {list} lists them; {use} attaches one.",
-                category=Code(incident.category), sev=incident.sev, list=Code("/incident runbooks"),
-                use=Code("/incident runbook use <key>")), created_at=now, key=f"inc-{incident_id}:runbook:none")
-            return None
-        service.attach(session, ctx.clock, incident, runbook, actor=actor, auto=True, replace=False, current=current)
-        checklist.publish(session, incident_id, created_at=now)
-        effects.summary(session, incident_id, created_at=now)
-    nudges.schedule(ctx, incident_id)
+def attach_on_open(ctx: Services, session: Session, incident: Incident, *, actor: str = BOT_ACTOR) -> str | None:
+    """As an incident opens, in the open's transaction (`hooks.OPENING`): attach the runbook for its category and
+    severity, record its checklist post (which waits for the channel by itself) and queue its nudge timers
+    (written when the open commits). The open's own summary, rendered once the channel exists, shows the
+    runbook. Returns the runbook's key, None when none applies."""
+    assert incident.id is not None
+    n, now = incident.id, ctx.clock.now()
+    runbook = library(ctx).match(incident.category, incident.severity)
+    if runbook is None:
+        effects.post(session, n, Msg.of(
+            ":clipboard: No runbook applies to {category} at {sev}. {list} lists them; {use} attaches one.",
+            category=Code(incident.category), sev=incident.sev, list=Code("/incident runbooks"),
+            use=Code("/incident runbook use <key>")), created_at=now, key=f"inc-{n}:runbook:none")
+        return None
+    service.attach(session, ctx.clock, incident, runbook, actor=actor, auto=True, replace=False, current=[],
+                   new_incident=True)
+    checklist.first_post(session, n, created_at=now)
+    nudges.schedule(ctx, n, session=session, incident=incident, new_incident=True)
     return runbook.key
 
 

@@ -10,7 +10,8 @@ or anything calls it twice) finds the steps already marked and records nothing: 
 
 `schedule(ctx, incident_id)` (re)creates one timer per pending required step at its due time, job
 `runbook_nudge` with kwargs {"incident_id": n}, key `inc-<n>:runbook:step:<id>`. It reads the database and
-writes the timer store, so it is called after the transaction that changed the steps, never inside it.
+writes the timer store, so it is called after the transaction that changed the steps; or inside it with that transaction's
+session, and the timer store is written once it commits (an incident's first runbook, as it opens).
 """
 
 from __future__ import annotations
@@ -20,11 +21,14 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from sqlmodel import Session
+
 from bot.core import effects, incidents, timeline
 from bot.core.facts import StepFact, StepState
 from bot.core.text import Channel, Code, Msg, Raw, duration
 from bot.core.timers import incident_key
 from bot.runbooks import checklist, service
+from bot.store.models.incident import Incident
 from bot.store.models.runbook import PENDING, RunbookStep
 from bot.store.models.timeline import BOT_ACTOR
 
@@ -50,15 +54,20 @@ def _waiting(row: RunbookStep, severity: int) -> bool:
     return row.nudged_severity is None or row.nudged_severity > severity
 
 
-def wanted(ctx: Services, incident_id: int) -> dict[str, datetime]:
-    """{timer key: when} for every required pending step that may still need a nudge."""
+def wanted(ctx: Services, incident_id: int, *, session: Session | None = None,
+           incident: Incident | None = None) -> dict[str, datetime]:
+    """{timer key: when} for every required pending step that may still need a nudge. Read in the caller's
+    `session` (and its `incident`) when given, else in a transaction of its own."""
+    if session is None:
+        with ctx.db.session() as own:
+            return wanted(ctx, incident_id, session=own)
     now = ctx.clock.now()
-    with ctx.db.session() as session:
+    if incident is None:
         incident = incidents.get(session, incident_id)
-        if not incident.is_open:
-            return {}
-        rows = service.steps(session, incident_id)
-        judged = service.judge(session, incident, now, rows=rows)
+    if not incident.is_open:
+        return {}
+    rows = service.steps(session, incident_id)
+    judged = service.judge(session, incident, now, rows=rows)
     out: dict[str, datetime] = {}
     for row, fact in zip(rows, judged, strict=True):
         if row.state != PENDING or not row.required or row.due_at is None or not _waiting(row, incident.severity):
@@ -68,14 +77,18 @@ def wanted(ctx: Services, incident_id: int) -> dict[str, datetime]:
     return out
 
 
-def schedule(ctx: Services, incident_id: int) -> int:
-    """One timer per step still to be nudged (at its due time, or now if already late). Returns how many."""
+def schedule(ctx: Services, incident_id: int, *, session: Session | None = None, incident: Incident | None = None,
+             new_incident: bool = False) -> int:
+    """One timer per step still to be nudged (at its due time, or now if already late). Returns how many.
+
+    With `session`, the steps are read in the caller's transaction and the timers are written once it commits;
+    `new_incident`: the incident was created in that transaction, so it has no timers yet to compare with."""
     timers = ctx.timers
     if timers is None:
         return 0
-    want = wanted(ctx, incident_id)
+    want = wanted(ctx, incident_id, session=session, incident=incident)
     now = ctx.clock.now()
-    have = scheduled(timers, timer_prefix(incident_id))
+    have = {} if new_incident else scheduled(timers, timer_prefix(incident_id))
     # Only what differs is written (each write is a transaction on the durable job table). A timer already
     # due stands for one wanted "now": both fire on the next run.
     with timers.batch():  # one transaction for all of the incident's nudge timers

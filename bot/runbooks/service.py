@@ -142,19 +142,22 @@ def _due_at(incident: Incident, step: StepDef, severity: int) -> datetime | None
 
 
 def attach(session: Session, clock: Clock, incident: Incident, runbook: Runbook, *, actor: str,
-           auto: bool, replace: bool, current: list[RunbookAttachment] | None = None) -> Change:
+           auto: bool, replace: bool, current: list[RunbookAttachment] | None = None,
+           new_incident: bool = False) -> Change:
     """Attach `runbook`. With `replace`, the runbooks in use are detached and their pending steps that the
     new runbook does not share are dropped; done and skipped steps are always kept. `current`: the active
-    attachments when the caller has just read them in this transaction."""
+    attachments when the caller has just read them in this transaction. `new_incident`: the incident was
+    created in this transaction, so it has no steps and no runbook yet (nothing to read)."""
     assert incident.id is not None
     if current is None:
         current = active_attachments(session, incident.id)
     return _attach(session, clock, incident, runbook, actor=actor, auto=auto,
-                   detach=current if replace else [], active=current)
+                   detach=current if replace else [], active=current, new_incident=new_incident)
 
 
 def _attach(session: Session, clock: Clock, incident: Incident, runbook: Runbook, *, actor: str, auto: bool,
-            detach: list[RunbookAttachment], active: list[RunbookAttachment] | None = None) -> Change:
+            detach: list[RunbookAttachment], active: list[RunbookAttachment] | None = None,
+            new_incident: bool = False) -> Change:
     assert incident.id is not None
     if active is None:
         active = active_attachments(session, incident.id)
@@ -162,7 +165,7 @@ def _attach(session: Session, clock: Clock, incident: Incident, runbook: Runbook
         raise Conflict(f"Runbook `{runbook.key}` is already in use on {incident.ref}.")
     now = clock.now()
     change = Change(runbook.key)
-    existing = {s.step_id: s for s in all_steps(session, incident.id)}
+    existing = {} if new_incident else {s.step_id: s for s in all_steps(session, incident.id)}
     wanted = {s.id: s for s in runbook.steps_for(incident.severity)}
     detached_keys = {a.runbook_key for a in detach}
     staying = {a.runbook_key for a in active} - detached_keys
@@ -175,8 +178,9 @@ def _attach(session: Session, clock: Clock, incident: Incident, runbook: Runbook
             prev.state = DROPPED
             session.add(prev)
             change.dropped.append(prev.step_id)
-    seq = (len(session.exec(select(RunbookAttachment.id).where(
-        RunbookAttachment.incident_id == incident.id)).all()) + 1) * 1000
+    attached_before = 0 if new_incident else len(session.exec(select(RunbookAttachment.id).where(
+        RunbookAttachment.incident_id == incident.id)).all())
+    seq = (attached_before + 1) * 1000
     fresh: list[dict[str, Any]] = []
     for index, step in enumerate(runbook.steps_for(incident.severity)):
         row = existing.get(step.id)

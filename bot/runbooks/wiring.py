@@ -1,7 +1,7 @@
 """The runbooks feature's domain wiring, with no Slack in it (`bot.app.services.build_services` calls `setup`).
 
 - `services.runbooks`: the library, loaded and validated once (invalid files stop the start with ConfigError);
-- hooks: attach on open, re-evaluate on a severity change, owners follow role changes, close on resolve,
+- hooks: attach as an incident opens (in the open's transaction), re-evaluate on a severity change, owners follow role changes, close on resolve,
   re-plan on reopen, tick off the steps that offer a lever when it is pulled;
 - the `runbook_nudge` timer job; the `runbook` postmortem provider (so `firebreak postmortem` has the steps
   without building Slack).
@@ -28,8 +28,8 @@ def load(services: Services) -> Library:
         raise ConfigError("runbooks are invalid:\n" + str(err)) from err
 
 
-def _opened(ctx: Services, incident_id: int, **_: Any) -> None:
-    flows.attach_matching(ctx, incident_id, actor=BOT_ACTOR)
+def _opening(ctx: Services, session: Any, incident: Any, **_: Any) -> None:
+    flows.attach_on_open(ctx, session, incident, actor=BOT_ACTOR)
 
 
 def _postmortem(ctx: Services, session: Any, incident: Any) -> Any:
@@ -38,7 +38,7 @@ def _postmortem(ctx: Services, session: Any, incident: Any) -> Any:
 
 def setup(services: Services) -> None:
     services.runbooks = load(services)
-    services.hooks.on(hooks.OPENED, _opened)
+    services.hooks.on(hooks.OPENING, _opening)
     services.hooks.on(hooks.SEVERITY_CHANGED, flows.reevaluate)
     services.hooks.on(hooks.ROLE_ASSIGNED, flows.refresh)
     services.hooks.on(hooks.RESOLVED, flows.on_resolved)

@@ -38,7 +38,7 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.util import datetime_to_utc_timestamp
-from sqlalchemy import Engine, and_, select, update
+from sqlalchemy import Engine, and_, bindparam, select, text, update
 
 from bot.core.timers import Timer
 from bot.scheduler.lease import Lease
@@ -123,16 +123,17 @@ class DurableTimers:
     @contextmanager
     def batch(self) -> Iterator[None]:
         """Write every timer change made on this thread inside the block in one transaction at its end
-        (or when the enclosing session commits; none of them if the block raises)."""
+        (or when the enclosing session commits; none of them if the block raises). Blocks nest: the outermost
+        writes, and a nested block that raises drops only the changes made inside it."""
         depth = getattr(self._batch, "depth", 0)
         if depth == 0:
             self._batch.ops = []
+        start = len(self._batch.ops)
         self._batch.depth = depth + 1
         try:
             yield
         except BaseException:
-            if depth == 0:
-                self._batch.ops = []
+            del self._batch.ops[start:]  # a nested block that raises takes back only its own changes
             raise
         finally:
             self._batch.depth = depth
@@ -165,16 +166,11 @@ class DurableTimers:
         """Apply queued timer changes in one transaction: upserts of jobs (as APScheduler's SQLAlchemy job
         store stores them) and deletes."""
         self._ensure_store()
-        upsert = _upsert_for(self.engine.dialect.name)
         with self.engine.begin() as conn:
             rows: list[dict[str, Any]] = []
             for op in [*ops, ("end",)]:
                 if op[0] != "at" and rows:  # consecutive upserts go as one statement (order kept)
-                    stmt = upsert(apscheduler_jobs)
-                    conn.execute(stmt.on_conflict_do_update(
-                        index_elements=[apscheduler_jobs.c.id],
-                        set_={"next_run_time": stmt.excluded.next_run_time, "job_state": stmt.excluded.job_state}),
-                        rows)
+                    conn.execute(_UPSERT, rows)
                     rows = []
                 if op[0] == "delete":
                     conn.execute(apscheduler_jobs.delete().where(op[1]))
@@ -353,13 +349,10 @@ class DurableTimers:
             self.engine.dispose()
 
 
-def _upsert_for(dialect: str) -> Any:
-    """INSERT … ON CONFLICT (id) DO UPDATE for the database at hand: one statement for a batch of timers, safe
-    against another process adding the same timer in between."""
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert
+# INSERT … ON CONFLICT (id) DO UPDATE: one statement for a batch of timers, safe against another process adding
+# the same timer in between. Written out once, in the syntax SQLite and PostgreSQL share: the dialects' own
+# ON CONFLICT constructs are compiled afresh on every execution (SQLAlchemy does not cache them), this is not.
+_UPSERT = text(f"INSERT INTO {JOBS_TABLE} (id, next_run_time, job_state) "
+               "VALUES (:id, :next_run_time, :job_state) ON CONFLICT (id) DO UPDATE "
+               "SET next_run_time = excluded.next_run_time, job_state = excluded.job_state"
+               ).bindparams(*(bindparam(c.name, type_=c.type) for c in apscheduler_jobs.c))

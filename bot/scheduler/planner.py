@@ -64,11 +64,11 @@ class _State:
     mttc: facts.IncidentFacts | None  # None once contained
 
 
-def _read(session: Session, ctx: Services, n: int) -> _State | None:
+def _read(session: Session, ctx: Services, n: int, *, new_incident: bool = False) -> _State | None:
     incident = session.get(Incident, n)
     if incident is None:
         return None
-    page = session.get(PageState, n)
+    page = None if new_incident else session.get(PageState, n)  # nobody was paged for an incident opening now
     clocks = list(session.exec(select(ReportClock).where(ReportClock.incident_id == n,
                                                           col(ReportClock.done_at).is_(None))))
     mttc = (facts.load(session, incident, ctx.rules, ctx.clock.now())
@@ -76,13 +76,25 @@ def _read(session: Session, ctx: Services, n: int) -> _State | None:
     return _State(incident, page is not None and page.paged_at is not None, clocks, mttc)
 
 
-def plan(ctx: Services, n: int, *, replace: bool = True) -> list[Msg]:
+def plan(ctx: Services, n: int, *, replace: bool = True, session: Session | None = None,
+         new_incident: bool = False) -> list[Msg]:
     """Create (or with replace=False, only add missing) every timer incident `n` needs. Returns what was
-    planned, as parts of one sentence for the channel."""
+    planned, as parts of one sentence for the channel. With `session`, the incident is read in the caller's
+    transaction and the timers are written once it commits; `new_incident`: it was created in that transaction
+    (it opens), so it has no timers to cancel."""
     cfg = ctx.config.scheduler
     t = timers(ctx)
-    with ctx.db.session() as session:
-        state = _read(session, ctx, n)
+    replace = replace or new_incident
+
+    def cancel(key: str) -> None:
+        if not new_incident:
+            t.cancel(key)
+
+    if session is None:
+        with ctx.db.session() as own:
+            state = _read(own, ctx, n)
+    else:
+        state = _read(session, ctx, n, new_incident=new_incident)
     if state is None:
         t.cancel_prefix(incident_key(n, ""))
         return []
@@ -102,7 +114,7 @@ def plan(ctx: Services, n: int, *, replace: bool = True) -> list[Msg]:
                 said.append(Msg.of("status update reminders every {every} (next by {at})",
                                    every=format_duration(cadence), at=When(due)))
             else:
-                t.cancel(incident_key(n, REMINDER))
+                cancel(incident_key(n, REMINDER))
                 said.append(Msg.of("no status update reminders at SEV{sev}", sev=incident.severity))
 
             after = cfg.ack_after(incident.severity)
@@ -113,10 +125,11 @@ def plan(ctx: Services, n: int, *, replace: bool = True) -> list[Msg]:
                         t.at(incident_key(n, PAGE), due, PAGE_JOB, incident_id=n)
                     said.append(Msg.of("page on-call if no incident commander by {at}", at=When(due)))
                 else:
-                    t.cancel(incident_key(n, PAGE))
+                    cancel(incident_key(n, PAGE))
 
             if state.mttc is not None:
-                said.append(_plan_sla(ctx, n, state.mttc, replace=replace, existing=existing))
+                said.append(_plan_sla(ctx, n, state.mttc, replace=replace, existing=existing,
+                                      cancel=not new_incident))
         for clock in state.clocks:
             plan_report(ctx, n, clock, now=now, replace=replace, existing=existing)
     return said
@@ -129,9 +142,10 @@ def sla_points(ctx: Services, f: facts.IncidentFacts) -> list[tuple[int, datetim
             for pct in ctx.config.scheduler.sla_warn_percent]
 
 
-def _plan_sla(ctx: Services, n: int, f: facts.IncidentFacts, *, replace: bool, existing: set[str]) -> Msg:
+def _plan_sla(ctx: Services, n: int, f: facts.IncidentFacts, *, replace: bool, existing: set[str],
+              cancel: bool = True) -> Msg:
     t = timers(ctx)
-    if replace:
+    if replace and cancel:
         t.cancel_prefix(incident_key(n, SLA))
     points: list[Msg] = []
     for pct, due in sla_points(ctx, f):

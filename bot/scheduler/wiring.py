@@ -33,8 +33,8 @@ JOBS: dict[str, Callable[..., Any]] = {
 }
 
 
-def on_opened(ctx: Services, incident_id: int, **_: Any) -> None:
-    planner.plan(ctx, incident_id)
+def on_opening(ctx: Services, session: Any, incident: Any, **_: Any) -> None:
+    planner.plan(ctx, incident.id, session=session, new_incident=True)
 
 
 def on_severity(ctx: Services, incident_id: int, old: int, new: int, note_to: int | None = None, **_: Any) -> None:
@@ -97,7 +97,7 @@ def setup(services: Services) -> None:
     if on_leadership is not None:
         on_leadership.append(lambda: planner.reconcile(services))
     services.effects.register(effects.PAGE, paging.Deliver(services))
-    for signal, fn in ((hooks.OPENED, on_opened), (hooks.SEVERITY_CHANGED, on_severity),
+    for signal, fn in ((hooks.OPENING, on_opening), (hooks.SEVERITY_CHANGED, on_severity),
                        (hooks.ROLE_ASSIGNED, on_role), (hooks.STATUS_POSTED, on_status),
                        (hooks.CONTAINED, on_contained), (hooks.RESOLVED, on_resolved),
                        (hooks.REOPENED, on_reopened), (hooks.EXERCISE_STARTED, on_exercise_clock),

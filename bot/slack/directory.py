@@ -70,6 +70,7 @@ class SlackDirectory:
         self._groups: dict[str, tuple[float, frozenset[str]]] = {}
         self._names: dict[str, tuple[float, str]] = {}
         self._private: dict[str, tuple[float, frozenset[str]]] = {}  # user -> the private channels they are in
+        self._exact: set[str] = set()  # channels made here whose members are known without asking (`created`)
         self._lock = threading.Lock()
 
     # ----- the policy's questions -------------------------------------------------------------------------
@@ -181,17 +182,35 @@ class SlackDirectory:
     def _store(self, cache: dict[str, tuple[float, frozenset[str]]], key: str, value: frozenset[str]) -> frozenset[str]:
         with self._lock:
             cache[key] = (time.monotonic(), value)
+            if cache is self._members:
+                self._exact.discard(key)  # asked: as good as the last answer, no longer known by construction
         return value
+
+    def created(self, channel_id: str, creator: str | None) -> None:
+        """firebreak has just made `channel_id`: its only member is its creator (the bot). Known exactly, without
+        asking Slack, until the cache's time runs out or Slack tells of someone joining or leaving."""
+        with self._lock:
+            self._members[channel_id] = (time.monotonic(), frozenset({creator} if creator else ()))
+            self._exact.add(channel_id)
+
+    def exact_members(self, channel_id: str) -> frozenset[str] | None:
+        """The members of a channel made here (`created`), with those invited since; None when not known that
+        way (ask Slack)."""
+        with self._lock:
+            known = channel_id in self._exact
+        return self._cached(self._members, channel_id, MEMBERS_TTL) if known else None
 
     def forget_members(self, channel_id: str) -> None:
         """Ask Slack again for the channel's members next time (nobody's membership is known to have changed)."""
         with self._lock:
             self._members.pop(channel_id, None)
+            self._exact.discard(channel_id)
 
     def forget_channel(self, channel_id: str, user_id: str | None = None) -> None:
         """Someone joined or left `channel_id` (`user_id` when Slack says who; else every user's list goes)."""
         with self._lock:
             self._members.pop(channel_id, None)
+            self._exact.discard(channel_id)
             if user_id is None:
                 self._private.clear()
             else:
@@ -201,6 +220,7 @@ class SlackDirectory:
         """Nothing cached is trusted any more (e.g. after events may have been missed)."""
         with self._lock:
             self._members.clear()
+            self._exact.clear()
             self._groups.clear()
             self._private.clear()
 

@@ -74,7 +74,7 @@ class SlackEffects:
         self.thens: dict[str, Then] = {}
         runner.register(effects.POST, self.post, incident=True)
         runner.register(effects.UPDATE, self.update)
-        runner.register(effects.SUMMARY, self.summary)
+        runner.register(effects.SUMMARY, self.summary, incident=True)
         runner.register(PIN, self.pin, incident=True)
         runner.register(TOPIC, self.topic, incident=True)
         runner.register(effects.INVITE, self.invite, incident=True)
@@ -205,11 +205,11 @@ class SlackEffects:
     def summary(self, job: Job) -> dict[str, Any]:
         from bot.slack.summary import summary_blocks, summary_fallback
 
+        incident = self._incident(job)  # as read with the claim: a change after it records another refresh
+        if incident is None or not incident.channel_id:
+            raise Failed("the incident has no channel", quiet=True)
+        assert incident.id is not None
         with self.ctx.db.session() as session:
-            incident = session.get(Incident, job.incident_id)
-            if incident is None or not incident.channel_id:
-                raise Failed("the incident has no channel", quiet=True)
-            assert incident.id is not None
             roles = incidents.roles(session, incident.id)
             blocks = summary_blocks(self.ctx, session, incident, roles)
             text = summary_fallback(incident)
@@ -282,9 +282,13 @@ class SlackEffects:
                 raise Retry(f"conversations.members of {source} failed: {err}") from err
         members: frozenset[str] = frozenset()
         if self.ctx.directory is not None:
-            try:  # Slack refuses a whole invite when one person is already in: invite only the others
-                self.ctx.directory.forget_members(incident.channel_id)
-                members = self.ctx.directory.members(incident.channel_id)
+            # Slack refuses a whole invite when one person is already in: invite only the others. A channel made
+            # here moments ago has exactly the members known here (no call); any other is asked afresh.
+            known = self.ctx.directory.exact_members(incident.channel_id)
+            try:
+                if known is None:
+                    self.ctx.directory.forget_members(incident.channel_id)
+                members = known if known is not None else self.ctx.directory.members(incident.channel_id)
             except FactsUnavailable:
                 members = frozenset()
         users = [u for u in dict.fromkeys(wanted) if u not in members][:1000]  # Slack's limit per invite

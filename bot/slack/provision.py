@@ -98,7 +98,8 @@ class Provisioner:
         found = self.find_ours(names, job.incident_id) if job.resumed else None
         if found is None:
             found = self._create(names, private)
-        return self._record(job.incident_id, found["id"], found["name"], private, adopted=job.resumed)
+        return self._record(job.incident_id, found["id"], found["name"], private, adopted=job.resumed,
+                            creator=found.get("creator"))
 
     def _create(self, names: list[str], private: bool) -> dict[str, Any]:
         from bot.app.effects import Failed as FailedError
@@ -115,7 +116,8 @@ class Provisioner:
                     raise
         raise Failed(f"{last} (tried {len(names)} names)")
 
-    def _record(self, incident_id: int, channel_id: str, name: str, private: bool, *, adopted: bool) -> dict[str, Any]:
+    def _record(self, incident_id: int, channel_id: str, name: str, private: bool, *, adopted: bool,
+                creator: str | None = None) -> dict[str, Any]:
         with self.ctx.db.session() as session:
             session.execute(update(Incident).where(col(Incident.id) == incident_id)  # takes the row's lock
                             .values(channel_id=channel_id, channel_name=name))
@@ -123,5 +125,8 @@ class Provisioner:
                             actor=BOT_ACTOR, data={"channel": channel_id, "name": name, "private": private,
                                                    "adopted": adopted})
         if self.ctx.directory is not None:
-            self.ctx.directory.forget_channel(channel_id)
+            if adopted:  # made by an attempt before a crash: who is in it now is asked when it matters
+                self.ctx.directory.forget_channel(channel_id)
+            else:
+                self.ctx.directory.created(channel_id, creator)
         return {"channel": channel_id, "name": name}
