@@ -93,10 +93,19 @@ def _timer_batch(ctx: Services) -> AbstractContextManager[None]:
 
 def _opening(ctx: Services, session: Session, incident: Incident, *, actor: str) -> None:
     """What the features give every new incident (`hooks.OPENING`: its runbook, its timers), in the open's
-    transaction. Each subscriber runs in a savepoint: one that fails is rolled back alone (its timer changes
-    too) and logged, and the incident opens without it. Every timer change goes in one write after the commit."""
+    transaction. A subscriber that fails is rolled back alone (its timer changes too) and logged, and the
+    incident opens without it: they run in one savepoint, and when one fails, again each in a savepoint of its
+    own. Every timer change goes in one write after the commit."""
+    subscribers = ctx.hooks.subscribers(hooks.OPENING)
     with _timer_batch(ctx):
-        for fn in ctx.hooks.subscribers(hooks.OPENING):
+        try:
+            with session.begin_nested(), _timer_batch(ctx):
+                for fn in subscribers:
+                    fn(ctx=ctx, session=session, incident=incident, actor=actor)
+            return
+        except Exception:  # noqa: BLE001 - found again, and logged, below
+            pass
+        for fn in subscribers:
             try:
                 with session.begin_nested(), _timer_batch(ctx):
                     fn(ctx=ctx, session=session, incident=incident, actor=actor)

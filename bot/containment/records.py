@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from bot.store.models import ContainmentAction
@@ -30,14 +31,16 @@ def current_action(session: Session, incident_id: int, lever: str, *, dry_run: b
     return found[-1] if found else None
 
 
+_ACTIONS = select(ContainmentAction).where(col(ContainmentAction.incident_id) == bindparam("n"))
+_ALL = _ACTIONS.order_by(col(ContainmentAction.id))
+_LATEST = _ACTIONS.order_by(col(ContainmentAction.id).desc()).limit(bindparam("last"))  # every summary
+
+
 def actions(session: Session, incident_id: int, *, last: int | None = None) -> list[ContainmentAction]:
     """The incident's lever actions, oldest first; with `last`, only the latest `last` of them."""
     if last is None:
-        return list(session.exec(select(ContainmentAction).where(ContainmentAction.incident_id == incident_id)
-                                 .order_by(col(ContainmentAction.id))))
-    newest = session.exec(select(ContainmentAction).where(ContainmentAction.incident_id == incident_id)
-                          .order_by(col(ContainmentAction.id).desc()).limit(last))
-    return list(reversed(list(newest)))
+        return list(session.exec(_ALL, params={"n": incident_id}))
+    return list(reversed(list(session.exec(_LATEST, params={"n": incident_id, "last": last}))))
 
 
 def state_label(a: ContainmentAction | None) -> str:

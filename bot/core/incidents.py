@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlmodel import Session, col, select
 
 from bot.core import facts, timeline
@@ -145,13 +145,16 @@ def _inputs_dict(inputs: Inputs) -> dict:
     return {k: getattr(inputs, k) for k in ("category", "reach", "exposure", "data", "ongoing", "regulated_domain")}
 
 
+# The reads of every command, built once (building and keying a statement anew costs more than running it).
+_BY_NUMBER = select(Incident).where(col(Incident.id) == bindparam("n"))
+_BY_NUMBER_LOCKED = _BY_NUMBER.with_for_update()
+_ROLES = select(RoleAssignment.role, RoleAssignment.user_id).where(col(RoleAssignment.incident_id) == bindparam("n"))
+
+
 def get(session: Session, number: int, *, lock: bool = False) -> Incident:
     if not 0 < number <= MAX_ID:
         raise NotFound(f"INC-{number} does not exist. `/incident list` shows open incidents.")
-    query = select(Incident).where(Incident.id == number)
-    if lock:
-        query = query.with_for_update()
-    incident = session.exec(query).first()
+    incident = session.exec(_BY_NUMBER_LOCKED if lock else _BY_NUMBER, params={"n": number}).first()
     if incident is None:
         raise NotFound(f"INC-{number} does not exist. `/incident list` shows open incidents.")
     return incident
@@ -180,8 +183,7 @@ def require_open(incident: Incident) -> None:
 
 
 def roles(session: Session, incident_id: int) -> dict[str, str]:
-    rows = session.exec(select(RoleAssignment).where(RoleAssignment.incident_id == incident_id))
-    return {r.role: r.user_id for r in rows}
+    return {role: user for role, user in session.exec(_ROLES, params={"n": incident_id})}
 
 
 def assign_role(

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, func, select
 
 from bot.core import limits, timeline
@@ -135,9 +136,11 @@ def cases(session: Session, incident_id: int) -> list[ReproCase]:
     return list(session.exec(query))
 
 
+_CASES = select(func.count()).select_from(ReproCase).where(col(ReproCase.incident_id) == bindparam("n"))
+
+
 def case_count(session: Session, incident_id: int) -> int:
-    query = select(func.count()).select_from(ReproCase).where(ReproCase.incident_id == incident_id)
-    return int(session.exec(query).one())
+    return int(session.exec(_CASES, params={"n": incident_id}).one())
 
 
 def last_run_line(session: Session, incident_id: int) -> tuple[Any, str] | None:

@@ -47,6 +47,9 @@ __all__ = ["BOT_ID", "BOT_USER", "MANIFEST_SCOPES", "Call", "FakeSlack", "Fault"
            "SlackError", "Violation"]
 
 
+IDLE_TIMEOUT = 5.0  # shorter than most servers keep an idle connection: a client's stale connections get exercised
+
+
 class FakeSlack(Conversations, Messaging):
     """The state and the API. `start()` serves it on 127.0.0.1; `url` is the SLACK_API_URL to use.
 
@@ -54,11 +57,13 @@ class FakeSlack(Conversations, Messaging):
     rate_limits: enforce Slack's per-method tiers and chat.postMessage's per-channel limit.
     scopes: the bot token's scopes (default: slack-manifest.yml's).
     clock: the bot's clock (anything with `now()` -> datetime); rate limits also refill when it jumps ahead.
+    idle_timeout: seconds a kept-alive connection may sit unused before the server closes it, as servers do
+    (`connections` counts the connections accepted).
     """
 
     def __init__(self, token: str = "xoxb-test-token", *, latency: float = 0.0, rate_limits: bool = True,
                  scopes: Iterable[str] = MANIFEST_SCOPES, post_burst: int = POST_BURST,
-                 trigger_ttl: float = TRIGGER_TTL, clock: Any = None) -> None:
+                 trigger_ttl: float = TRIGGER_TTL, clock: Any = None, idle_timeout: float = IDLE_TIMEOUT) -> None:
         super().__init__(token, scopes=scopes, trigger_ttl=trigger_ttl)
         self.latency = latency
         self.rate_limits = rate_limits
@@ -66,6 +71,8 @@ class FakeSlack(Conversations, Messaging):
                                  clock=(lambda: clock.now().timestamp()) if clock is not None else None)
         self._clock = clock  # message timestamps follow the bot's clock, as Slack's follow real time
         self._in_flight = 0
+        self.idle_timeout = idle_timeout
+        self.connections = 0
         self._server: ThreadingHTTPServer | None = None
 
     def in_flight(self) -> int:
@@ -105,10 +112,18 @@ class FakeSlack(Conversations, Messaging):
         fake = self
 
         class Handler(QuietHandler):
+            timeout = fake.idle_timeout  # an idle kept-alive connection is closed by the server
+
+            def setup(self) -> None:
+                super().setup()
+                with fake.lock:
+                    fake.connections += 1
+
             def do_POST(self) -> None:  # noqa: N802
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
-                status, headers, body = fake.handle(self.path, dict(self.headers), raw)
+                # Header names are case-insensitive: the fake reads them in one spelling, whatever the client's.
+                status, headers, body = fake.handle(self.path, {k.title(): v for k, v in self.headers.items()}, raw)
                 is_text = isinstance(body, str)
                 payload = body.encode() if is_text else json.dumps(body).encode()
                 self.send_response(status)

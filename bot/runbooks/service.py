@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import bindparam, insert, update
 from sqlmodel import Session, col, select
 
 from bot.core import facts, limits, timeline
@@ -88,19 +88,24 @@ class Change:
         return bool(self.added or self.dropped or self.due_changed or self.replaced)
 
 
+# Read on every checklist and summary render: built once.
+_ACTIVE = (select(RunbookAttachment)
+           .where(col(RunbookAttachment.incident_id) == bindparam("n"), col(RunbookAttachment.detached_at).is_(None))
+           .order_by(col(RunbookAttachment.id)))
+_ACTIVE_TITLES = (select(RunbookAttachment.title)
+                  .where(col(RunbookAttachment.incident_id) == bindparam("n"),
+                         col(RunbookAttachment.detached_at).is_(None))
+                  .order_by(col(RunbookAttachment.id)))
+_STEPS = select(RunbookStep).where(col(RunbookStep.incident_id) == bindparam("n"))
+
+
 def active_attachments(session: Session, incident_id: int) -> list[RunbookAttachment]:
-    query = (select(RunbookAttachment)
-             .where(RunbookAttachment.incident_id == incident_id, col(RunbookAttachment.detached_at).is_(None))
-             .order_by(col(RunbookAttachment.id)))
-    return list(session.exec(query))
+    return list(session.exec(_ACTIVE, params={"n": incident_id}))
 
 
 def active_titles(session: Session, incident_id: int) -> list[str]:
     """The titles of the runbooks in use, in attachment order (what `active_attachments` gives, one column)."""
-    query = (select(RunbookAttachment.title)
-             .where(RunbookAttachment.incident_id == incident_id, col(RunbookAttachment.detached_at).is_(None))
-             .order_by(col(RunbookAttachment.id)))
-    return list(session.exec(query))
+    return list(session.exec(_ACTIVE_TITLES, params={"n": incident_id}))
 
 
 def judge(session: Session, incident: Incident, now: datetime, roles: Mapping[str, str] | None = None,
@@ -127,7 +132,7 @@ def counts(judged: Iterable[StepFact]) -> dict[str, int]:
 
 
 def all_steps(session: Session, incident_id: int) -> list[RunbookStep]:
-    rows = session.exec(select(RunbookStep).where(RunbookStep.incident_id == incident_id))
+    rows = session.exec(_STEPS, params={"n": incident_id})
     return sorted(rows, key=lambda s: (PHASE_ORDER.get(s.phase, 99), s.position, s.id or 0))
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from bot.config.org import Config
@@ -25,9 +26,11 @@ from bot.store.models import Incident, ReportClock
 REFERENCE = 200  # the reference of a filed report (a case or ticket number)
 
 
+_CLOCKS = select(ReportClock).where(col(ReportClock.incident_id) == bindparam("n")).order_by(col(ReportClock.id))
+
+
 def clocks_of(session: Session, incident_id: int) -> list[ReportClock]:
-    query = select(ReportClock).where(ReportClock.incident_id == incident_id).order_by(col(ReportClock.id))
-    return list(session.exec(query))
+    return list(session.exec(_CLOCKS, params={"n": incident_id}))
 
 
 def open_stage(row: ReportClock) -> dict[str, Any] | None:

@@ -32,3 +32,9 @@ class AppContext(Services):
     directory: SlackDirectory | None = None
     slack_effects: SlackEffects | None = None
     identity: BotIdentity | None = None
+
+    def close(self) -> None:
+        super().close()
+        stop = getattr(self.client, "close", None)  # the kept connections to Slack (KeepAliveWebClient)
+        if callable(stop):
+            stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, func, select
 
 from bot.core import incidents
@@ -74,7 +75,7 @@ def _resolved(session: Session, group_id: int | None) -> int:
 
 def list_blocks(session: Session, incident: Incident) -> tuple[str, list[dict]]:
     assert incident.id is not None
-    total = session.exec(select(func.count()).select_from(Alert).where(Alert.incident_id == incident.id)).one()
+    total = session.exec(_ALERTS, params={"n": incident.id}).one()
     if not total:
         return f"No alerts are attached to {incident.ref}.", []
     rows = list(session.exec(select(Alert).where(Alert.incident_id == incident.id)
@@ -96,9 +97,12 @@ def list_blocks(session: Session, incident: Incident) -> tuple[str, list[dict]]:
     return f"{total} alerts on {incident.ref}", render.cap_blocks(blocks)
 
 
+_ALERTS = select(func.count()).select_from(Alert).where(col(Alert.incident_id) == bindparam("n"))  # every summary
+
+
 def summary_section(_ctx: AppContext, session: Session, incident: Incident) -> list[dict]:
     assert incident.id is not None
-    total = session.exec(select(func.count()).select_from(Alert).where(Alert.incident_id == incident.id)).one()
+    total = session.exec(_ALERTS, params={"n": incident.id}).one()
     if not total:
         return []
     firing = session.exec(select(func.count()).select_from(Alert).where(Alert.incident_id == incident.id,
