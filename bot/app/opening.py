@@ -73,10 +73,9 @@ def open_and_provision(ctx: Services, req: OpenRequest, *, pages_allowed: bool |
         _opening(ctx, session, incident, actor=req.reporter_id)
     states = ctx.effects.wait([provision, summary], timeout=OPEN_WAIT if wait is None else wait)
     with ctx.db.session() as session:
-        row = incidents.get(session, number)
-        channel = row.channel_id
-        failure = session.get(Effect, provision)
-        error = failure.error if failure is not None and failure.state == FAILED else None
+        channel = incidents.get(session, number).channel_id
+        failure = session.get(Effect, provision) if states.get(provision) == FAILED else None
+        error = failure.error if failure is not None else None
     state = "ready" if channel else ("failed" if states.get(provision) == FAILED else "waiting")
     if state == "waiting" and req.reporter_id and req.reporter_id != BOT_ACTOR:
         with ctx.db.session() as session:  # tell the reporter when the channel is there (or could not be made)

@@ -112,9 +112,9 @@ class SlackEffects:
                 raise Failed(f"no view named {p['view']!r}")
             if session is None:
                 with self.ctx.db.session() as own:
-                    text, blocks = view(self.ctx, own, p.get("data") or {})
+                    text, blocks = self._view(view, own, incident, p.get("data") or {})
             else:
-                text, blocks = view(self.ctx, session, p.get("data") or {})
+                text, blocks = self._view(view, session, incident, p.get("data") or {})
         elif "msg" in p:
             text, blocks = mrkdwn(Msg.from_json(p["msg"])), None
         else:  # pre-rendered by the caller (already escaped)
@@ -122,6 +122,12 @@ class SlackEffects:
         if incident is not None and incident.is_exercise and not text.startswith("[EXERCISE]"):
             text = "[EXERCISE] " + text  # every message about an exercise says so, wherever it goes
         return clip(secrets.redact(text), MAX_MESSAGE), secrets.redact_data(blocks) if blocks else blocks
+
+    def _view(self, view: View, session: Any, incident: Incident | None, data: dict[str, Any]
+              ) -> tuple[str, list[dict] | None]:
+        if incident is not None and incident.id is not None and incident.id == data.get("incident"):
+            session.merge(incident, load=False)  # as read with the claim: the view finds it without reading it again
+        return view(self.ctx, session, data)
 
     # ----- handlers -------------------------------------------------------------------------------------
     def _find_posted(self, channel: str, job: Job) -> str | None:
