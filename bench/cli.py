@@ -132,6 +132,23 @@ def run_db(db: str, names: list[str], options: Options, keep: bool,
     return results
 
 
+def machine_reference_ms(rounds: int = 5) -> dict[str, float]:
+    """How fast this machine runs Python right now: a fixed loop (integer arithmetic, string keys in a dict),
+    timed `rounds` times in CPU time. Shared machines vary by tens of per cent from hour to hour; the CPU figures
+    of a run scale with this one, so runs far apart are compared through it."""
+    times = []
+    for _ in range(rounds):
+        start = time.process_time()
+        total, table = 0, {}
+        for i in range(1_000_000):
+            total += i * i
+        for i in range(100_000):
+            table[str(i)] = i
+        times.append((time.process_time() - start) * 1000)
+    times.sort()
+    return {"min": round(times[0], 1), "median": round(times[len(times) // 2], 1)}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.list:
@@ -162,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     out: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-                    "load_avg_at_start": list(os.getloadavg())},
+                    "load_avg_at_start": list(os.getloadavg()), "reference_ms_at_start": machine_reference_ms()},
         "bot_env": bot_env, "options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(options).items()}, "results": {}, "targets": {},
     }
     for db in dbs:
@@ -170,7 +187,10 @@ def main(argv: list[str] | None = None) -> int:
         out["targets"][db] = evaluate(out["results"][db])
         print("\n".join(report.latency_table(db, out["results"][db])), flush=True)
     out["machine"]["load_avg_at_end"] = list(os.getloadavg())
+    out["machine"]["reference_ms_at_end"] = machine_reference_ms()
     print("\n".join(report.targets_table(out["targets"])))
+    print(f"machine reference (a fixed Python loop, CPU ms, min / median of 5; CPU figures scale with it): "
+          f"{out['machine']['reference_ms_at_start']} at start, {out['machine']['reference_ms_at_end']} at end")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
     print(f"\nresults written to {args.json}")

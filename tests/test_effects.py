@@ -298,3 +298,25 @@ def test_a_claim_made_on_a_stale_read_claims_nothing(services: Services) -> None
         b.close()
     services.lanes.wait_idle(5)
     assert ran == [("a", effect_id)]
+
+
+def test_a_refresh_joined_by_a_change_is_claimed_only_after_that_change_commits(services: Services) -> None:
+    """A change joins the summary refresh already waiting instead of recording another; the runner must not claim
+    that refresh (and read the incident) before the change commits, or the change would never be shown. The join
+    is a conditional write: it holds the row until the change commits; a claim made first makes it record anew."""
+    if services.db.dialect == "sqlite":
+        pytest.skip("SQLite: one process, whose transactions take turns; the race needs two at once")
+    from sqlalchemy import text, update
+
+    services.effects._stop.set()  # this test plays the runner
+    with services.db.session() as session:
+        waiting = effects.summary(session, 7, created_at=services.clock.now())
+    with services.db.session() as change:
+        assert effects.summary(change, 7, created_at=services.clock.now()) == waiting  # joined
+        with services.db.engine.connect() as runner:  # a claim now would wait for the change to commit
+            with pytest.raises(Exception, match="could not obtain lock"):
+                runner.execute(text("SELECT id FROM effect WHERE id = :id FOR UPDATE NOWAIT"), {"id": waiting})
+    with services.db.session() as session:  # the runner claims it first: the next change records a new one
+        session.execute(update(Effect).where(Effect.id == waiting).values(state=RUNNING))  # type: ignore[arg-type]
+    with services.db.session() as session:
+        assert effects.summary(session, 7, created_at=services.clock.now()) != waiting

@@ -19,10 +19,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, insert, text
+from sqlalchemy import bindparam, case, func, insert, text, update
 from sqlmodel import Session, col, select
 
 from bot.core.text import Msg
+from bot.store.db import rowcount
 from bot.store.models.effects import DONE, FAILED, PENDING, RUNNING, Effect
 
 INCIDENT = "incident"
@@ -124,6 +125,18 @@ def post(session: Session, incident_id: int | None, msg: Msg | None = None, *, c
                   key=key, after=after, created_at=created_at)
 
 
+def join(session: Session, effect_id: int) -> bool:
+    """Join an effect still waiting to run, which renders the state as it is when it runs: True if it had not
+    been claimed yet, so it will see what this transaction commits.
+
+    The conditional write takes the row's lock, so the runner's claim (itself a conditional write on the same
+    row) waits for this transaction to commit and then reads what it committed; if the runner claimed it first,
+    this answers False and the caller records a new effect."""
+    joined = session.execute(update(Effect).where(col(Effect.id) == effect_id, col(Effect.state) == PENDING)
+                             .values(state=PENDING))
+    return bool(rowcount(joined))
+
+
 def summary(session: Session, incident_id: int, *, created_at: datetime) -> int:
     """Refresh the pinned summary and topic from the database. One waiting refresh is enough: it renders the
     state as it is when it runs, so a refresh already waiting covers this one too."""
@@ -131,7 +144,7 @@ def summary(session: Session, incident_id: int, *, created_at: datetime) -> int:
         select(func.min(case((col(Effect.state) == PENDING, col(Effect.id)))),
                func.max(case((col(Effect.state) == DONE, col(Effect.id)))))
         .where(col(Effect.incident_id) == incident_id, col(Effect.kind) == SUMMARY)).one()
-    if waiting is not None:
+    if waiting is not None and join(session, int(waiting)):
         return int(waiting)
     # The first summary is posted in the channel's own lane, so it comes before the messages recorded after it;
     # once it exists, refreshes (chat.update) have a lane of their own and do not wait behind the channel's posts.

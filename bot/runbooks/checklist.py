@@ -15,11 +15,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from bot.core import effects
-from bot.store.db import rowcount
 from bot.store.models.effects import PENDING, Effect
 from bot.store.models.runbook import DROPPED, RunbookAttachment, RunbookStep
 
@@ -44,17 +42,6 @@ def _has_runbook(session: Session, incident_id: int) -> bool:
                                                      RunbookStep.state != DROPPED)).first() is not None
 
 
-def _join(session: Session, effect_id: int) -> bool:
-    """Join an effect still waiting to run: True if it had not been claimed yet.
-
-    The conditional write takes the row's lock, so the runner's claim (itself a conditional write on the same
-    row) waits for this transaction to commit and then renders what it committed; if the runner claimed it
-    first, this answers False and the caller records a new effect."""
-    joined = session.execute(update(Effect).where(col(Effect.id) == effect_id, col(Effect.state) == PENDING)
-                             .values(state=PENDING))
-    return bool(rowcount(joined))
-
-
 def first_post(session: Session, incident_id: int, *, created_at: datetime) -> int:
     """The checklist's first post, for a runbook just attached to an incident opened in this transaction."""
     return effects.post(session, incident_id, view=VIEW, data={"incident": incident_id}, then=THEN,
@@ -71,12 +58,12 @@ def publish(session: Session, incident_id: int, *, created_at: datetime) -> int 
         return first_post(session, incident_id, created_at=created_at)
     post_id, post_state = post
     assert post_id is not None
-    if post_state == PENDING and _join(session, post_id):
+    if post_state == PENDING and effects.join(session, post_id):
         return post_id  # not posted yet: it renders the state as it is when it runs
     waiting = session.exec(select(Effect.id).where(Effect.incident_id == incident_id, Effect.kind == effects.UPDATE,
                                                    Effect.lane == lane(incident_id), Effect.state == PENDING)
                            .order_by(col(Effect.id))).first()
-    if waiting is not None and _join(session, waiting):
+    if waiting is not None and effects.join(session, waiting):
         return waiting
     return effects.record(session, kind=effects.UPDATE, lane=lane(incident_id), incident_id=incident_id,
                           after=post_id, created_at=created_at,

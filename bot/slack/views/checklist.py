@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import bindparam, text
 from sqlmodel import Session
 
 from bot.core import incidents
@@ -197,17 +198,21 @@ def view(ctx: AppContext, session: Any, data: dict[str, Any]) -> tuple[str, list
     return render(ctx, incident, rows, judged, service.active_titles(session, incident.id), roles)
 
 
+_C = RunbookChecklist.__table__  # type: ignore[attr-defined]  # SQLModel's table
+# One statement, compiled once, in the syntax SQLite and PostgreSQL share (a repost moves the message).
+_KEEP = text(f"INSERT INTO {_C.name} (incident_id, channel_id, message_ts, posted_at) "
+             "VALUES (:incident_id, :channel_id, :message_ts, :posted_at) ON CONFLICT (incident_id) "
+             "DO UPDATE SET channel_id = excluded.channel_id, message_ts = excluded.message_ts"
+             ).bindparams(*(bindparam(c.name, type_=c.type) for c in _C.c))
+
+
 def keep_ts(ctx: AppContext, job: Any, channel: str, ts: str) -> None:
     """After the checklist is posted (or posted again): remember where it lives."""
     if job.incident_id is None:
         return
     with ctx.db.session() as session:
-        record = session.get(RunbookChecklist, job.incident_id)
-        if record is None:
-            record = RunbookChecklist(incident_id=job.incident_id, channel_id=channel, message_ts=ts,
-                                      posted_at=ctx.clock.now())
-        record.channel_id, record.message_ts = channel, ts
-        session.add(record)
+        session.connection().execute(_KEEP, {"incident_id": job.incident_id, "channel_id": channel, "message_ts": ts,
+                                             "posted_at": ctx.clock.now()})
 
 
 # ----- the checklist as text (`/incident runbook`) and in the pinned summary ------------------------------
