@@ -320,3 +320,48 @@ def test_a_refresh_joined_by_a_change_is_claimed_only_after_that_change_commits(
         session.execute(update(Effect).where(Effect.id == waiting).values(state=RUNNING))  # type: ignore[arg-type]
     with services.db.session() as session:
         assert effects.summary(session, 7, created_at=services.clock.now()) != waiting
+
+
+def _ledger_reads(svc: Services) -> list[str]:
+    from sqlalchemy import event
+
+    reads: list[str] = []
+    event.listen(svc.db.engine, "before_cursor_execute",  # the waiter's read of the states
+                 lambda _c, _cur, sql, *_a: reads.append(sql) if sql.startswith("SELECT effect.id, effect.state") else None)
+    return reads
+
+
+def test_a_waiter_learns_what_finished_here_without_reading_the_ledger(services: Services) -> None:
+    release = threading.Event()
+    services.effects.register("note", lambda job: release.wait(5) and {"said": job.payload["text"]})
+    first = record(services, "note", "a", text="one")
+    second = record(services, "note", "b", text="two")
+    reads = _ledger_reads(services)
+    threading.Timer(0.02, release.set).start()
+    assert services.effects.wait([first, second], 5) == {first: DONE, second: DONE}
+    assert reads == []  # both marks were committed here: the waiter was told
+    assert services.effects.outcome(first) == (DONE, {"said": "one"}, None)
+    # A failure repaired is no longer its last word: the waiter waits for the new attempt.
+    services.effects.register("flaky", lambda job: (_ for _ in ()).throw(Failed("refused")))
+    broken = record(services, "flaky", "c", incident_id=9)
+    assert services.effects.wait([broken], 5) == {broken: FAILED}
+    services.effects.register("flaky", lambda job: {"fixed": True})
+    assert services.effects.retry_failed(9) == 1
+    assert services.effects.wait([broken], 5) == {broken: DONE}
+
+
+def test_a_waiter_sees_what_another_process_finished(services: Services) -> None:
+    """The marks of another process's runner reach this one's waiter through the ledger (read after each poll)."""
+    if services.db.dialect == "sqlite":
+        pytest.skip("SQLite: one process, whose transactions take turns; the race needs two at once")
+    other = EffectRunner(services, single_process=False)
+    other.register("note", lambda job: {})
+    services.effects._stop.set()  # this process's runner does nothing: the other one runs the effect
+    effect_id = record(services, "note", "a")
+    reads = _ledger_reads(services)
+    try:
+        threading.Timer(0.05, other.kick).start()
+        assert services.effects.wait([effect_id], 5) == {effect_id: DONE}
+    finally:
+        other.close()
+    assert reads  # learned by reading

@@ -25,6 +25,7 @@ import os
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -134,8 +135,9 @@ class EffectRunner:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._watched: dict[int, int] = {}  # effect id -> how many waiters wait for it
-        # Watched effect id -> (sequence number, state) of the last mark committed here; `_seq` counts such marks.
-        self._states: dict[int, tuple[int, str]] = {}
+        # The last marks committed here, newest last: effect id -> (sequence number, state, result, error, when);
+        # `_seq` counts them. A waiter learns from them what finished here without reading it back.
+        self._recent: OrderedDict[int, tuple[int, str, dict[str, Any], str | None, float]] = OrderedDict()
         self._seq = 0
         self._drain_queued = False
         self._again = False
@@ -217,7 +219,7 @@ class EffectRunner:
         with self._lock:
             self._active.update(job.lane for job in jobs)
             if marks:
-                self._committed({m["effect_id"]: DONE for m in marks})
+                self._committed({m["effect_id"]: (DONE, m["result"], None) for m in marks})
         return jobs, wakeup
 
     def _scan_and_claim(self, moment: datetime, marks: list[dict[str, Any]]
@@ -330,14 +332,30 @@ class EffectRunner:
         finally:
             self._finished(job)
 
-    def _committed(self, states: dict[int, str]) -> None:
-        """These effects' marks were committed (call with the lock held): a waiter for one of them learns its
-        new state."""
-        seen = {i: state for i, state in states.items() if i in self._watched}
-        if seen:
-            self._seq += 1
-            self._states.update({i: (self._seq, state) for i, state in seen.items()})
+    RECENT = 2000  # marks remembered for waiters
+    RECENT_SECONDS = 30.0  # how long a waiter takes a mark remembered here for the state (else it reads the ledger)
+
+    def _committed(self, marks: dict[int, tuple[str, dict[str, Any], str | None]]) -> None:
+        """These effects' marks were committed (call with the lock held): remembered, and a waiter for one of them
+        learns its new state."""
+        self._seq += 1
+        moment = time.monotonic()
+        for i, (state, result, error) in marks.items():
+            self._recent.pop(i, None)
+            self._recent[i] = (self._seq, state, result, error, moment)
+        while len(self._recent) > self.RECENT:
+            self._recent.popitem(last=False)
+        if any(i in self._watched for i in marks):
             self._changed.notify_all()
+
+    def outcome(self, effect_id: int) -> tuple[str, dict[str, Any], str | None] | None:
+        """(state, result, error) of the effect's last mark, when it was committed here lately; else None (ask the
+        database)."""
+        with self._lock:
+            found = self._recent.get(effect_id)
+        if found is None or time.monotonic() - found[4] > self.RECENT_SECONDS:
+            return None
+        return found[1], found[2], found[3]
 
     def _finished(self, job: Job) -> None:
         with self._lock:
@@ -358,7 +376,7 @@ class EffectRunner:
         except Exception:  # noqa: BLE001 - left running: resumed (and checked) after the restart
             log.exception("marking finished side effects failed")
         with self._lock:
-            self._committed({m["effect_id"]: DONE for m in marks})
+            self._committed({m["effect_id"]: (DONE, m["result"], None) for m in marks})
 
     def _mark(self, job: Job, state: str, *, result: dict[str, Any] | None = None, error: str | None = None,
               not_before: datetime | None = None) -> None:
@@ -372,7 +390,7 @@ class EffectRunner:
         with self.services.db.session() as session:
             session.execute(update(Effect).where(col(Effect.id) == job.id).values(**values))
         with self._lock:
-            self._committed({job.id: state})
+            self._committed({job.id: (state, result or {}, error)})
 
     def _retry(self, job: Job, error: str, after: float | None) -> None:
         error = secrets.redact(error)
@@ -418,12 +436,16 @@ class EffectRunner:
     def retry_failed(self, incident_id: int, *, budget: timedelta = timedelta(minutes=15)) -> int:
         """Re-queue an incident's failed effects (`/incident repair`), in their original order."""
         with self.services.db.session() as session:
-            n = rowcount(session.execute(
+            again = list(session.execute(
                 update(Effect).where(col(Effect.incident_id) == incident_id, col(Effect.state) == FAILED)
-                .values(state=PENDING, error=None, not_before=None, done_at=None, deadline=now() + budget)))
-        if n:
+                .values(state=PENDING, error=None, not_before=None, done_at=None, deadline=now() + budget)
+                .returning(col(Effect.id))).scalars())
+        with self._lock:  # their failures are no longer their last word
+            for i in again:
+                self._recent.pop(i, None)
+        if again:
             self.kick()
-        return n
+        return len(again)
 
     def outstanding(self) -> int:
         """Effects recorded but not yet done or given up (pending, waiting for a retry, or running)."""
@@ -437,49 +459,55 @@ class EffectRunner:
         """Wait until every effect in `ids` is done or failed, at most `timeout` seconds; returns their states."""
         ids = list(ids)
         end = time.monotonic() + timeout
-        # This process's marks tell the waiter the new states (no read); another process's are seen by reading
-        # again now and then.
+        # Marks committed here tell the waiter the new states (no read); another process's are seen by reading
+        # the ledger after each `WAIT_POLL` without news, and once more at the end.
         poll = self.WAIT_POLL
         with self._lock:
             for i in ids:
                 self._watched[i] = self._watched.get(i, 0) + 1
         try:
-            states: dict[int, str] = {}
-            read = True
+            with self._lock:
+                seen = self._seq
+                states = self._newer(ids, 0)  # what finished here lately
+            absent: set[int] = set()  # not in the ledger at the last read: nothing to wait for
+            last_read = time.monotonic()
             while True:
-                if read:
+                if all(states.get(i) in (DONE, FAILED) for i in ids if i not in absent):
+                    return states
+                moment = time.monotonic()
+                if moment >= end or moment - last_read >= poll:
                     with self._lock:
-                        seen = self._seq
+                        before = self._seq
                     with self.services.db.session() as session:
-                        states = {int(i): str(state) for i, state in session.connection().execute(
+                        stored = {int(i): str(state) for i, state in session.connection().execute(
                             _STATES, {"ids": ids}).all() if i is not None}  # a stored row always has its id
                     with self._lock:  # marks committed here after the read began are newer than what it found
-                        states |= self._newer(ids, states, seen)
+                        states = stored | {i: st for i, st in self._newer(ids, before).items() if i in stored}
                         seen = self._seq
-                if all(s in (DONE, FAILED) for s in states.values()) or time.monotonic() >= end:
-                    return states
+                    absent, last_read = set(ids) - set(stored), time.monotonic()
+                    if moment >= end:
+                        return states
+                    continue
                 with self._lock:
                     if self._seq == seen:
-                        self._changed.wait(timeout=min(poll, max(end - time.monotonic(), 0)))
-                    newer = self._newer(ids, states, seen)
+                        self._changed.wait(timeout=max(min(poll - (moment - last_read), end - moment), 0))
+                    states |= self._newer(ids, seen)
                     seen = self._seq
-                states |= newer
-                read = not newer  # nothing new marked here: the poll ran out, another process may have marked
         finally:
             with self._lock:
                 for i in ids:
                     self._watched[i] -= 1
                     if not self._watched[i]:
                         del self._watched[i]
-                        self._states.pop(i, None)
 
-    def _newer(self, ids: list[int], stored: dict[int, str], since: int) -> dict[int, str]:
+    def _newer(self, ids: list[int], since: int) -> dict[int, str]:
         """The states marks committed here after `since` gave these effects (call with the lock held)."""
         out: dict[int, str] = {}
+        oldest = time.monotonic() - self.RECENT_SECONDS
         for i in ids:
-            number, state = self._states.get(i, (0, ""))
-            if number > since and i in stored:
-                out[i] = state
+            found = self._recent.get(i)
+            if found is not None and found[0] > since and found[4] >= oldest:
+                out[i] = found[1]
         return out
 
     # ----- a background tick for long-running processes ---------------------------------------------------

@@ -24,7 +24,7 @@ from bot.core.escalation import targets
 from bot.core.incidents import OpenRequest
 from bot.core.text import Group, Link, Msg, Raw, User
 from bot.store.models import Effect, Incident
-from bot.store.models.effects import FAILED
+from bot.store.models.effects import DONE, FAILED
 from bot.store.models.tabletop import ExerciseRun
 from bot.store.models.timeline import BOT_ACTOR
 
@@ -72,10 +72,15 @@ def open_and_provision(ctx: Services, req: OpenRequest, *, pages_allowed: bool |
         _escalate(ctx, session, incident, actor=req.reporter_id, initial=True, pages_allowed=pages_allowed)
         _opening(ctx, session, incident, actor=req.reporter_id)
     states = ctx.effects.wait([provision, summary], timeout=OPEN_WAIT if wait is None else wait)
-    with ctx.db.session() as session:
-        channel = incidents.get(session, number).channel_id
-        failure = session.get(Effect, provision) if states.get(provision) == FAILED else None
-        error = failure.error if failure is not None else None
+    made = ctx.effects.outcome(provision)  # made here: its result names the channel (nothing to read back)
+    if made is not None and made[0] == DONE and made[1].get("channel"):
+        channel: str | None = str(made[1]["channel"])
+        error = None
+    else:
+        with ctx.db.session() as session:
+            channel = incidents.get(session, number).channel_id
+            failure = session.get(Effect, provision) if states.get(provision) == FAILED else None
+            error = failure.error if failure is not None else None
     state = "ready" if channel else ("failed" if states.get(provision) == FAILED else "waiting")
     if state == "waiting" and req.reporter_id and req.reporter_id != BOT_ACTOR:
         with ctx.db.session() as session:  # tell the reporter when the channel is there (or could not be made)
