@@ -108,6 +108,9 @@ _CLAIM = (update(_T)
 _JOB_COLUMNS = (_T.c.id, _T.c.key, _T.c.kind, _T.c.lane, _T.c.incident_id, _T.c.payload, _T.c.attempts,
                 _T.c.created_at)
 _STATES = select(_T.c.id, _T.c.state).where(_T.c.id.in_(bindparam("ids", expanding=True)))
+# Read after the claim, in a statement of its own: on PostgreSQL a claim that waited for a row lock (a change
+# joining a waiting summary refresh, `bot.core.effects.join`) must then see that change, which a new statement's
+# snapshot does and a join in the claim's own statement (an UPDATE … RETURNING as a CTE) would not.
 _INCIDENTS = select(Incident).where(col(Incident.id).in_(bindparam("ids", expanding=True)))
 _CLAIM_RETURNING = _CLAIM.returning(*_JOB_COLUMNS)
 _CLAIMED = (select(*_JOB_COLUMNS)

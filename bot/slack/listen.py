@@ -21,6 +21,7 @@ from typing import Any
 
 from slack_bolt import BoltResponse
 from slack_bolt.request import BoltRequest
+from sqlalchemy import insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -96,11 +97,13 @@ def middleware(ctx: AppContext) -> Callable[..., BoltResponse | None]:
 def first_time(ctx: AppContext, key: str) -> bool:
     """Record a request durably; False when some process already handled it."""
     try:
-        with ctx.db.session() as session:
-            session.add(ProcessedRequest(key=hashlib.sha256(key.encode()).hexdigest(), received_at=ctx.clock.now()))
+        ctx.db.write_one(_PROCESSED, {"key": hashlib.sha256(key.encode()).hexdigest(), "received_at": ctx.clock.now()})
     except IntegrityError:
         return False
     return True
+
+
+_PROCESSED = insert(ProcessedRequest.__table__)  # type: ignore[attr-defined]  # SQLModel's table
 
 
 def after_ack(ctx: AppContext, context: dict[str, Any], fn: Callable[..., None], *args: Any,

@@ -150,6 +150,24 @@ class Database:
             for callback in callbacks:
                 callback()
 
+    def write_one(self, statement: Any, params: dict[str, Any]) -> None:
+        """One write that is a transaction by itself (a row recording that a request arrived). On PostgreSQL it
+        runs in autocommit, without the BEGIN and COMMIT round trips; on SQLite in one short transaction that
+        takes its turn on the write lock like every session."""
+        if self.engine.dialect.name != "postgresql":
+            lock = self._sqlite_lock
+            if lock is not None and not lock.acquire(timeout=self.lock_timeout):
+                raise DatabaseBusy(f"the database stayed locked for {self.lock_timeout:g} s")
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(statement, params)
+            finally:
+                if lock is not None:
+                    lock.release()
+            return
+        with self.engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").execute(statement, params)
+
     def _effects_recorded(self) -> None:
         for callback in self.on_effects:
             callback()
