@@ -164,22 +164,35 @@ class DurableTimers:
 
     def _write(self, ops: list[tuple]) -> None:
         """Apply queued timer changes in one transaction: upserts of jobs (as APScheduler's SQLAlchemy job
-        store stores them) and deletes."""
+        store stores them) and deletes. One statement on PostgreSQL is a transaction by itself (autocommit: no
+        BEGIN and COMMIT round trips)."""
         self._ensure_store()
+        statements = self._statements(ops)
+        if len(statements) == 1 and self.engine.dialect.name == "postgresql":
+            with self.engine.connect() as conn:
+                conn.execution_options(isolation_level="AUTOCOMMIT").execute(*statements[0])
+            return
         with self.engine.begin() as conn:
-            rows: list[dict[str, Any]] = []
-            for op in [*ops, ("end",)]:
-                if op[0] != "at" and rows:  # consecutive upserts go as one statement (order kept)
-                    conn.execute(_UPSERT, rows)
-                    rows = []
-                if op[0] == "delete":
-                    conn.execute(apscheduler_jobs.delete().where(op[1]))
-                if op[0] != "at":
-                    continue
-                _, key, when, job, payload = op
-                rows.append({"id": key, "next_run_time": datetime_to_utc_timestamp(when),
-                             "job_state": pickle.dumps(self._job_state(key, when, job, payload),
-                                                       self.store.pickle_protocol)})
+            for statement, params in statements:
+                conn.execute(statement, params)
+
+    def _statements(self, ops: list[tuple]) -> list[tuple[Any, Any]]:
+        """The queued changes as (statement, parameters), in order; consecutive upserts go as one."""
+        out: list[tuple[Any, Any]] = []
+        rows: list[dict[str, Any]] = []
+        for op in [*ops, ("end",)]:
+            if op[0] != "at" and rows:
+                out.append((_UPSERT, rows))
+                rows = []
+            if op[0] == "delete":
+                out.append((apscheduler_jobs.delete().where(op[1]), {}))
+            elif op[0] == "at":
+                rows.append(self._row(*op[1:]))
+        return out
+
+    def _row(self, key: str, when: datetime, job: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return {"id": key, "next_run_time": datetime_to_utc_timestamp(when),
+                "job_state": pickle.dumps(self._job_state(key, when, job, payload), self.store.pickle_protocol)}
 
     def pending(self, prefix: str = "") -> list[Timer]:
         self._ensure_store()

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from slack_sdk.errors import SlackApiError, SlackClientError
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlmodel import col
 
 from bot.app.effects import EffectRunner, Failed, Job, Retry
@@ -34,6 +34,7 @@ TRANSIENT = {"ratelimited", "internal_error", "fatal_error", "service_unavailabl
 ALREADY_DONE = {"already_in_channel", "already_pinned", "cant_invite_self"}
 PIN = "pin"
 TOPIC = "topic"
+_SET_TOPIC = update(Incident).where(col(Incident.id) == bindparam("n")).values(topic=bindparam("wanted"))
 
 # A named layout: (ctx, session, data) -> (fallback text, blocks). Features register theirs.
 View = Callable[[AppContext, Any, dict[str, Any]], tuple[str, list[dict] | None]]  # no blocks: text only
@@ -237,20 +238,18 @@ class SlackEffects:
                 self._record_topic(session, incident.id, {"ic": ic})
         if ts:
             call("chat.update", self.ctx.client.chat_update, channel=channel, ts=ts, text=text, blocks=blocks)
-            if job.resumed:  # the attempt that posted it may have stopped before the pin (pinning twice is harmless)
-                call("pins.add", self.ctx.client.pins_add, channel=channel, timestamp=ts)
             return {"ts": ts, "updated": True}
         ts = self._post(job, channel, text, blocks)
+        n = job.incident_id
+        # The pin is an effect of its own, in a lane of its own: the channel's next message (the checklist) goes
+        # out beside it instead of after it (one round trip off the open's last answer).
         with self.ctx.db.session() as session:
-            session.execute(update(Incident).where(col(Incident.id) == job.incident_id).values(summary_ts=ts))
-        # Pinned by the handler that posted it, right after: the pin needs the post's ts and nothing else, so it
-        # stands on the same round trip either way, without an effect of its own to record, claim and mark. A
-        # pin that fails is retried with the summary (which then finds its ts and pins again).
-        call("pins.add", self.ctx.client.pins_add, channel=channel, timestamp=ts)
-        return {"ts": ts, "posted": True, "pinned": True}
+            session.execute(update(Incident).where(col(Incident.id) == n).values(summary_ts=ts))
+            effects.record(session, kind=PIN, lane=f"pin:{n}", incident_id=n,  # found when this handler ends
+                           payload={"ts": ts}, key=f"inc-{n}:pin:{ts}", created_at=self.ctx.clock.now(), kick=False)
+        return {"ts": ts, "posted": True}
 
     def pin(self, job: Job) -> dict[str, Any]:
-        """A pin recorded as an effect of its own (by earlier versions; kept so those rows still run)."""
         incident = self._incident(job)
         if incident is None or not incident.channel_id:
             raise Failed("the incident has no channel", quiet=True)
@@ -278,8 +277,7 @@ class SlackEffects:
             return {"unchanged": True}
         call("conversations.setTopic", self.ctx.client.conversations_setTopic, channel=incident.channel_id,
              topic=wanted)
-        with self.ctx.db.session() as session:
-            session.execute(update(Incident).where(col(Incident.id) == job.incident_id).values(topic=wanted))
+        self.ctx.db.write_one(_SET_TOPIC, {"n": job.incident_id, "wanted": wanted})
         return {}
 
     def invite(self, job: Job) -> dict[str, Any]:

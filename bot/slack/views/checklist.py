@@ -210,9 +210,8 @@ def keep_ts(ctx: AppContext, job: Any, channel: str, ts: str) -> None:
     """After the checklist is posted (or posted again): remember where it lives."""
     if job.incident_id is None:
         return
-    with ctx.db.session() as session:
-        session.connection().execute(_KEEP, {"incident_id": job.incident_id, "channel_id": channel, "message_ts": ts,
-                                             "posted_at": ctx.clock.now()})
+    ctx.db.write_one(_KEEP, {"incident_id": job.incident_id, "channel_id": channel, "message_ts": ts,
+                             "posted_at": ctx.clock.now()})
 
 
 # ----- the checklist as text (`/incident runbook`) and in the pinned summary ------------------------------
