@@ -130,3 +130,24 @@ def test_processes_starting_together_migrate_one_at_a_time(db_url: str) -> None:
     db = Database(db_url)
     assert current(db.engine) is not None
     db.dispose()
+
+
+def test_a_single_write_is_one_transaction_and_never_inside_a_session(db_url: str) -> None:
+    """`write_one` (a request's arrival, the topic): written and committed by itself, a duplicate refused as by
+    any insert; inside a session it is refused at once (on SQLite it would wait for that session's own lock)."""
+    from sqlalchemy import insert
+    from sqlalchemy.exc import IntegrityError
+
+    from bot.store.models import ProcessedRequest
+
+    db = Database(db_url)
+    db.create_all()
+    row = {"key": "a" * 64, "received_at": datetime(2026, 1, 5, tzinfo=UTC)}
+    db.write_one(insert(ProcessedRequest.__table__), row)  # type: ignore[attr-defined]
+    with db.session() as session:
+        assert session.exec(select(ProcessedRequest.key)).all() == [row["key"]]
+        with pytest.raises(RuntimeError, match="inside a session"):
+            db.write_one(insert(ProcessedRequest.__table__), {**row, "key": "b" * 64})  # type: ignore[attr-defined]
+    with pytest.raises(IntegrityError):
+        db.write_one(insert(ProcessedRequest.__table__), row)  # type: ignore[attr-defined]
+    db.dispose()

@@ -153,7 +153,10 @@ class Database:
     def write_one(self, statement: Any, params: dict[str, Any]) -> None:
         """One write that is a transaction by itself (a row recording that a request arrived). On PostgreSQL it
         runs in autocommit, without the BEGIN and COMMIT round trips; on SQLite in one short transaction that
-        takes its turn on the write lock like every session."""
+        takes its turn on the write lock like every session. Never inside a session on this thread (on SQLite it
+        would wait for that session's own write lock)."""
+        if self.in_session():
+            raise RuntimeError("write_one inside a session: write in that session instead")
         if self.engine.dialect.name != "postgresql":
             lock = self._sqlite_lock
             if lock is not None and not lock.acquire(timeout=self.lock_timeout):
