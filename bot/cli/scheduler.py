@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 def run(base: Settings, *, interval: float | None = None, stop: threading.Event | None = None) -> None:
     """Build the app (no Slack listener), migrate, run the effects ledger, hold the scheduling lease and run
     timers until stopped."""
+    from bot.server.runtime import wait_until
     from bot.slack.app import build
     from bot.store.migrate import upgrade
 
@@ -45,7 +46,7 @@ def run(base: Settings, *, interval: float | None = None, stop: threading.Event 
     timers.start(interval or base.scheduler_interval)
     log.info("firebreak scheduler %s started", timers.owner)
     try:
-        stop.wait()
+        wait_until(stop)
     finally:
         bot.close()
 
