@@ -19,11 +19,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, insert, text, update
+from sqlalchemy import bindparam, case, func, insert, update
 from sqlmodel import Session, col, select
 
 from bot.core.text import Msg
-from bot.store.db import rowcount
+from bot.store.db import insert_on_conflict, rowcount
 from bot.store.models.effects import DONE, FAILED, PENDING, RUNNING, Effect
 
 INCIDENT = "incident"
@@ -46,14 +46,9 @@ UPLOAD = "upload"          # a file for the incident channel; payload: what ("po
 _T = Effect.__table__  # type: ignore[attr-defined]  # SQLModel's table
 _INSERT = insert(_T)
 # A keyed row: written unless its key is known, in one statement (the id comes back only when it was written).
-# Spelled out in the syntax SQLite and PostgreSQL share, so it is compiled once: SQLAlchemy compiles the
-# dialects' own ON CONFLICT constructs afresh on every execution.
 _KEYED_COLUMNS = ("key", "incident_id", "lane", "kind", "payload", "after_id", "state", "attempts", "created_at",
                   "deadline", "result")
-_INSERT_KEYED = text(
-    "INSERT INTO effect ({names}) VALUES ({values}) ON CONFLICT (\"key\") DO NOTHING RETURNING id".format(
-        names=", ".join(f'"{c}"' for c in _KEYED_COLUMNS), values=", ".join(f":{c}" for c in _KEYED_COLUMNS))
-).bindparams(*(bindparam(c, type_=_T.c[c].type) for c in _KEYED_COLUMNS))
+_INSERT_KEYED = insert_on_conflict(_T, _KEYED_COLUMNS, "key", returning="id")
 _BY_KEY = select(_T.c.id).where(_T.c.key == bindparam("key"))
 
 

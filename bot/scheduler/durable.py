@@ -38,11 +38,11 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.util import datetime_to_utc_timestamp
-from sqlalchemy import Engine, and_, bindparam, select, text, update
+from sqlalchemy import Engine, and_, select, update
 
 from bot.core.timers import Timer
 from bot.scheduler.lease import Lease
-from bot.store.db import make_engine
+from bot.store.db import insert_on_conflict, make_engine
 from bot.store.models.scheduler import JOBS_TABLE, apscheduler_jobs, scheduler_runs
 
 if TYPE_CHECKING:
@@ -362,10 +362,6 @@ class DurableTimers:
             self.engine.dispose()
 
 
-# INSERT … ON CONFLICT (id) DO UPDATE: one statement for a batch of timers, safe against another process adding
-# the same timer in between. Written out once, in the syntax SQLite and PostgreSQL share: the dialects' own
-# ON CONFLICT constructs are compiled afresh on every execution (SQLAlchemy does not cache them), this is not.
-_UPSERT = text(f"INSERT INTO {JOBS_TABLE} (id, next_run_time, job_state) "
-               "VALUES (:id, :next_run_time, :job_state) ON CONFLICT (id) DO UPDATE "
-               "SET next_run_time = excluded.next_run_time, job_state = excluded.job_state"
-               ).bindparams(*(bindparam(c.name, type_=c.type) for c in apscheduler_jobs.c))
+# One statement for a batch of timers, safe against another process adding the same timer in between.
+_UPSERT = insert_on_conflict(apscheduler_jobs, ("id", "next_run_time", "job_state"), "id",
+                             update=("next_run_time", "job_state"))

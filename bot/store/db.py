@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, DateTime, Dialect, Engine, Result, create_engine, event
+from sqlalchemy import (
+    CursorResult,
+    DateTime,
+    Dialect,
+    Engine,
+    Result,
+    TextClause,
+    bindparam,
+    create_engine,
+    event,
+    text,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session
@@ -43,6 +54,22 @@ def rowcount(result: Result[Any]) -> int:
 
     The session types every result as a plain `Result`; a data-changing statement's is a `CursorResult`."""
     return cast(CursorResult[Any], result).rowcount
+
+
+def insert_on_conflict(table: Any, columns: Sequence[str], conflict: str, *, update: Sequence[str] = (),
+                       returning: str | None = None) -> TextClause:
+    """`INSERT … ON CONFLICT (conflict) DO UPDATE SET update… | DO NOTHING [RETURNING …]` for `table`, written in
+    the syntax SQLite and PostgreSQL share, with each parameter typed as its column. SQLAlchemy compiles its
+    dialects' own ON CONFLICT constructs afresh on every execution; this statement is compiled once."""
+    def quoted(name: str) -> str:
+        return f'"{name}"'
+
+    action = ("DO UPDATE SET " + ", ".join(f"{quoted(c)} = excluded.{quoted(c)}" for c in update)) if update \
+        else "DO NOTHING"
+    sql = (f"INSERT INTO {table.name} ({', '.join(quoted(c) for c in columns)}) "
+           f"VALUES ({', '.join(':' + c for c in columns)}) ON CONFLICT ({quoted(conflict)}) {action}"
+           + (f" RETURNING {quoted(returning)}" if returning else ""))
+    return text(sql).bindparams(*(bindparam(c, type_=table.c[c].type) for c in columns))
 
 
 def normalize_url(url: str) -> str:

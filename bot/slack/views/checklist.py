@@ -23,7 +23,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, text
 from sqlmodel import Session
 
 from bot.core import incidents
@@ -34,6 +33,7 @@ from bot.runbooks import service
 from bot.runbooks.loader import PHASES
 from bot.slack.context import AppContext
 from bot.slack.text import Mrkdwn, clip, clip_mrkdwn, escape, md, mrkdwn, plain_field
+from bot.store.db import insert_on_conflict
 from bot.store.models import Incident
 from bot.store.models.runbook import DONE, PENDING, RunbookChecklist, RunbookStep
 
@@ -199,11 +199,9 @@ def view(ctx: AppContext, session: Any, data: dict[str, Any]) -> tuple[str, list
 
 
 _C = RunbookChecklist.__table__  # type: ignore[attr-defined]  # SQLModel's table
-# One statement, compiled once, in the syntax SQLite and PostgreSQL share (a repost moves the message).
-_KEEP = text(f"INSERT INTO {_C.name} (incident_id, channel_id, message_ts, posted_at) "
-             "VALUES (:incident_id, :channel_id, :message_ts, :posted_at) ON CONFLICT (incident_id) "
-             "DO UPDATE SET channel_id = excluded.channel_id, message_ts = excluded.message_ts"
-             ).bindparams(*(bindparam(c.name, type_=c.type) for c in _C.c))
+# One statement (a repost moves the message; when it was first posted stays).
+_KEEP = insert_on_conflict(_C, ("incident_id", "channel_id", "message_ts", "posted_at"), "incident_id",
+                           update=("channel_id", "message_ts"))
 
 
 def keep_ts(ctx: AppContext, job: Any, channel: str, ts: str) -> None:
